@@ -1,0 +1,1 @@
+"""Adapters: ports implemented with real technology, named for it."""

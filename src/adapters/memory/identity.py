@@ -1,0 +1,78 @@
+"""In-memory identity repositories."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from adapters.memory.database import TableView
+from domain.identity.model import ApiKey, OneTimeToken, Session, TokenPurpose, User
+from domain.shared.errors import Conflict
+
+
+class InMemoryUserRepository(TableView):
+    table = "users"
+
+    async def add(self, user: User) -> None:
+        if await self.get_by_email(user.email) is not None:
+            raise Conflict("That email address is taken.")
+        self._put(user.id, user)
+
+    async def get(self, user_id: UUID) -> User | None:
+        return self._get(user_id)
+
+    async def get_by_email(self, email: str) -> User | None:
+        return next((u for u in self._rows() if u.email == email), None)
+
+    async def update(self, user: User) -> None:
+        self._put(user.id, user)
+
+
+class InMemorySessionRepository(TableView):
+    table = "sessions"
+
+    async def add(self, session: Session) -> None:
+        self._put(session.id, session)
+
+    async def get(self, session_id: UUID) -> Session | None:
+        return self._get(session_id)
+
+    async def update(self, session: Session) -> None:
+        self._put(session.id, session)
+
+    async def list_active_for_user(self, user_id: UUID) -> Sequence[Session]:
+        return [s for s in self._rows() if s.user_id == user_id and s.revoked_at is None]
+
+
+class InMemoryApiKeyRepository(TableView):
+    table = "api_keys"
+
+    async def add(self, key: ApiKey) -> None:
+        self._put(key.id, key)
+
+    async def get_by_hash(self, key_hash: str) -> ApiKey | None:
+        return next((k for k in self._rows() if k.key_hash == key_hash), None)
+
+    async def get_for_user(self, user_id: UUID, key_id: UUID) -> ApiKey | None:
+        key: ApiKey | None = self._get(key_id)
+        return key if key is not None and key.user_id == user_id else None
+
+    async def list_for_user(self, user_id: UUID) -> Sequence[ApiKey]:
+        keys = [k for k in self._rows() if k.user_id == user_id]
+        return sorted(keys, key=lambda k: k.id.int, reverse=True)
+
+    async def update(self, key: ApiKey) -> None:
+        self._put(key.id, key)
+
+
+class InMemoryOneTimeTokenRepository(TableView):
+    table = "one_time_tokens"
+
+    async def add(self, token: OneTimeToken) -> None:
+        self._put(token.id, token)
+
+    async def get_by_hash(self, purpose: TokenPurpose, token_hash: str) -> OneTimeToken | None:
+        return next((t for t in self._rows() if t.purpose == purpose and t.token_hash == token_hash), None)
+
+    async def update(self, token: OneTimeToken) -> None:
+        self._put(token.id, token)

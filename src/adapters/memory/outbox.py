@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from adapters.memory.database import TableView
+from application.shared.ports import OutboxMessage
+
+
+class InMemoryOutbox(TableView):
+    table = "outbox"
+
+    async def add(self, message: OutboxMessage) -> None:
+        self._put(message.id, message)
+
+    async def get(self, message_id: UUID) -> OutboxMessage | None:
+        return self._get(message_id)
+
+    async def lock(self, message_id: UUID) -> OutboxMessage | None:
+        return self._get(message_id)
+
+    async def claim_unpublished(self, limit: int) -> Sequence[OutboxMessage]:
+        pending = [m for m in self._rows() if m.published_at is None]
+        return sorted(pending, key=lambda m: m.id.int)[:limit]
+
+    async def update(self, message: OutboxMessage) -> None:
+        self._put(message.id, message)

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from adapters.memory.database import InMemoryDatabase, Transaction
+from adapters.memory.identity import (
+    InMemoryApiKeyRepository,
+    InMemoryOneTimeTokenRepository,
+    InMemorySessionRepository,
+    InMemoryUserRepository,
+)
+from adapters.memory.outbox import InMemoryOutbox
+
+
+class InMemoryUnitOfWork:
+    """Every context's repositories over one InMemoryDatabase; writes land only on commit()."""
+
+    def __init__(self, db: InMemoryDatabase) -> None:
+        self._db = db
+        self.committed = False
+
+    async def __aenter__(self) -> Self:
+        self._tx = Transaction(self._db)
+        self.users = InMemoryUserRepository(self._tx)
+        self.sessions = InMemorySessionRepository(self._tx)
+        self.api_keys = InMemoryApiKeyRepository(self._tx)
+        self.tokens = InMemoryOneTimeTokenRepository(self._tx)
+        self.outbox = InMemoryOutbox(self._tx)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._tx.rollback()
+
+    async def commit(self) -> None:
+        self._tx.commit()
+        self.committed = True
+
+    async def rollback(self) -> None:
+        self._tx.rollback()

@@ -1,0 +1,1 @@
+"""Use cases: import the domain and the standard library only."""

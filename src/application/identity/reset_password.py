@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from application.identity import topics
+from application.identity.ports import IdentityUnitOfWork
+from application.shared.ports import OutboxMessage
+from domain.identity.errors import InvalidToken
+from domain.identity.model import TokenPurpose, check_password
+from domain.identity.ports import PasswordDenylist, PasswordHasher
+from domain.identity.secrets import hash_secret
+from domain.shared.clock import Clock
+
+log = logging.getLogger("parley.auth")
+
+
+@dataclass(frozen=True, slots=True)
+class ResetPasswordRequest:
+    token: str
+    password: str
+
+
+class ResetPassword:
+    """Spend a reset token (single use, 1 h), set the new password and revoke every session of the
+    user. No automatic sign-in: the user signs in with the new password. The link also proves the
+    mailbox, so the address counts as verified."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], IdentityUnitOfWork],
+        hasher: PasswordHasher,
+        denylist: PasswordDenylist,
+        clock: Clock,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._hasher = hasher
+        self._denylist = denylist
+        self._clock = clock
+
+    async def __call__(self, request: ResetPasswordRequest) -> None:
+        check_password(request.password, self._denylist)
+        now = self._clock.now()
+        async with self._uow_factory() as uow:
+            record = await uow.tokens.get_by_hash(TokenPurpose.RESET_PASSWORD, hash_secret(request.token))
+            if record is None:
+                raise InvalidToken()
+            record.use(now)
+            user = await uow.users.get(record.user_id)
+            if user is None:
+                raise InvalidToken()
+            user.password_hash = self._hasher.hash(request.password)
+            user.verify_email(now)
+            await uow.users.update(user)
+            await uow.tokens.update(record)
+            sessions = await uow.sessions.list_active_for_user(user.id)
+            for session in sessions:
+                session.revoke(now)
+                await uow.sessions.update(session)
+            payload = {"user_id": str(user.id)}
+            await uow.outbox.add(OutboxMessage(topic=topics.PASSWORD_CHANGED_EMAIL, payload=payload, created_at=now))
+            await uow.commit()
+        log.info("auth.password_reset", extra={"user_id": str(user.id), "sessions_revoked": len(sessions)})

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from application.identity.dto import TokenPair
+from application.identity.ports import IdentityUnitOfWork
+from domain.identity.errors import InvalidCredentials
+from domain.identity.model import Session, normalize_email
+from domain.identity.ports import PasswordHasher, TokenIssuer
+from domain.identity.secrets import hash_secret
+from domain.shared.clock import Clock
+from domain.shared.errors import InvalidInput
+from domain.shared.ids import new_id
+
+log = logging.getLogger("parley.auth")
+
+
+@dataclass(frozen=True, slots=True)
+class SignInRequest:
+    email: str
+    password: str
+
+
+class SignIn:
+    """Check the password and open a session. An unknown email costs the same hash check as a wrong
+    password, so neither the answer nor its timing tells which it was."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], IdentityUnitOfWork],
+        hasher: PasswordHasher,
+        issuer: TokenIssuer,
+        clock: Clock,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._hasher = hasher
+        self._issuer = issuer
+        self._clock = clock
+        self._decoy_hash = hasher.hash(secrets.token_urlsafe(16))
+
+    async def __call__(self, request: SignInRequest) -> TokenPair:
+        try:
+            email = normalize_email(request.email)
+        except InvalidInput:
+            self._hasher.verify(self._decoy_hash, request.password)
+            raise InvalidCredentials() from None
+        async with self._uow_factory() as uow:
+            user = await uow.users.get_by_email(email)
+            if user is None:
+                self._hasher.verify(self._decoy_hash, request.password)
+                log.info("auth.signin.failed", extra={"reason": "unknown-email"})
+                raise InvalidCredentials()
+            if not self._hasher.verify(user.password_hash, request.password):
+                log.info("auth.signin.failed", extra={"user_id": str(user.id), "reason": "bad-password"})
+                raise InvalidCredentials()
+            if self._hasher.needs_rehash(user.password_hash):
+                user.password_hash = self._hasher.hash(request.password)
+                await uow.users.update(user)
+            now = self._clock.now()
+            session = Session(
+                id=new_id(),
+                user_id=user.id,
+                refresh_token_hash="",
+                created_at=now,
+                expires_at=now + timedelta(seconds=self._issuer.refresh_ttl_seconds),
+            )
+            refresh = self._issuer.issue_refresh(user.id, session.id)
+            session.refresh_token_hash = hash_secret(refresh)
+            await uow.sessions.add(session)
+            await uow.commit()
+        log.info("auth.signin", extra={"user_id": str(user.id), "session_id": str(session.id)})
+        access = self._issuer.issue_access(user.id, session.id, user.role)
+        return TokenPair(access, refresh, self._issuer.access_ttl_seconds, user)

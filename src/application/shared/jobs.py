@@ -1,0 +1,76 @@
+"""Running outbox jobs: the relay that publishes committed messages, and the runner actors call."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Protocol
+from uuid import UUID
+
+from application.shared.ports import MessagePublisher, OutboxMessage, UnitOfWork
+from domain.shared.clock import Clock
+
+log = logging.getLogger("parley.jobs")
+
+
+class JobHandler(Protocol):
+    """Does one kind of job inside the runner's transaction (so 'done' commits with its effects)."""
+
+    async def __call__(self, uow: UnitOfWork, message: OutboxMessage) -> None: ...
+
+
+class UnknownJob(Exception):
+    """A message names a topic no handler serves: retrying cannot help."""
+
+
+class RelayOutbox:
+    """Publishes committed, unpublished outbox messages. If the broker is down nothing is marked,
+    so the messages wait and go out on a later pass; a message published twice is harmless because
+    the runner is idempotent."""
+
+    def __init__(
+        self, uow_factory: Callable[[], UnitOfWork], publisher: MessagePublisher, clock: Clock, batch: int = 100
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._publisher = publisher
+        self._clock = clock
+        self._batch = batch
+
+    async def __call__(self) -> int:
+        async with self._uow_factory() as uow:
+            messages = await uow.outbox.claim_unpublished(self._batch)
+            for message in messages:
+                await self._publisher.publish(message.id, message.topic)
+                message.published_at = self._clock.now()
+                await uow.outbox.update(message)
+            await uow.commit()
+        return len(messages)
+
+
+class RunJob:
+    """Runs the job an outbox message describes, once: a message already done is skipped, and the
+    'done' mark commits in the same transaction as the job's own writes."""
+
+    def __init__(
+        self, uow_factory: Callable[[], UnitOfWork], handlers: Mapping[str, JobHandler], clock: Clock
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._handlers = handlers
+        self._clock = clock
+
+    async def __call__(self, message_id: UUID) -> bool:
+        """Return True if the job ran now, False if it had already been done (or never existed)."""
+        async with self._uow_factory() as uow:
+            message = await uow.outbox.lock(message_id)
+            if message is None or message.done_at is not None:
+                return False
+            handler = self._handlers.get(message.topic)
+            if handler is None:
+                raise UnknownJob(message.topic)
+            await handler(uow, message)
+            message.attempts += 1
+            message.done_at = self._clock.now()
+            await uow.outbox.update(message)
+            await uow.commit()
+        log.info("job.done", extra={"job_id": str(message_id), "topic": message.topic})
+        return True

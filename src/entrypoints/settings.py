@@ -1,0 +1,101 @@
+"""Configuration from the environment and .env (pydantic-settings). Read when `Settings()` is built,
+never at import time. Names follow ../shared/API.md; providers keep their standard variable names."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+def _csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PARLEY_", env_file=".env", extra="ignore", populate_by_name=True)
+
+    var_dir: Path = Path("var")
+    database_url: str | None = None
+    redis_url: str | None = None
+    broker_url: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: str | None = None
+    secret_keys_old: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    email_backend: Literal["file", "smtp", "ses"] = "file"
+    email_from: str = "Parley <no-reply@parley.localhost>"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: bool = False
+    smtp_timeout_seconds: float = 10.0
+    ses_region: str = "us-east-1"
+
+    openai_api_key: str | None = Field(default=None, validation_alias=AliasChoices("OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(default=None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
+    anthropic_api_key: str | None = Field(default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY"))
+    anthropic_base_url: str | None = Field(default=None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL"))
+    default_model: str | None = None
+
+    stripe_secret_key: str | None = Field(default=None, validation_alias=AliasChoices("STRIPE_SECRET_KEY"))
+    stripe_webhook_secret: str | None = Field(default=None, validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET"))
+    stripe_api_base: str | None = None
+
+    analytics_dir: Path | None = None
+    rate_limit_enabled: bool = True
+    require_verified_email: bool = True
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = 1_048_576
+    cache_ttl_seconds: int = 604_800
+
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    outbox_poll_seconds: float = 1.0
+
+    @field_validator("secret_keys_old", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        return _csv(value)
+
+    # --- derived -----------------------------------------------------------------------------
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.var_dir / 'parley.db').resolve()}"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.var_dir / "mail"
+
+    @property
+    def resolved_analytics_dir(self) -> Path:
+        return self.analytics_dir or self.var_dir / "analytics"
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when nothing shared across processes is configured (one process does everything)."""
+        return not self.redis_url and not self.broker_url
+
+    def resolved_secret_key(self) -> str:
+        """PARLEY_SECRET_KEY, or one generated once and kept under var_dir (mode 0600)."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(key)
+        return key
