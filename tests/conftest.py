@@ -1,0 +1,7 @@
+"""Fixtures shared by every tier live in tests/support/, one module per service, registered here."""
+
+pytest_plugins = [
+    "tests.support.postgres",
+    "tests.support.redis",
+    "tests.support.smtp",
+]

@@ -1,0 +1,1 @@
+"""Fixtures for the postgres server (filled in by its owner)."""

@@ -1,0 +1,1 @@
+"""Fixtures for the smtp server (filled in by its owner)."""
