@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.support.postgres",
     "tests.support.redis",
     "tests.support.smtp",
+    "tests.support.rabbitmq",
 ]

@@ -23,7 +23,9 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     database_url: str | None = None
     redis_url: str | None = None
+    redis_prefix: str = "parley:"
     broker_url: str | None = None
+    jobs_queue: str = "parley-jobs"
     public_url: str = "http://127.0.0.1:8000"
     secret_key: str | None = None
     secret_keys_old: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -17,6 +17,13 @@ class InMemoryUserRepository(TableView):
         if await self.get_by_email(user.email) is not None:
             raise Conflict("That email address is taken.")
         self._put(user.id, user)
+        self._tx.commit_checks.append(lambda: self._unique_email_at_commit(user))
+
+    def _unique_email_at_commit(self, user: User) -> None:
+        """Like a unique index: a concurrent transaction may have committed the address meanwhile."""
+        committed = self._tx.db.table(self.table).values()
+        if any(other.email == user.email and other.id != user.id for other in committed):
+            raise Conflict("That email address is taken.")
 
     async def get(self, user_id: UUID) -> User | None:
         return self._get(user_id)

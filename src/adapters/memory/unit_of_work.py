@@ -11,6 +11,8 @@ from adapters.memory.identity import (
     InMemoryUserRepository,
 )
 from adapters.memory.outbox import InMemoryOutbox
+from application.shared.ports import Outbox
+from domain.identity.ports import ApiKeyRepository, OneTimeTokenRepository, SessionRepository, UserRepository
 
 
 class InMemoryUnitOfWork:
@@ -22,11 +24,11 @@ class InMemoryUnitOfWork:
 
     async def __aenter__(self) -> Self:
         self._tx = Transaction(self._db)
-        self.users = InMemoryUserRepository(self._tx)
-        self.sessions = InMemorySessionRepository(self._tx)
-        self.api_keys = InMemoryApiKeyRepository(self._tx)
-        self.tokens = InMemoryOneTimeTokenRepository(self._tx)
-        self.outbox = InMemoryOutbox(self._tx)
+        self.users: UserRepository = InMemoryUserRepository(self._tx)
+        self.sessions: SessionRepository = InMemorySessionRepository(self._tx)
+        self.api_keys: ApiKeyRepository = InMemoryApiKeyRepository(self._tx)
+        self.tokens: OneTimeTokenRepository = InMemoryOneTimeTokenRepository(self._tx)
+        self.outbox: Outbox = InMemoryOutbox(self._tx)
         return self
 
     async def __aexit__(

@@ -37,7 +37,13 @@ class CreateAdmin:
             created = user is None
             if user is None:
                 user = User(
-                    id=new_id(), email=address, name=None, password_hash="", role=Role.ADMIN, plan="free", created_at=now
+                    id=new_id(),
+                    email=address,
+                    name=None,
+                    password_hash="",
+                    role=Role.ADMIN,
+                    plan="free",
+                    created_at=now,
                 )
             user.role = Role.ADMIN
             user.password_hash = self._hasher.hash(password)

@@ -75,5 +75,7 @@ class SendIdentityEmail:
             "public_url": self._public_url,
         }
         subject, text, html = self._renderer.render(spec.template, context)
-        await self._mailer.send(EmailMessage(to=user.email, subject=subject, text=text, html=html, message_id=str(message.id)))
+        await self._mailer.send(
+            EmailMessage(to=user.email, subject=subject, text=text, html=html, message_id=str(message.id))
+        )
         log.info("email.sent", extra={"topic": message.topic, "job_id": str(message.id), "user_id": str(user.id)})

@@ -33,7 +33,10 @@ class RefreshSession:
                 session.revoke(now)
                 await uow.sessions.update(session)
                 await uow.commit()
-                log.warning("auth.refresh.reuse_detected", extra={"user_id": str(session.user_id), "session_id": str(session.id)})
+                log.warning(
+                    "auth.refresh.reuse_detected",
+                    extra={"user_id": str(session.user_id), "session_id": str(session.id)},
+                )
                 raise Unauthenticated()
             user = await uow.users.get(session.user_id)
             if user is None:

@@ -43,7 +43,9 @@ class ForgotPassword:
             user = await uow.users.get_by_email(address)
             if user is not None:
                 payload = {"user_id": str(user.id)}
-                message = OutboxMessage(topic=topics.PASSWORD_RESET_EMAIL, payload=payload, created_at=self._clock.now())
+                message = OutboxMessage(
+                    topic=topics.PASSWORD_RESET_EMAIL, payload=payload, created_at=self._clock.now()
+                )
                 await uow.outbox.add(message)
                 await uow.commit()
                 log.info("auth.password_reset_requested", extra={"user_id": str(user.id)})

@@ -51,9 +51,7 @@ class RunJob:
     """Runs the job an outbox message describes, once: a message already done is skipped, and the
     'done' mark commits in the same transaction as the job's own writes."""
 
-    def __init__(
-        self, uow_factory: Callable[[], UnitOfWork], handlers: Mapping[str, JobHandler], clock: Clock
-    ) -> None:
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], handlers: Mapping[str, JobHandler], clock: Clock) -> None:
         self._uow_factory = uow_factory
         self._handlers = handlers
         self._clock = clock

@@ -150,4 +150,3 @@ class OneTimeToken:
         if self.used_at is not None or now >= self.expires_at:
             raise InvalidToken()
         self.used_at = now
-

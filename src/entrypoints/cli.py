@@ -1,0 +1,116 @@
+"""`parley`: serve, worker, migrate, users create-admin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Sequence
+
+from domain.shared.errors import InvalidInput
+from entrypoints.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="parley", description="Parley: self-hostable AI chat SaaS backend.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="migrate the database, then serve the API (and, embedded, the jobs)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="API processes (more than 1 needs Redis and a broker)")
+    serve.add_argument("--no-migrate", action="store_true", help="skip migrating the database first")
+
+    worker = commands.add_parser("worker", help="run the background jobs and the outbox relay")
+    worker.add_argument("--threads", type=int, default=4)
+
+    commands.add_parser("migrate", help="upgrade the database to the latest schema")
+
+    users = commands.add_parser("users", help="manage users").add_subparsers(dest="users_command", required=True)
+    create_admin = users.add_parser("create-admin", help="create or promote an admin; password from stdin")
+    create_admin.add_argument("email")
+
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if args.command == "serve":
+        return _serve(settings, args)
+    if args.command == "worker":
+        from entrypoints.worker.main import run_worker
+
+        run_worker(settings, threads=args.threads)
+        return 0
+    if args.command == "migrate":
+        _migrate(settings)
+        return 0
+    if args.command == "users" and args.users_command == "create-admin":
+        return _create_admin(settings, args.email)
+    parser.error("unknown command")
+    return 2
+
+
+def _migrate(settings: Settings) -> None:
+    from adapters.sql.migrations import upgrade
+
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+    print(f"database at head: {_safe_url(settings.resolved_database_url)}", file=sys.stderr)
+
+
+def _safe_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.workers > 1 and (not settings.redis_url or not settings.broker_url):
+        print(
+            "parley serve --workers N needs PARLEY_REDIS_URL and PARLEY_BROKER_URL: rate limits, sessions and "
+            "jobs must be shared between processes. Run one process on the embedded default.",
+            file=sys.stderr,
+        )
+        return 2
+    if not args.no_migrate:
+        _migrate(settings)
+    uvicorn.run(
+        "entrypoints.http.app:asgi",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+def _create_admin(settings: Settings, email: str) -> int:
+    password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    from entrypoints.bootstrap import bootstrap
+
+    async def run() -> bool:
+        container = bootstrap(settings)
+        try:
+            return await container.identity.create_admin(email, password)
+        finally:
+            await container.aclose()
+
+    _migrate(settings)
+    try:
+        created = asyncio.run(run())
+    except InvalidInput as exc:
+        print(f"{exc.field}: {exc.detail}", file=sys.stderr)
+        return 1
+    print(f"admin {'created' if created else 'promoted'}: {email}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

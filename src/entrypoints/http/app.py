@@ -1,0 +1,117 @@
+"""The Litestar application factory. `create_app(container)` builds the ASGI app; `asgi()` is what
+uvicorn loads (it reads settings and bootstraps at call time, never at import time)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from prometheus_client import CollectorRegistry
+
+from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.http.client_ip import parse_networks
+from entrypoints.http.dependencies import provide_container, provide_rate_limits
+from entrypoints.http.identity import ApiKeyController, AuthController
+from entrypoints.http.middleware import HttpMetrics, RequestContextMiddleware
+from entrypoints.http.operations import health, metrics, ready
+from entrypoints.http.problems import EXCEPTION_HANDLERS
+from entrypoints.http.rate_limits import RateLimits, add_rate_limit_headers
+from entrypoints.logging import configure_logging
+from entrypoints.settings import Settings
+from entrypoints.worker.actors import JobRuntime, declare_actors
+from entrypoints.worker.relay import OutboxRelayLoop
+
+log = logging.getLogger("parley.app")
+
+
+def create_litestar(container: Container, *, run_jobs_in_process: bool | None = None) -> Litestar:
+    settings = container.settings
+    in_process = settings.broker_url is None if run_jobs_in_process is None else run_jobs_in_process
+    registry = CollectorRegistry()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        runtime = JobRuntime(settings, container.broker, _shared_overrides(container)) if in_process else None
+        declare_actors(container.broker, settings.jobs_queue, runtime)
+        worker = None
+        if runtime is not None:
+            from dramatiq import Worker
+
+            worker = Worker(container.broker, worker_threads=2, worker_timeout=200)
+            worker.start()
+        relay = OutboxRelayLoop(container.relay_outbox, settings.outbox_poll_seconds)
+        relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        app.state.relay = relay
+        log.info("app.started", extra={"jobs": "in-process" if in_process else "broker"})
+        try:
+            yield
+        finally:
+            app.state.draining = True
+            relay.stop()
+            await relay_task
+            if worker is not None:
+                await asyncio.to_thread(worker.stop)
+            await container.aclose()
+            log.info("app.stopped")
+
+    return Litestar(
+        route_handlers=[AuthController, ApiKeyController, health, ready, metrics],
+        dependencies={
+            "container": Provide(provide_container, sync_to_thread=False),
+            "rate_limits": Provide(provide_rate_limits, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[add_rate_limit_headers],
+        lifespan=[lifespan],
+        state=State(_state(container, registry)),
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Parley",
+            version="0.1.0",
+            description="Self-hostable AI chat SaaS backend.",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+        ),
+        debug=False,
+    )
+
+
+def _state(container: Container, registry: CollectorRegistry) -> dict[str, Any]:
+    settings = container.settings
+    return {
+        "container": container,
+        "metrics_registry": registry,
+        "rate_limits": RateLimits(
+            container.rate_limiter,
+            enabled=settings.rate_limit_enabled,
+            trusted_proxies=parse_networks(settings.trusted_proxies),
+        ),
+        "draining": False,
+    }
+
+
+def _shared_overrides(container: Container) -> dict[str, Any]:
+    """The in-process job runner gets the same overrides the API was built with; whatever was not
+    overridden (the SQL engine above all, which is bound to its event loop) it builds on its own loop."""
+    return dict(container.overrides)
+
+
+def create_app(container: Container, *, run_jobs_in_process: bool | None = None) -> Any:
+    litestar = create_litestar(container, run_jobs_in_process=run_jobs_in_process)
+    registry = litestar.state.metrics_registry
+    return RequestContextMiddleware(litestar, HttpMetrics(registry))
+
+
+def asgi() -> Any:
+    """uvicorn factory: `uvicorn --factory entrypoints.http.app:asgi`."""
+    settings = Settings()
+    configure_logging(settings)
+    return create_app(bootstrap(settings))

@@ -1,0 +1,121 @@
+"""/api/auth and /api/keys: parse, rate-limit, call the use case, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, delete, get, post
+from litestar.di import Provide
+
+from application.identity.dto import Principal
+from application.identity.reset_password import ResetPasswordRequest
+from application.identity.sign_in import SignInRequest
+from application.identity.sign_up import SignUpRequest
+from entrypoints.bootstrap import Container
+from entrypoints.http.dependencies import provide_principal
+from entrypoints.http.identity_schemas import (
+    Accepted,
+    ApiKeyBody,
+    ApiKeyList,
+    ApiKeyOut,
+    CreatedApiKeyOut,
+    EmailBody,
+    RefreshBody,
+    ResetPasswordBody,
+    SignInBody,
+    SignOutBody,
+    SignUpBody,
+    TokenBody,
+    TokensOut,
+    UserOut,
+)
+from entrypoints.http.problems import errors
+from entrypoints.http.rate_limits import RateLimits
+
+SIGNUP_ACCEPTED = "Check your inbox: we have sent a link to confirm the address."
+EMAIL_ACCEPTED = "If an account uses that address, an email is on its way."
+AUTHED = {"principal": Provide(provide_principal)}
+
+
+class AuthController(Controller):
+    path = "/api/auth"
+    tags = ["identity"]
+
+    @post("/signup", status_code=202, responses=errors(422, 429))
+    async def signup(
+        self, request: Request[Any, Any, Any], data: SignUpBody, container: Container, rate_limits: RateLimits
+    ) -> Accepted:
+        """Create an account; the same 202 whether or not the address is taken (its owner is emailed)."""
+        await rate_limits.check(request, "signup")
+        await container.identity.sign_up(SignUpRequest(email=data.email, password=data.password, name=data.name))
+        return Accepted(SIGNUP_ACCEPTED)
+
+    @post("/signin", status_code=200, responses=errors(401, 422, 429))
+    async def signin(
+        self, request: Request[Any, Any, Any], data: SignInBody, container: Container, rate_limits: RateLimits
+    ) -> TokensOut:
+        await rate_limits.check(request, "signin", email=data.email)
+        pair = await container.identity.sign_in(SignInRequest(email=data.email, password=data.password))
+        return TokensOut.of(pair)
+
+    @post("/refresh", status_code=200, responses=errors(401, 422))
+    async def refresh(self, data: RefreshBody, container: Container) -> TokensOut:
+        """Rotate: the refresh token is spent; reusing a spent one revokes its whole session."""
+        return TokensOut.of(await container.identity.refresh(data.refresh_token))
+
+    @post("/signout", status_code=204, dependencies=AUTHED, responses=errors(401))
+    async def signout(self, principal: Principal, container: Container, data: SignOutBody | None = None) -> None:
+        await container.identity.sign_out(principal, data.refresh_token if data else None)
+
+    @get("/me", dependencies=AUTHED, responses=errors(401))
+    async def me(self, principal: Principal) -> UserOut:
+        return UserOut.of(principal.user)
+
+    @post("/verify-email", status_code=200, responses=errors(400, 422))
+    async def verify_email(self, data: TokenBody, container: Container) -> UserOut:
+        return UserOut.of(await container.identity.verify_email(data.token))
+
+    @post("/resend-verification", status_code=202, responses=errors(422, 429))
+    async def resend_verification(
+        self, request: Request[Any, Any, Any], data: EmailBody, container: Container, rate_limits: RateLimits
+    ) -> Accepted:
+        await rate_limits.check(request, "resend-verification", email=data.email)
+        await container.identity.resend_verification(data.email)
+        return Accepted(EMAIL_ACCEPTED)
+
+    @post("/forgot-password", status_code=202, responses=errors(422, 429))
+    async def forgot_password(
+        self, request: Request[Any, Any, Any], data: EmailBody, container: Container, rate_limits: RateLimits
+    ) -> Accepted:
+        await rate_limits.check(request, "forgot-password", email=data.email)
+        await container.identity.forgot_password(data.email)
+        return Accepted(EMAIL_ACCEPTED)
+
+    @post("/reset-password", status_code=200, responses=errors(400, 422))
+    async def reset_password(self, data: ResetPasswordBody, container: Container) -> Accepted:
+        """Set a new password; every session of the user is signed out. No automatic sign-in."""
+        await container.identity.reset_password(ResetPasswordRequest(token=data.token, password=data.password))
+        return Accepted("Your password has been changed; sign in with the new one.")
+
+
+class ApiKeyController(Controller):
+    path = "/api/keys"
+    tags = ["identity"]
+    dependencies = AUTHED
+
+    @post("/", status_code=201, responses=errors(401, 422))
+    async def create(self, data: ApiKeyBody, principal: Principal, container: Container) -> CreatedApiKeyOut:
+        """Create a key for /v1. The key itself is in this answer only: it is stored hashed."""
+        created = await container.identity.create_api_key(principal, data.name)
+        key = created.api_key
+        return CreatedApiKeyOut(key.id, key.name, key.prefix, created.key, key.created_at)
+
+    @get("/", responses=errors(401))
+    async def list_keys(self, principal: Principal, container: Container) -> ApiKeyList:
+        keys = await container.identity.list_api_keys(principal)
+        return ApiKeyList(items=[ApiKeyOut.of(key) for key in keys])
+
+    @delete("/{key_id:uuid}", status_code=204, responses=errors(401, 404))
+    async def revoke(self, key_id: UUID, principal: Principal, container: Container) -> None:
+        await container.identity.revoke_api_key(principal, key_id)

@@ -1,0 +1,146 @@
+"""RFC 9457 problem details for every error: domain errors, framework errors, validation, the unexpected.
+The `type` is the stable slug clients compare on; nothing of a stack trace ever reaches a body."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from domain.identity.errors import EmailNotVerified, Forbidden, InvalidCredentials, InvalidToken, Unauthenticated
+from domain.shared.errors import Conflict, DomainError, InvalidInput, NotFound, RateLimited, Unavailable
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("parley.http")
+
+
+class Problem(msgspec.Struct):
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+class FieldError(msgspec.Struct):
+    field: str
+    message: str
+
+
+class ValidationProblem(msgspec.Struct):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError]
+
+
+STATUS_BY_ERROR: dict[type[DomainError], int] = {
+    InvalidCredentials: 401,
+    Unauthenticated: 401,
+    InvalidToken: 400,
+    EmailNotVerified: 403,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 422,
+    RateLimited: 429,
+    Unavailable: 503,
+}
+SLUG_BY_STATUS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    429: "rate-limited",
+    500: "internal-error",
+    503: "service-unavailable",
+}
+
+
+def problem(
+    status: int, slug: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> Response[dict[str, Any]]:
+    body = {"type": slug, "title": HTTPStatus(status).phrase, "status": status, "detail": detail, **extra}
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
+    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _status_of(exc: DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
+def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    status = _status_of(exc)
+    if isinstance(exc, InvalidInput):
+        errors = [{"field": exc.field, "message": exc.detail}]
+        return problem(422, "validation-error", "The request has invalid fields.", errors=errors)
+    if isinstance(exc, RateLimited):
+        return problem(429, exc.code, exc.detail, headers={"Retry-After": str(exc.retry_after)})
+    return problem(status, exc.code, exc.detail)
+
+
+def validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    errors = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        field = str(item.get("key") or "body") if isinstance(item, dict) else "body"
+        message = str(item.get("message", "Invalid value.")) if isinstance(item, dict) else str(item)
+        errors.append({"field": field, "message": message})
+    if not errors:
+        errors.append({"field": "body", "message": str(exc.detail)})
+    return problem(422, "validation-error", "The request has invalid fields.", errors=errors)
+
+
+def http_exception_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    slug = SLUG_BY_STATUS.get(status, "http-error")
+    detail = exc.detail if status < 500 else HTTPStatus(status).description
+    return problem(status, slug, detail, headers=exc.headers)
+
+
+def unavailable_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.error("dependency.unavailable", extra={"error": type(exc).__name__})
+    return problem(503, "service-unavailable", "A service this request needs is unavailable; try again shortly.")
+
+
+def unexpected_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("http.unhandled_error", exc_info=exc)
+    return problem(500, "internal-error", "Something went wrong on our side; it has been logged.")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: domain_error_handler,
+    ValidationException: validation_handler,
+    HTTPException: http_exception_handler,
+    RedisError: unavailable_handler,
+    OperationalError: unavailable_handler,
+    DBAPIError: unavailable_handler,
+    ConnectionError: unavailable_handler,
+    TimeoutError: unavailable_handler,
+    Exception: unexpected_handler,
+}
+
+
+def errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI responses for the problem details a route can answer."""
+    specs: dict[int, ResponseSpec] = {}
+    for status in statuses:
+        model = ValidationProblem if status == 422 else Problem
+        description = HTTPStatus(status).phrase
+        specs[status] = ResponseSpec(data_container=model, description=description, media_type=PROBLEM_MEDIA_TYPE)
+    return specs

@@ -1,0 +1,68 @@
+"""The one Dramatiq actor: `run_job(outbox_id)`. It receives an id, never an object, and the runner
+checks what is done, so a redelivered or duplicated message does its work once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from uuid import UUID
+
+import dramatiq
+
+from adapters.email.smtp import PermanentEmailError
+from adapters.jobs.dramatiq_broker import (
+    MAX_BACKOFF_MS,
+    MAX_RETRIES,
+    MIN_BACKOFF_MS,
+    RUN_JOB_ACTOR,
+    TIME_LIMIT_MS,
+)
+from application.shared.jobs import UnknownJob
+from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.settings import Settings
+
+log = logging.getLogger("parley.jobs")
+
+
+class JobRuntime:
+    """Builds, on first use and inside the worker's own event loop, the container actors run against."""
+
+    def __init__(self, settings: Settings, broker: dramatiq.Broker, overrides: dict[str, Any] | None = None) -> None:
+        self._settings = settings
+        self._broker = broker
+        self._overrides = overrides or {}
+        self._container: Container | None = None
+
+    async def run(self, message_id: str) -> None:
+        if self._container is None:
+            self._container = bootstrap(self._settings, broker=self._broker, **self._overrides)
+        async with asyncio.timeout(TIME_LIMIT_MS / 1000):
+            await self._container.run_job(UUID(message_id))
+
+    async def aclose(self) -> None:
+        if self._container is not None:
+            await self._container.aclose()
+            self._container = None
+
+
+def declare_actors(broker: dramatiq.Broker, queue_name: str, runtime: JobRuntime | None) -> dramatiq.Actor[Any, Any]:
+    """Declare `run_job` on the broker (declaring its queue too). Producers pass runtime=None: they only
+    enqueue, so the actor body is never called in their process."""
+
+    async def run_job(message_id: str) -> None:
+        if runtime is None:
+            raise RuntimeError("this process only publishes jobs")
+        await runtime.run(message_id)
+
+    return dramatiq.actor(
+        run_job,
+        broker=broker,
+        actor_name=RUN_JOB_ACTOR,
+        queue_name=queue_name,
+        max_retries=MAX_RETRIES,
+        min_backoff=MIN_BACKOFF_MS,
+        max_backoff=MAX_BACKOFF_MS,
+        time_limit=TIME_LIMIT_MS + 5_000,
+        throws=(UnknownJob, PermanentEmailError),
+    )

@@ -1,0 +1,48 @@
+"""`parley worker`: runs the Dramatiq actors and the outbox relay against the configured broker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from dramatiq import Worker
+
+from entrypoints.bootstrap import bootstrap
+from entrypoints.logging import configure_logging
+from entrypoints.settings import Settings
+from entrypoints.worker.actors import JobRuntime, declare_actors
+from entrypoints.worker.relay import OutboxRelayLoop
+
+log = logging.getLogger("parley.worker")
+
+
+def run_worker(settings: Settings, threads: int = 4) -> None:
+    configure_logging(settings)
+    if not settings.broker_url:
+        raise SystemExit(
+            "parley worker needs PARLEY_BROKER_URL (amqp://... or redis://...); "
+            "the embedded default runs jobs inside `parley serve`."
+        )
+    asyncio.run(_main(settings, threads))
+
+
+async def _main(settings: Settings, threads: int) -> None:
+    container = bootstrap(settings)
+    runtime = JobRuntime(settings, container.broker)
+    declare_actors(container.broker, settings.jobs_queue, runtime)
+    worker = Worker(container.broker, worker_threads=threads)
+    worker.start()
+    relay = OutboxRelayLoop(container.relay_outbox, settings.outbox_poll_seconds)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, relay.stop)
+    log.info("worker.started", extra={"threads": threads})
+    try:
+        await relay.run()
+    finally:
+        log.info("worker.stopping")
+        await asyncio.to_thread(worker.stop)
+        await container.aclose()
+        container.broker.close()
+        log.info("worker.stopped")
