@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import ipaddress
+import random
+
 import httpx
 import pytest
 
@@ -11,7 +14,8 @@ from tests.support.server import Mailbox, ServerProcess, running_server
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """`parley serve` with no configuration at all: the embedded default, in its own working directory."""
-    yield from running_server(tmp_path_factory.mktemp("embedded"))
+    # Only the proxy setting is given, so each test can speak from its own client address (per-IP limits).
+    yield from running_server(tmp_path_factory.mktemp("embedded"), PARLEY_TRUSTED_PROXIES="127.0.0.1")
 
 
 @pytest.fixture(scope="module")
@@ -21,5 +25,7 @@ def mailbox(server: ServerProcess) -> Mailbox:
 
 @pytest.fixture
 def client(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=10.0) as http:
+    """A client with an address of its own (X-Forwarded-For through the trusted local proxy)."""
+    address = str(ipaddress.IPv6Address(random.getrandbits(128)))
+    with httpx.Client(base_url=server.url, timeout=10.0, headers={"X-Forwarded-For": address}) as http:
         yield http

@@ -14,27 +14,24 @@ from dramatiq.middleware import AsyncIO, Middleware
 log = logging.getLogger("parley.jobs")
 
 RUN_JOB_ACTOR = "run_job"
-MAX_RETRIES = 8
-MIN_BACKOFF_MS = 1_000
-MAX_BACKOFF_MS = 5 * 60_000
 TIME_LIMIT_MS = 60_000
 
 
 class DeadLetterAlert(Middleware):
     """Logs (at ERROR, for alerting) a job that has used up its retries and goes to the dead-letter queue."""
 
-    def after_process_message(
-        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], *, result: Any = None, exception: Any = None
-    ) -> None:
-        if exception is None:
-            return
-        retries = message.options.get("retries", 0)
-        max_retries = message.options.get("max_retries", MAX_RETRIES)
-        if retries >= max_retries:
-            log.error(
-                "job.dead_lettered",
-                extra={"job_id": message.args[0] if message.args else None, "error": type(exception).__name__},
-            )
+    def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
+        # A nack is Dramatiq giving up on a message (retries exhausted, or an error in `throws`):
+        # the broker moves it to the dead-letter queue.
+        error = message._exception  # set by the worker before it nacks  # noqa: SLF001
+        log.error(
+            "job.dead_lettered",
+            extra={
+                "job_id": message.args[0] if message.args else None,
+                "error": type(error).__name__ if error is not None else None,
+                "retries": message.options.get("retries", 0),
+            },
+        )
 
 
 def create_broker(url: str | None) -> dramatiq.Broker:

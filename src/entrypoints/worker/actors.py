@@ -5,24 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import dramatiq
 
 from adapters.email.smtp import PermanentEmailError
-from adapters.jobs.dramatiq_broker import (
-    MAX_BACKOFF_MS,
-    MAX_RETRIES,
-    MIN_BACKOFF_MS,
-    RUN_JOB_ACTOR,
-    TIME_LIMIT_MS,
-)
+from adapters.jobs.dramatiq_broker import RUN_JOB_ACTOR, TIME_LIMIT_MS
 from application.shared.jobs import UnknownJob
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings
 
 log = logging.getLogger("parley.jobs")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff between attempts; after the last one the message goes to the dead letters."""
+
+    max_retries: int = 8
+    min_backoff_ms: int = 1_000
+    max_backoff_ms: int = 5 * 60_000
 
 
 class JobRuntime:
@@ -36,7 +40,7 @@ class JobRuntime:
 
     async def run(self, message_id: str) -> None:
         if self._container is None:
-            self._container = bootstrap(self._settings, broker=self._broker, **self._overrides)
+            self._container = bootstrap(self._settings, **{**self._overrides, "broker": self._broker})
         async with asyncio.timeout(TIME_LIMIT_MS / 1000):
             await self._container.run_job(UUID(message_id))
 
@@ -46,9 +50,13 @@ class JobRuntime:
             self._container = None
 
 
-def declare_actors(broker: dramatiq.Broker, queue_name: str, runtime: JobRuntime | None) -> dramatiq.Actor[Any, Any]:
+def declare_actors(
+    broker: dramatiq.Broker, queue_name: str, runtime: JobRuntime | None, retry: RetryPolicy | None = None
+) -> dramatiq.Actor[Any, Any]:
     """Declare `run_job` on the broker (declaring its queue too). Producers pass runtime=None: they only
     enqueue, so the actor body is never called in their process."""
+
+    retry = retry or RetryPolicy()
 
     async def run_job(message_id: str) -> None:
         if runtime is None:
@@ -60,9 +68,9 @@ def declare_actors(broker: dramatiq.Broker, queue_name: str, runtime: JobRuntime
         broker=broker,
         actor_name=RUN_JOB_ACTOR,
         queue_name=queue_name,
-        max_retries=MAX_RETRIES,
-        min_backoff=MIN_BACKOFF_MS,
-        max_backoff=MAX_BACKOFF_MS,
+        max_retries=retry.max_retries,
+        min_backoff=retry.min_backoff_ms,
+        max_backoff=retry.max_backoff_ms,
         time_limit=TIME_LIMIT_MS + 5_000,
         throws=(UnknownJob, PermanentEmailError),
     )

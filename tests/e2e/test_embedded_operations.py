@@ -1,0 +1,121 @@
+"""What an operator of the embedded default sees: files under ./var, JSON logs with request ids and no
+secrets, per-IP limits that believe X-Forwarded-For only from trusted proxies, the admin command."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import uuid
+
+import httpx
+
+from tests.support.server import PARLEY, Mailbox, ServerProcess, base_env, link_token
+
+PASSWORD = "correct horse battery staple"
+
+
+def test_embedded_default_keeps_its_state_under_var(server: ServerProcess) -> None:
+    var = server.workdir / "var"
+    assert (var / "parley.db").exists()
+    key = var / "secret_key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and len(key.read_text().strip()) >= 43
+
+
+def test_logs_are_json_with_request_ids_and_no_secrets(
+    client: httpx.Client, mailbox: Mailbox, server: ServerProcess
+) -> None:
+    email = f"logs-{uuid.uuid4().hex[:8]}@example.com"
+    client.post(
+        "/api/auth/signup", json={"email": email, "password": PASSWORD}, headers={"X-Request-ID": "req-signup-1"}
+    )
+    token = link_token(mailbox.wait_for(email)[0], "/verify-email")
+    client.post("/api/auth/verify-email", json={"token": token})
+    tokens = client.post("/api/auth/signin", json={"email": email, "password": PASSWORD}).json()
+    client.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+
+    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    assert any(line.get("request_id") == "req-signup-1" and line["event"] == "auth.signup" for line in lines)
+    assert any(line.get("request_id") == "req-signup-1" and line["event"] == "http.request" for line in lines)
+    text = server.log()
+    for secret in (PASSWORD, token, tokens["access_token"], tokens["refresh_token"]):
+        assert secret not in text
+
+
+def test_signup_limit_is_per_client_address(server: ServerProcess) -> None:
+    body = {"password": PASSWORD}
+    with httpx.Client(base_url=server.url, headers={"X-Forwarded-For": "192.0.2.77"}) as client:
+        answers = [
+            client.post("/api/auth/signup", json={**body, "email": f"rl{i}-{uuid.uuid4().hex[:6]}@example.com"})
+            for i in range(6)
+        ]
+    assert [a.status_code for a in answers] == [202] * 5 + [429]
+    assert [a.headers["RateLimit-Remaining"] for a in answers[:5]] == ["4", "3", "2", "1", "0"]
+    assert answers[0].headers["RateLimit-Limit"] == "5"
+    assert 3500 <= int(answers[5].headers["Retry-After"]) <= 3600
+    assert answers[5].json()["type"].endswith("rate-limited")
+    # Another client address is unaffected.
+    other = httpx.post(
+        f"{server.url}/api/auth/signup",
+        json={**body, "email": f"other-{uuid.uuid4().hex[:6]}@example.com"},
+        headers={"X-Forwarded-For": "192.0.2.78"},
+    )
+    assert other.status_code == 202
+
+
+def test_forwarded_for_is_ignored_from_untrusted_peers(tmp_path, server: ServerProcess) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.server import running_server
+
+    servers = running_server(tmp_path)  # no trusted proxies at all
+    plain = next(servers)
+    try:
+        statuses = [
+            httpx.post(
+                f"{plain.url}/api/auth/forgot-password",
+                json={"email": "someone@example.com"},
+                headers={"X-Forwarded-For": f"198.51.100.{i}"},
+            ).status_code
+            for i in range(4)
+        ]
+        assert statuses == [202, 202, 202, 429]  # 3/hour per email, whatever the header claims
+    finally:
+        servers.close()
+
+
+def test_create_admin_reads_the_password_from_stdin(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = base_env(tmp_path)
+    done = subprocess.run(
+        [PARLEY, "users", "create-admin", "root@example.com"],
+        input=f"{PASSWORD}\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert PASSWORD not in done.stdout + done.stderr
+    weak = subprocess.run(
+        [PARLEY, "users", "create-admin", "weak@example.com"],
+        input="short\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert weak.returncode == 1 and "password" in weak.stderr
+
+    from tests.support.server import running_server
+
+    servers = running_server(tmp_path)
+    admin_server = next(servers)
+    try:
+        tokens = httpx.post(
+            f"{admin_server.url}/api/auth/signin", json={"email": "root@example.com", "password": PASSWORD}
+        ).json()
+        assert tokens["user"]["role"] == "admin" and tokens["user"]["email_verified"] is True
+    finally:
+        servers.close()
