@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import ipaddress
 import random
+from collections.abc import Iterator
 
 import httpx
 import pytest

@@ -23,7 +23,7 @@ class DeadLetterAlert(Middleware):
     def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
         # A nack is Dramatiq giving up on a message (retries exhausted, or an error in `throws`):
         # the broker moves it to the dead-letter queue.
-        error = message._exception  # set by the worker before it nacks  # noqa: SLF001
+        error = getattr(message, "_exception", None)  # set by the worker before it nacks
         log.error(
             "job.dead_lettered",
             extra={
