@@ -6,7 +6,8 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody
 
 from application.identity.dto import Principal
 from application.identity.reset_password import ResetPasswordRequest
@@ -44,7 +45,11 @@ class AuthController(Controller):
 
     @post("/signup", status_code=202, responses=errors(422, 429))
     async def signup(
-        self, request: Request[Any, Any, Any], data: SignUpBody, container: Container, rate_limits: RateLimits
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[SignUpBody],
+        container: NamedDependency[Container],
+        rate_limits: NamedDependency[RateLimits],
     ) -> Accepted:
         """Create an account; the same 202 whether or not the address is taken (its owner is emailed)."""
         await rate_limits.check(request, "signup")
@@ -53,32 +58,45 @@ class AuthController(Controller):
 
     @post("/signin", status_code=200, responses=errors(401, 422, 429))
     async def signin(
-        self, request: Request[Any, Any, Any], data: SignInBody, container: Container, rate_limits: RateLimits
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[SignInBody],
+        container: NamedDependency[Container],
+        rate_limits: NamedDependency[RateLimits],
     ) -> TokensOut:
         await rate_limits.check(request, "signin", email=data.email)
         pair = await container.identity.sign_in(SignInRequest(email=data.email, password=data.password))
         return TokensOut.of(pair)
 
     @post("/refresh", status_code=200, responses=errors(401, 422))
-    async def refresh(self, data: RefreshBody, container: Container) -> TokensOut:
+    async def refresh(self, data: JSONBody[RefreshBody], container: NamedDependency[Container]) -> TokensOut:
         """Rotate: the refresh token is spent; reusing a spent one revokes its whole session."""
         return TokensOut.of(await container.identity.refresh(data.refresh_token))
 
     @post("/signout", status_code=204, dependencies=AUTHED, responses=errors(401))
-    async def signout(self, principal: Principal, container: Container, data: SignOutBody | None = None) -> None:
+    async def signout(
+        self,
+        principal: NamedDependency[Principal],
+        container: NamedDependency[Container],
+        data: JSONBody[SignOutBody | None] = None,
+    ) -> None:
         await container.identity.sign_out(principal, data.refresh_token if data else None)
 
     @get("/me", dependencies=AUTHED, responses=errors(401))
-    async def me(self, principal: Principal) -> UserOut:
+    async def me(self, principal: NamedDependency[Principal]) -> UserOut:
         return UserOut.of(principal.user)
 
     @post("/verify-email", status_code=200, responses=errors(400, 422))
-    async def verify_email(self, data: TokenBody, container: Container) -> UserOut:
+    async def verify_email(self, data: JSONBody[TokenBody], container: NamedDependency[Container]) -> UserOut:
         return UserOut.of(await container.identity.verify_email(data.token))
 
     @post("/resend-verification", status_code=202, responses=errors(422, 429))
     async def resend_verification(
-        self, request: Request[Any, Any, Any], data: EmailBody, container: Container, rate_limits: RateLimits
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[EmailBody],
+        container: NamedDependency[Container],
+        rate_limits: NamedDependency[RateLimits],
     ) -> Accepted:
         await rate_limits.check(request, "resend-verification", email=data.email)
         await container.identity.resend_verification(data.email)
@@ -86,14 +104,20 @@ class AuthController(Controller):
 
     @post("/forgot-password", status_code=202, responses=errors(422, 429))
     async def forgot_password(
-        self, request: Request[Any, Any, Any], data: EmailBody, container: Container, rate_limits: RateLimits
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[EmailBody],
+        container: NamedDependency[Container],
+        rate_limits: NamedDependency[RateLimits],
     ) -> Accepted:
         await rate_limits.check(request, "forgot-password", email=data.email)
         await container.identity.forgot_password(data.email)
         return Accepted(EMAIL_ACCEPTED)
 
     @post("/reset-password", status_code=200, responses=errors(400, 422))
-    async def reset_password(self, data: ResetPasswordBody, container: Container) -> Accepted:
+    async def reset_password(
+        self, data: JSONBody[ResetPasswordBody], container: NamedDependency[Container]
+    ) -> Accepted:
         """Set a new password; every session of the user is signed out. No automatic sign-in."""
         await container.identity.reset_password(ResetPasswordRequest(token=data.token, password=data.password))
         return Accepted("Your password has been changed; sign in with the new one.")
@@ -105,17 +129,23 @@ class ApiKeyController(Controller):
     dependencies = AUTHED
 
     @post("/", status_code=201, responses=errors(401, 422))
-    async def create(self, data: ApiKeyBody, principal: Principal, container: Container) -> CreatedApiKeyOut:
+    async def create(
+        self, data: JSONBody[ApiKeyBody], principal: NamedDependency[Principal], container: NamedDependency[Container]
+    ) -> CreatedApiKeyOut:
         """Create a key for /v1. The key itself is in this answer only: it is stored hashed."""
         created = await container.identity.create_api_key(principal, data.name)
         key = created.api_key
         return CreatedApiKeyOut(key.id, key.name, key.prefix, created.key, key.created_at)
 
     @get("/", responses=errors(401))
-    async def list_keys(self, principal: Principal, container: Container) -> ApiKeyList:
+    async def list_keys(
+        self, principal: NamedDependency[Principal], container: NamedDependency[Container]
+    ) -> ApiKeyList:
         keys = await container.identity.list_api_keys(principal)
         return ApiKeyList(items=[ApiKeyOut.of(key) for key in keys])
 
     @delete("/{key_id:uuid}", status_code=204, responses=errors(401, 404))
-    async def revoke(self, key_id: UUID, principal: Principal, container: Container) -> None:
+    async def revoke(
+        self, key_id: FromPath[UUID], principal: NamedDependency[Principal], container: NamedDependency[Container]
+    ) -> None:
         await container.identity.revoke_api_key(principal, key_id)

@@ -4,6 +4,7 @@ The `type` is the stable slug clients compare on; nothing of a stack trace ever 
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -95,12 +96,26 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Respons
     return problem(status, exc.code, exc.detail)
 
 
+_AT_PATH = re.compile(r"^(?P<message>.*?) - at `\$\.(?P<field>[\w.\[\]]+)`$")
+_MISSING = re.compile(r"missing required field `(?P<field>\w+)`")
+
+
+def _field_error(item: Any) -> dict[str, str]:
+    """Turn Litestar/msgspec's {"key": "data", "message": "... - at `$.email`"} into {"field": "email", ...}."""
+    if not isinstance(item, dict):
+        return {"field": "body", "message": str(item)}
+    key, message = str(item.get("key") or "body"), str(item.get("message", "Invalid value."))
+    if match := _AT_PATH.match(message):
+        return {"field": match["field"], "message": match["message"]}
+    if match := _MISSING.search(message):
+        return {"field": match["field"], "message": "This field is required."}
+    if key == "data":
+        return {"field": "body", "message": "A JSON object body is required." if message == "'data'" else message}
+    return {"field": key, "message": message}
+
+
 def validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
-    errors = []
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        field = str(item.get("key") or "body") if isinstance(item, dict) else "body"
-        message = str(item.get("message", "Invalid value.")) if isinstance(item, dict) else str(item)
-        errors.append({"field": field, "message": message})
+    errors = [_field_error(item) for item in (exc.extra if isinstance(exc.extra, list) else [])]
     if not errors:
         errors.append({"field": "body", "message": str(exc.detail)})
     return problem(422, "validation-error", "The request has invalid fields.", errors=errors)
@@ -139,7 +154,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 def errors(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI responses for the problem details a route can answer."""
     specs: dict[int, ResponseSpec] = {}
-    for status in statuses:
+    for status in sorted({400, *statuses}):  # 400: a malformed request (bad JSON, bad query) on any route
         model = ValidationProblem if status == 422 else Problem
         description = HTTPStatus(status).phrase
         specs[status] = ResponseSpec(data_container=model, description=description, media_type=PROBLEM_MEDIA_TYPE)
