@@ -80,6 +80,7 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
             path="/schema",
             render_plugins=[JsonRenderPlugin()],
         ),
+        logging_config=None,  # logging is configured once per process by entrypoints.logging
         debug=False,
     )
 

@@ -1,0 +1,123 @@
+"""The relational schema: ORM rows, one MetaData, and constraint names Alembic can rely on.
+
+Rows are a storage shape only; repositories map them to and from the domain's dataclasses, so the
+domain never sees SQLAlchemy. Ids come from the domain (UUIDv7), never from the database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from advanced_alchemy.types import GUID, DateTimeUTC
+from sqlalchemy import JSON, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Deterministic names, so a migration written today can drop or alter a constraint tomorrow by name.
+NAMING_CONVENTION = {
+    "pk": "pk_%(table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+}
+HASH_LENGTH = 64  # hex SHA-256 (domain.identity.secrets.hash_secret)
+
+# Native uuid on PostgreSQL; 32 hex characters on SQLite (a BINARY(16) column there has NUMERIC affinity
+# and reflects as NUMERIC, which would make the schema comparison with migrations report a false change).
+Id = GUID(binary=False)
+
+# advanced_alchemy's JsonB is this plus an Oracle variant whose table hook calls
+# sqlalchemy.util.portable_instancemethod, which SQLAlchemy 2.1 removed: attaching it to a table fails.
+JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+metadata = Base.metadata
+
+
+# Each child row names its user through `user`, never loaded (lazy="raise"): it is there so the ORM
+# inserts a user before the rows that point at it when one unit of work adds both, in any order.
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[UUID] = mapped_column(Id, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    plan: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
+
+
+class SessionRow(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[UUID] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[UUID] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    refresh_token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
+    user: Mapped[UserRow] = relationship(lazy="raise")
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[UUID] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[UUID] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(32))
+    key_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
+    user: Mapped[UserRow] = relationship(lazy="raise")
+
+
+class OneTimeTokenRow(Base):
+    __tablename__ = "one_time_tokens"
+    __table_args__ = (UniqueConstraint("purpose", "token_hash"),)
+
+    id: Mapped[UUID] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[UUID] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
+    user: Mapped[UserRow] = relationship(lazy="raise")
+
+
+class OutboxRow(Base):
+    __tablename__ = "outbox"
+    # The relay asks for "unpublished, oldest first" every poll: a partial index keeps that an index
+    # scan over the (few) pending rows however many published ones pile up. Ids are UUIDv7, so id
+    # order is creation order.
+    __table_args__ = (
+        Index(
+            "ix_outbox_unpublished",
+            "id",
+            postgresql_where=text("published_at IS NULL"),
+            sqlite_where=text("published_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[UUID] = mapped_column(Id, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    published_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
+    done_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
