@@ -180,7 +180,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         revoke_api_key=RevokeApiKey(uow_factory, clock),
         create_admin=CreateAdmin(uow_factory, hasher, denylist, clock),
     )
-    send_identity_email = SendIdentityEmail(mailer, renderer, clock, settings.public_url)
+    send_identity_email = SendIdentityEmail(uow_factory, mailer, renderer, clock, settings.public_url)
     handlers: dict[str, JobHandler] = {topic: send_identity_email for topic in IDENTITY_EMAILS}
 
     return Container(

@@ -402,3 +402,21 @@ async def test_a_token_is_found_by_purpose_and_hash_and_its_use_is_stored(uow_fa
     assert used == loaded
     assert used is not None
     assert used.used_at == datetime(2026, 3, 1, 10, 40, 45, 123456, tzinfo=UTC)
+
+
+async def test_unused_tokens_of_a_user_are_listed_by_purpose(uow_factory: UowFactory) -> None:
+    ada = await stored_user(uow_factory, a_user())
+    first = a_token(ada, TokenPurpose.RESET_PASSWORD, "a" * 64)
+    second = a_token(ada, TokenPurpose.RESET_PASSWORD, "b" * 64)
+    verify = a_token(ada, TokenPurpose.VERIFY_EMAIL, "c" * 64)
+    async with uow_factory() as uow:
+        for token in (first, second, verify):
+            await uow.tokens.add(token)
+        await uow.commit()
+    async with uow_factory() as uow:
+        first.use(T0 + timedelta(minutes=1))
+        await uow.tokens.update(first)
+        await uow.commit()
+    async with uow_factory() as uow:
+        unused = await uow.tokens.list_unused_for_user(ada.id, TokenPurpose.RESET_PASSWORD)
+    assert [t.token_hash for t in unused] == [second.token_hash]

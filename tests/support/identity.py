@@ -150,7 +150,7 @@ def build_identity_kit(
     hasher = hasher or Pbkdf2PasswordHasher()
     issuer = issuer or JwtTokenIssuer(SECRET_KEY)
     denylist = bundled_denylist()
-    send_email = SendIdentityEmail(mailer, TemplateNameRenderer(), clock, PUBLIC_URL)
+    send_email = SendIdentityEmail(uow_factory, mailer, TemplateNameRenderer(), clock, PUBLIC_URL)
     handlers: dict[str, JobHandler] = {topic: send_email for topic in IDENTITY_EMAILS}
     return IdentityKit(
         db=db,

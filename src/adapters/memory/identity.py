@@ -83,3 +83,7 @@ class InMemoryOneTimeTokenRepository(TableView):
 
     async def update(self, token: OneTimeToken) -> None:
         self._put(token.id, token)
+
+    async def list_unused_for_user(self, user_id: UUID, purpose: TokenPurpose) -> Sequence[OneTimeToken]:
+        tokens = [t for t in self._rows() if t.user_id == user_id and t.purpose == purpose and t.used_at is None]
+        return sorted(tokens, key=lambda t: t.id.int)

@@ -3,6 +3,11 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from adapters.memory.conversation import (
+    InMemoryConversationRepository,
+    InMemoryMessageRepository,
+    InMemoryUsageRepository,
+)
 from adapters.memory.database import InMemoryDatabase, Transaction
 from adapters.memory.identity import (
     InMemoryApiKeyRepository,
@@ -12,6 +17,7 @@ from adapters.memory.identity import (
 )
 from adapters.memory.outbox import InMemoryOutbox
 from application.shared.ports import Outbox
+from domain.conversation.ports import ConversationRepository, MessageRepository, UsageRepository
 from domain.identity.ports import ApiKeyRepository, OneTimeTokenRepository, SessionRepository, UserRepository
 
 
@@ -29,6 +35,9 @@ class InMemoryUnitOfWork:
         self.api_keys: ApiKeyRepository = InMemoryApiKeyRepository(self._tx)
         self.tokens: OneTimeTokenRepository = InMemoryOneTimeTokenRepository(self._tx)
         self.outbox: Outbox = InMemoryOutbox(self._tx)
+        self.conversations: ConversationRepository = InMemoryConversationRepository(self._tx)
+        self.messages: MessageRepository = InMemoryMessageRepository(self._tx)
+        self.usage: UsageRepository = InMemoryUsageRepository(self._tx)
         return self
 
     async def __aexit__(

@@ -216,3 +216,15 @@ class SqlOneTimeTokenRepository:
 
     async def update(self, token: OneTimeToken) -> None:
         await self._session.merge(token_to_row(token))
+
+    async def list_unused_for_user(self, user_id: UUID, purpose: TokenPurpose) -> Sequence[OneTimeToken]:
+        rows = await self._session.scalars(
+            select(OneTimeTokenRow)
+            .where(
+                OneTimeTokenRow.user_id == user_id,
+                OneTimeTokenRow.purpose == purpose.value,
+                OneTimeTokenRow.used_at.is_(None),
+            )
+            .order_by(OneTimeTokenRow.id)
+        )
+        return [token_from_row(row) for row in rows]

@@ -4,11 +4,12 @@ never at rest anywhere (only its hash is stored)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 from application.identity import topics
+from application.identity.ports import IdentityUnitOfWork
 from application.shared.ports import EmailMessage, EmailRenderer, Mailer, OutboxMessage
 from domain.identity.model import OneTimeToken, TokenPurpose
 from domain.identity.secrets import hash_secret, new_token
@@ -38,35 +39,44 @@ class SendIdentityEmail:
     """Handler for every topic in IDENTITY_EMAILS."""
 
     def __init__(
-        self, mailer: Mailer, renderer: EmailRenderer, clock: Clock, public_url: str, product_name: str = "Parley"
+        self,
+        uow_factory: Callable[[], IdentityUnitOfWork],
+        mailer: Mailer,
+        renderer: EmailRenderer,
+        clock: Clock,
+        public_url: str,
+        product_name: str = "Parley",
     ) -> None:
+        self._uow_factory = uow_factory
         self._mailer = mailer
         self._renderer = renderer
         self._clock = clock
         self._public_url = public_url.rstrip("/")
         self._product_name = product_name
 
-    async def __call__(self, uow: Any, message: OutboxMessage) -> None:
+    async def __call__(self, message: OutboxMessage) -> None:
         spec = IDENTITY_EMAILS[message.topic]
-        user = await uow.users.get(UUID(str(message.payload["user_id"])))
-        if user is None or (spec.only_unverified and user.email_verified):
-            log.info("email.skipped", extra={"topic": message.topic, "job_id": str(message.id)})
-            return
         now = self._clock.now()
-        link = f"{self._public_url}{spec.link_path}" if spec.link_path else self._public_url
-        if spec.token_purpose is not None:
-            token = new_token()
-            await uow.tokens.add(
-                OneTimeToken(
-                    id=new_id(),
-                    user_id=user.id,
-                    purpose=spec.token_purpose,
-                    token_hash=hash_secret(token),
-                    created_at=now,
-                    expires_at=now + spec.token_purpose.ttl,
+        async with self._uow_factory() as uow:
+            user = await uow.users.get(UUID(str(message.payload["user_id"])))
+            if user is None or (spec.only_unverified and user.email_verified):
+                log.info("email.skipped", extra={"topic": message.topic, "job_id": str(message.id)})
+                return
+            link = f"{self._public_url}{spec.link_path}" if spec.link_path else self._public_url
+            if spec.token_purpose is not None:
+                token = new_token()
+                await uow.tokens.add(
+                    OneTimeToken(
+                        id=new_id(),
+                        user_id=user.id,
+                        purpose=spec.token_purpose,
+                        token_hash=hash_secret(token),
+                        created_at=now,
+                        expires_at=now + spec.token_purpose.ttl,
+                    )
                 )
-            )
-            link = f"{link}?token={token}"
+                link = f"{link}?token={token}"
+            await uow.commit()  # the token is usable before the email that carries it leaves
         context = {
             "product": self._product_name,
             "name": user.name or user.email,

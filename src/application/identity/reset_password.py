@@ -23,9 +23,9 @@ class ResetPasswordRequest:
 
 
 class ResetPassword:
-    """Spend a reset token (single use, 1 h), set the new password and revoke every session of the
-    user. No automatic sign-in: the user signs in with the new password. The link also proves the
-    mailbox, so the address counts as verified."""
+    """Spend a reset token (single use, 1 h), set the new password, revoke every session of the user and
+    every other reset link of theirs. No automatic sign-in: the user signs in with the new password. The
+    link also proves the mailbox, so the address counts as verified."""
 
     def __init__(
         self,
@@ -54,6 +54,9 @@ class ResetPassword:
             user.verify_email(now)
             await uow.users.update(user)
             await uow.tokens.update(record)
+            for other in await uow.tokens.list_unused_for_user(user.id, TokenPurpose.RESET_PASSWORD):
+                other.use(now)  # every other reset link dies with this reset
+                await uow.tokens.update(other)
             sessions = await uow.sessions.list_active_for_user(user.id)
             for session in sessions:
                 session.revoke(now)

@@ -14,9 +14,10 @@ log = logging.getLogger("parley.jobs")
 
 
 class JobHandler(Protocol):
-    """Does one kind of job inside the runner's transaction (so 'done' commits with its effects)."""
+    """Does one kind of job. It runs its own units of work, so what it writes is committed (and visible)
+    before any side effect it then has, such as an email with a link to a token it just stored."""
 
-    async def __call__(self, uow: UnitOfWork, message: OutboxMessage) -> None: ...
+    async def __call__(self, message: OutboxMessage) -> None: ...
 
 
 class UnknownJob(Exception):
@@ -48,8 +49,10 @@ class RelayOutbox:
 
 
 class RunJob:
-    """Runs the job an outbox message describes, once: a message already done is skipped, and the
-    'done' mark commits in the same transaction as the job's own writes."""
+    """Runs the job an outbox message describes, once: the message's row stays locked while the job runs
+    (PostgreSQL `FOR UPDATE`), so a duplicate delivery waits, then finds it done and skips it. A job that
+    fails is not marked done and is retried; a crash between its side effect and the mark repeats it
+    (at-least-once, de-duplicated by the message id)."""
 
     def __init__(self, uow_factory: Callable[[], UnitOfWork], handlers: Mapping[str, JobHandler], clock: Clock) -> None:
         self._uow_factory = uow_factory
@@ -65,7 +68,7 @@ class RunJob:
             handler = self._handlers.get(message.topic)
             if handler is None:
                 raise UnknownJob(message.topic)
-            await handler(uow, message)
+            await handler(message)
             message.attempts += 1
             message.done_at = self._clock.now()
             await uow.outbox.update(message)

@@ -160,3 +160,15 @@ async def test_a_reset_link_proves_the_mailbox_of_an_unverified_user(kit: Identi
     user = await kit.stored_user(ALICE)
     assert user is not None
     assert user.email_verified
+
+
+async def test_a_reset_kills_every_other_reset_link(kit: IdentityKit) -> None:
+    await kit.signed_up_and_verified(ALICE)
+    older = await _reset_link(kit)
+    newer = await _reset_link(kit)
+
+    await kit.reset_password(ResetPasswordRequest(token=newer, password=NEW_PASSWORD))
+
+    with pytest.raises(InvalidToken):
+        await kit.reset_password(ResetPasswordRequest(token=older, password="someone else's choice"))
+    assert (await kit.signed_in(ALICE, NEW_PASSWORD)).user.email == ALICE

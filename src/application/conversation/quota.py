@@ -1,0 +1,53 @@
+"""The quota ledger as the chat use case needs it: seed a cold counter from the durable usage records,
+and report the quota a user sees after each reply."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from uuid import UUID
+
+from application.conversation.dto import QuotaStatus
+from application.conversation.ports import (
+    Allowance,
+    ConversationUnitOfWork,
+    LedgerBalance,
+    NeedsBaseline,
+    QuotaLedger,
+    Reservation,
+)
+
+
+class QuotaGate:
+    def __init__(self, ledger: QuotaLedger, uow_factory: Callable[[], ConversationUnitOfWork]) -> None:
+        self._ledger = ledger
+        self._uow_factory = uow_factory
+
+    async def reserve(self, user_id: UUID, allowance: Allowance, amount: int) -> Reservation:
+        try:
+            return await self._ledger.reserve(user_id, allowance, amount)
+        except NeedsBaseline:
+            await self._seed(user_id, allowance)
+            return await self._ledger.reserve(user_id, allowance, amount)
+
+    async def settle(self, reservation: Reservation, actual: int, allowance: Allowance) -> QuotaStatus:
+        await self._ledger.settle(reservation, actual)
+        return await self.status(reservation.user_id, allowance)
+
+    async def release(self, reservation: Reservation) -> None:
+        await self._ledger.release(reservation)
+
+    async def status(self, user_id: UUID, allowance: Allowance) -> QuotaStatus:
+        balance = await self.balance(user_id, allowance)
+        return QuotaStatus(balance.limit, balance.used, balance.remaining, allowance.period_end)
+
+    async def balance(self, user_id: UUID, allowance: Allowance) -> LedgerBalance:
+        try:
+            return await self._ledger.balance(user_id, allowance)
+        except NeedsBaseline:
+            await self._seed(user_id, allowance)
+            return await self._ledger.balance(user_id, allowance)
+
+    async def _seed(self, user_id: UUID, allowance: Allowance) -> None:
+        async with self._uow_factory() as uow:
+            used = await uow.usage.total_for_period(user_id, allowance.period_start)
+        await self._ledger.seed(user_id, allowance, used)

@@ -1,0 +1,86 @@
+"""The provider router: a model's route is an ordered list of providers; each is tried in turn until one
+produces its first event. Failover happens only before the first token reaches the client; after that a
+failure ends the reply. A circuit breaker per provider skips one that keeps failing."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+
+from application.conversation.circuit_breaker import CircuitBreaker
+from domain.conversation.catalogue import ModelSpec, RouteStep
+from domain.conversation.errors import ProviderError, ProviderUnavailable
+from domain.conversation.ports import CompletionRequest, LlmProvider, StreamEvent
+
+log = logging.getLogger("parley.llm")
+
+
+@dataclass
+class OpenedStream:
+    provider: str
+    first: StreamEvent | None
+    """The first event, already received (None when the provider answered with nothing at all)."""
+    events: AsyncIterator[StreamEvent]
+    failovers: int
+    started_at: float
+    ttft_ms: int
+
+
+class ProviderRouter:
+    def __init__(
+        self,
+        providers: Mapping[str, LlmProvider],
+        breaker_factory: Callable[[], CircuitBreaker] = CircuitBreaker,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._providers = dict(providers)
+        self._breakers = {name: breaker_factory() for name in self._providers}
+        self._clock = clock
+
+    def breaker(self, provider: str) -> CircuitBreaker:
+        return self._breakers[provider]
+
+    def serves(self, spec: ModelSpec) -> bool:
+        return any(step.provider in self._providers for step in spec.route)
+
+    async def open(self, spec: ModelSpec, request_for: Callable[[RouteStep], CompletionRequest]) -> OpenedStream:
+        started = self._clock()
+        failovers = 0
+        for step in spec.route:
+            provider = self._providers.get(step.provider)
+            if provider is None:
+                continue
+            breaker = self._breakers[step.provider]
+            if not breaker.allow():
+                log.info("llm.circuit_open", extra={"provider": step.provider, "model": spec.id})
+                failovers += 1
+                continue
+            events = provider.stream(request_for(step)).__aiter__()
+            try:
+                first: StreamEvent | None = await anext(events)
+            except StopAsyncIteration:
+                first = None
+            except ProviderError as exc:
+                breaker.record_failure()
+                failovers += 1
+                log.warning(
+                    "llm.failover",
+                    extra={"provider": step.provider, "model": spec.id, "error": str(exc), "status": exc.status},
+                )
+                await _close(events)
+                continue
+            breaker.record_success()
+            ttft_ms = round((self._clock() - started) * 1000)
+            return OpenedStream(step.provider, first, events, failovers, started, ttft_ms)
+        raise ProviderUnavailable(f"No provider for {spec.id} is answering right now; nothing was charged.")
+
+    def record_midstream_failure(self, provider: str) -> None:
+        self._breakers[provider].record_failure()
+
+
+async def _close(events: AsyncIterator[StreamEvent]) -> None:
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()
