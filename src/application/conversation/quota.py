@@ -3,6 +3,7 @@ and report the quota a user sees after each reply."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from uuid import UUID
 
@@ -15,6 +16,8 @@ from application.conversation.ports import (
     QuotaLedger,
     Reservation,
 )
+
+log = logging.getLogger("parley.quota")
 
 
 class QuotaGate:
@@ -30,7 +33,11 @@ class QuotaGate:
             return await self._ledger.reserve(user_id, allowance, amount)
 
     async def settle(self, reservation: Reservation, actual: int, allowance: Allowance) -> QuotaStatus:
-        await self._ledger.settle(reservation, actual)
+        if not await self._ledger.settle(reservation, actual):
+            # The hold had lapsed (a reply longer than the hold TTL): the durable record still has the usage.
+            log.warning(
+                "quota.settle_after_hold_expired", extra={"user_id": str(reservation.user_id), "tokens": actual}
+            )
         return await self.status(reservation.user_id, allowance)
 
     async def release(self, reservation: Reservation) -> None:
