@@ -5,4 +5,6 @@ pytest_plugins = [
     "tests.support.redis",
     "tests.support.smtp",
     "tests.support.rabbitmq",
+    "tests.support.fake_openai",
+    "tests.support.fake_anthropic",
 ]

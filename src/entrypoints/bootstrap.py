@@ -10,7 +10,21 @@ from typing import Any
 import dramatiq
 
 from adapters.memory.cache import InMemoryCache
+from adapters.memory.quota_ledger import InMemoryQuotaLedger
 from adapters.memory.rate_limiter import InMemoryRateLimiter
+from adapters.memory.stream_log import InMemoryStreamLog
+from application.conversation.allowance import MonthlyPlanAllowance
+from application.conversation.ports import AllowanceProvider, QuotaLedger, StreamLog
+from application.conversation.queries import (
+    DeleteConversation,
+    GetConversation,
+    GetUsage,
+    ListConversations,
+    ListModels,
+)
+from application.conversation.response_cache import ResponseCache
+from application.conversation.router import ProviderRouter
+from application.conversation.send_chat import SendChat
 from application.identity.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from application.identity.authenticate import Authenticate
 from application.identity.create_admin import CreateAdmin
@@ -25,8 +39,11 @@ from application.identity.sign_up import SignUp
 from application.identity.verify_email import VerifyEmail
 from application.shared.jobs import JobHandler, RelayOutbox, RunJob
 from application.shared.ports import Cache, EmailRenderer, Mailer, MessagePublisher, RateLimiter
+from domain.conversation.catalogue import ModelCatalogue
+from domain.conversation.ports import LlmProvider
 from domain.identity.ports import PasswordDenylist, PasswordHasher, TokenIssuer
 from domain.shared.clock import Clock, SystemClock
+from entrypoints.catalogue import build_catalogue, build_providers
 from entrypoints.settings import Settings
 
 
@@ -48,6 +65,16 @@ class IdentityUseCases:
 
 
 @dataclass
+class ConversationUseCases:
+    send_chat: SendChat
+    list_conversations: ListConversations
+    get_conversation: GetConversation
+    delete_conversation: DeleteConversation
+    get_usage: GetUsage
+    list_models: ListModels
+
+
+@dataclass
 class Container:
     settings: Settings
     clock: Clock
@@ -62,6 +89,11 @@ class Container:
     denylist: PasswordDenylist
     issuer: TokenIssuer
     identity: IdentityUseCases
+    conversation: ConversationUseCases
+    catalogue: ModelCatalogue
+    router: ProviderRouter
+    ledger: QuotaLedger
+    stream_log: StreamLog
     relay_outbox: RelayOutbox
     run_job: RunJob
     database_ping: Callable[[], Awaitable[bool]]
@@ -94,17 +126,43 @@ async def _always_ok() -> bool:
     return True
 
 
-def _cache_and_limiter(settings: Settings, overrides: dict[str, Any]) -> tuple[Cache, RateLimiter, list[Any]]:
+@dataclass
+class SharedState:
+    """The ports whose state must be shared by every process: in-process on the embedded default."""
+
+    cache: Cache
+    rate_limiter: RateLimiter
+    ledger: QuotaLedger
+    stream_log: StreamLog
+    closers: list[Callable[[], Awaitable[None]]]
+
+
+def _shared_state(settings: Settings, overrides: dict[str, Any]) -> SharedState:
     if not settings.redis_url:
-        return overrides.get("cache") or InMemoryCache(), overrides.get("rate_limiter") or InMemoryRateLimiter(), []
+        return SharedState(
+            cache=overrides.get("cache") or InMemoryCache(),
+            rate_limiter=overrides.get("rate_limiter") or InMemoryRateLimiter(),
+            ledger=overrides.get("ledger") or InMemoryQuotaLedger(hold_ttl_seconds=settings.quota_hold_ttl_seconds),
+            stream_log=overrides.get("stream_log") or InMemoryStreamLog(ttl_seconds=settings.stream_log_ttl_seconds),
+            closers=[],
+        )
     from adapters.redis.cache import RedisCache
     from adapters.redis.client import create_redis
+    from adapters.redis.quota_ledger import RedisQuotaLedger
     from adapters.redis.rate_limiter import RedisRateLimiter
+    from adapters.redis.stream_log import RedisStreamLog
 
     client = create_redis(settings.redis_url)
-    cache = overrides.get("cache") or RedisCache(client, prefix=f"{settings.redis_prefix}cache:")
-    limiter = overrides.get("rate_limiter") or RedisRateLimiter(client, prefix=f"{settings.redis_prefix}rl:")
-    return cache, limiter, [client.aclose]
+    prefix = settings.redis_prefix
+    return SharedState(
+        cache=overrides.get("cache") or RedisCache(client, prefix=f"{prefix}cache:"),
+        rate_limiter=overrides.get("rate_limiter") or RedisRateLimiter(client, prefix=f"{prefix}rl:"),
+        ledger=overrides.get("ledger")
+        or RedisQuotaLedger(client, prefix=f"{prefix}quota:", hold_ttl_seconds=settings.quota_hold_ttl_seconds),
+        stream_log=overrides.get("stream_log")
+        or RedisStreamLog(client, prefix=f"{prefix}stream:", ttl_seconds=settings.stream_log_ttl_seconds),
+        closers=[client.aclose],
+    )
 
 
 def _mailer(settings: Settings) -> Mailer:
@@ -137,13 +195,14 @@ def _mailer(settings: Settings) -> Mailer:
 
 def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     """Build the container. Overrides (by port name): clock, uow_factory, database_ping, cache, rate_limiter,
-    mailer, renderer, publisher, broker, hasher, denylist, issuer."""
+    ledger, stream_log, mailer, renderer, publisher, broker, hasher, denylist, issuer, providers, catalogue,
+    allowance."""
     settings = settings or Settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     clock: Clock = overrides.get("clock") or SystemClock()
     uow_factory, database_ping, closers = _database(settings, overrides)
-    cache, rate_limiter, redis_closers = _cache_and_limiter(settings, overrides)
-    closers += redis_closers
+    shared = _shared_state(settings, overrides)
+    closers += shared.closers
 
     from adapters.email.jinja import JinjaEmailRenderer
     from adapters.jobs.dramatiq_broker import create_broker
@@ -180,6 +239,20 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         revoke_api_key=RevokeApiKey(uow_factory, clock),
         create_admin=CreateAdmin(uow_factory, hasher, denylist, clock),
     )
+    providers: dict[str, LlmProvider] = overrides.get("providers") or build_providers(settings)
+    closers += [provider.aclose for provider in providers.values() if hasattr(provider, "aclose")]
+    catalogue: ModelCatalogue = overrides.get("catalogue") or build_catalogue(settings, providers)
+    router = ProviderRouter(providers)
+    allowance: AllowanceProvider = overrides.get("allowance") or MonthlyPlanAllowance()
+    response_cache = ResponseCache(shared.cache, settings.cache_ttl_seconds)
+    conversation = ConversationUseCases(
+        send_chat=SendChat(uow_factory, catalogue, router, shared.ledger, allowance, response_cache, clock),
+        list_conversations=ListConversations(uow_factory),
+        get_conversation=GetConversation(uow_factory),
+        delete_conversation=DeleteConversation(uow_factory),
+        get_usage=GetUsage(uow_factory, shared.ledger, allowance, clock),
+        list_models=ListModels(catalogue),
+    )
     send_identity_email = SendIdentityEmail(uow_factory, mailer, renderer, clock, settings.public_url)
     handlers: dict[str, JobHandler] = {topic: send_identity_email for topic in IDENTITY_EMAILS}
 
@@ -187,8 +260,8 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         settings=settings,
         clock=clock,
         uow_factory=uow_factory,
-        cache=cache,
-        rate_limiter=rate_limiter,
+        cache=shared.cache,
+        rate_limiter=shared.rate_limiter,
         mailer=mailer,
         renderer=renderer,
         publisher=publisher,
@@ -197,6 +270,11 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         denylist=denylist,
         issuer=issuer,
         identity=identity,
+        conversation=conversation,
+        catalogue=catalogue,
+        router=router,
+        ledger=shared.ledger,
+        stream_log=shared.stream_log,
         relay_outbox=RelayOutbox(uow_factory, publisher, clock),
         run_job=RunJob(uow_factory, handlers, clock),
         database_ping=database_ping,

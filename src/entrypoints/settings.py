@@ -45,6 +45,16 @@ class Settings(BaseSettings):
     anthropic_api_key: str | None = Field(default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY"))
     anthropic_base_url: str | None = Field(default=None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL"))
     default_model: str | None = None
+    models_file: Path | None = None
+    openai_models: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["gpt-4o-mini", "gpt-4o"])
+    anthropic_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["claude-3-5-haiku-latest", "claude-sonnet-4-5"]
+    )
+    provider_connect_timeout_seconds: float = 5.0
+    provider_read_timeout_seconds: float = 60.0
+    demo_delay_ms: int = 15
+    quota_hold_ttl_seconds: int = 3600
+    stream_log_ttl_seconds: int = 300
 
     stripe_secret_key: str | None = Field(default=None, validation_alias=AliasChoices("STRIPE_SECRET_KEY"))
     stripe_webhook_secret: str | None = Field(default=None, validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET"))
@@ -63,7 +73,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     outbox_poll_seconds: float = 1.0
 
-    @field_validator("secret_keys_old", "trusted_proxies", mode="before")
+    @field_validator("secret_keys_old", "trusted_proxies", "openai_models", "anthropic_models", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         return _csv(value)

@@ -3,27 +3,10 @@ signup -> emailed link -> verify -> signin -> refresh -> signout -> forgot/reset
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 
+from tests.support.accounts import PASSWORD, bearer, new_email, signed_up_and_verified
 from tests.support.server import Mailbox, ServerProcess, link_token
-
-PASSWORD = "correct horse battery staple"
-
-
-def new_email() -> str:
-    return f"user-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def signed_up_and_verified(client: httpx.Client, mailbox: Mailbox, email: str, password: str = PASSWORD) -> None:
-    assert client.post("/api/auth/signup", json={"email": email, "password": password}).status_code == 202
-    token = link_token(mailbox.wait_for(email)[0], "/verify-email")
-    assert client.post("/api/auth/verify-email", json={"token": token}).status_code == 200
 
 
 def test_signup_verify_signin_refresh_signout(client: httpx.Client, mailbox: Mailbox, server: ServerProcess) -> None:

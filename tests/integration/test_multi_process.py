@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import Mailbox, ServerProcess, base_env, start_process, start_server
+from tests.support.cluster import running_cluster
+from tests.support.server import Mailbox, ServerProcess
 
 PASSWORD = "correct horse battery staple"
 
@@ -20,27 +21,10 @@ PASSWORD = "correct horse battery staple"
 def cluster(
     tmp_path: Path, postgres_url: str, redis_url: str, jobs_queue: str, rabbitmq_url: str
 ) -> Iterator[tuple[list[ServerProcess], Mailbox]]:
-    env = base_env(
-        tmp_path,
-        PARLEY_DATABASE_URL=postgres_url,
-        PARLEY_REDIS_URL=redis_url,
-        PARLEY_REDIS_PREFIX=f"test-{uuid.uuid4().hex[:8]}:",
-        PARLEY_BROKER_URL=rabbitmq_url,
-        PARLEY_JOBS_QUEUE=jobs_queue,
-        PARLEY_SECRET_KEY="x" * 48,
-        PARLEY_TRUSTED_PROXIES="127.0.0.1",
-    )
-    worker, _ = start_process(["worker"], tmp_path, env, "worker")
-    servers: list[ServerProcess] = []
-    try:
-        for index in range(2):
-            servers.append(start_server(tmp_path, env, name=f"server{index}"))
-        yield servers, Mailbox(tmp_path / "var" / "mail")
-    finally:
-        for server in servers:
-            server.stop()
-        worker.terminate()
-        worker.wait(timeout=30)
+    with running_cluster(
+        tmp_path, postgres_url=postgres_url, redis_url=redis_url, rabbitmq_url=rabbitmq_url, jobs_queue=jobs_queue
+    ) as running:
+        yield running.servers, running.mailbox
 
 
 def test_rate_limits_hold_across_api_processes(cluster: tuple[list[ServerProcess], Mailbox]) -> None:

@@ -35,3 +35,28 @@ def memory_container(tmp_path: Path, settings: dict[str, Any] | None = None, **o
 async def app_client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
     async with AsyncTestClient(app=create_app(container), raise_server_exceptions=False) as client:
         yield client
+
+
+PASSWORD = "correct horse battery staple"
+
+
+async def verified_user_token(container: Container, email: str, *, plan: str = "free", verified: bool = True) -> str:
+    """A signed-up user (verified unless told otherwise) on `plan`, signed in: returns the access token."""
+    from application.identity.sign_in import SignInRequest
+    from application.identity.sign_up import SignUpRequest
+
+    await container.identity.sign_up(SignUpRequest(email, PASSWORD))
+    async with container.uow_factory() as uow:
+        user = await uow.users.get_by_email(email)
+        assert user is not None
+        if verified:
+            user.verify_email(container.clock.now())
+        user.plan = plan
+        await uow.users.update(user)
+        await uow.commit()
+    pair = await container.identity.sign_in(SignInRequest(email, PASSWORD))
+    return pair.access_token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from adapters.memory.database import TableView
@@ -26,6 +26,9 @@ class InMemoryConversationRepository(TableView):
 
     async def delete(self, conversation_id: UUID) -> None:
         self._put(conversation_id, None)
+        for message in self._tx.rows("messages"):
+            if message is not None and message.conversation_id == conversation_id:
+                self._tx.put("messages", message.id, None)
 
     async def list_for_user(
         self, user_id: UUID, limit: int, before: tuple[datetime, UUID] | None
@@ -44,7 +47,7 @@ class InMemoryMessageRepository(TableView):
         self._put(message.id, message)
 
     async def list_for_conversation(self, conversation_id: UUID) -> Sequence[Message]:
-        messages = [m for m in self._rows() if m.conversation_id == conversation_id]
+        messages = [m for m in self._rows() if m is not None and m.conversation_id == conversation_id]
         return sorted(messages, key=lambda m: (m.created_at, m.id.int))
 
 
@@ -79,6 +82,6 @@ class InMemoryUsageRepository(TableView):
         days: dict[str, int] = {}
         for record in self._period(user_id, period_start):
             if not record.cached:
-                day = record.created_at.date().isoformat()
+                day = record.created_at.astimezone(UTC).date().isoformat()
                 days[day] = days.get(day, 0) + record.usage.total_tokens
         return [DayUsage(date=day, total_tokens=total) for day, total in sorted(days.items())]

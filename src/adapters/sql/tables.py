@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.types import GUID, DateTimeUTC
-from sqlalchemy import JSON, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -24,6 +24,8 @@ NAMING_CONVENTION = {
     "ck": "ck_%(table_name)s_%(constraint_name)s",
 }
 HASH_LENGTH = 64  # hex SHA-256 (domain.identity.secrets.hash_secret)
+NAME_LENGTH = 100  # model ids and provider names from the catalogue
+TITLE_LENGTH = 200  # titles are cut to 60 characters today; room for a user's own
 
 # Native uuid on PostgreSQL; 32 hex characters on SQLite (a BINARY(16) column there has NUMERIC affinity
 # and reflects as NUMERIC, which would make the schema comparison with migrations report a false change).
@@ -121,3 +123,62 @@ class OutboxRow(Base):
     done_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ConversationRow(Base):
+    __tablename__ = "conversations"
+    # The conversation list: one user's rows, newest `updated_at` first, ties by id (keyset pagination).
+    __table_args__ = (Index(None, "user_id", "updated_at", "id"),)
+
+    id: Mapped[UUID] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[UUID] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(TITLE_LENGTH))
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    updated_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    message_count: Mapped[int] = mapped_column(Integer)
+    user: Mapped[UserRow] = relationship(lazy="raise")
+
+
+class MessageRow(Base):
+    __tablename__ = "messages"
+    # A conversation's messages, oldest first; also serves deleting them by conversation.
+    __table_args__ = (Index(None, "conversation_id", "created_at", "id"),)
+
+    id: Mapped[UUID] = mapped_column(Id, primary_key=True)
+    conversation_id: Mapped[UUID] = mapped_column(Id, ForeignKey("conversations.id", ondelete="CASCADE"))
+    user_id: Mapped[UUID] = mapped_column(Id)
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    provider: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int] = mapped_column(Integer)
+    cached: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    # Like `user` above: a new conversation is inserted before its first message.
+    conversation: Mapped[ConversationRow] = relationship(lazy="raise")
+
+
+class UsageRecordRow(Base):
+    """What a reply cost. `message_id` is deliberately no foreign key: the record outlives a deleted
+    conversation, because the tokens were spent (and billed) all the same."""
+
+    __tablename__ = "usage_records"
+    # Every usage question is "this user, this period".
+    __table_args__ = (Index(None, "user_id", "period_start"),)
+
+    id: Mapped[UUID] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[UUID] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
+    message_id: Mapped[UUID | None] = mapped_column(Id)
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    provider: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int] = mapped_column(Integer)
+    cached: Mapped[bool] = mapped_column(Boolean)
+    period_start: Mapped[datetime] = mapped_column(DateTimeUTC)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    ttft_ms: Mapped[int | None] = mapped_column(Integer)
+    failovers: Mapped[int] = mapped_column(Integer)
+    user: Mapped[UserRow] = relationship(lazy="raise")

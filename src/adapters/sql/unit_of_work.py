@@ -8,6 +8,7 @@ from typing import Self
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.sql.conversation import SqlConversationRepository, SqlMessageRepository, SqlUsageRepository
 from adapters.sql.engine import is_unique_violation
 from adapters.sql.identity import (
     SqlApiKeyRepository,
@@ -17,6 +18,7 @@ from adapters.sql.identity import (
 )
 from adapters.sql.outbox import SqlOutbox
 from application.shared.ports import Outbox
+from domain.conversation.ports import ConversationRepository, MessageRepository, UsageRepository
 from domain.identity.ports import ApiKeyRepository, OneTimeTokenRepository, SessionRepository, UserRepository
 from domain.shared.errors import Conflict
 
@@ -26,12 +28,16 @@ class SqlUnitOfWork:
     costs no connection); `commit()` ends it, leaving without committing rolls it back, and the
     session is closed either way. A unique value taken concurrently surfaces as Conflict."""
 
-    # Typed as the ports, so the class satisfies IdentityUnitOfWork (protocol attributes are invariant).
+    # Typed as the ports, so the class satisfies IdentityUnitOfWork and ConversationUnitOfWork
+    # (protocol attributes are invariant).
     users: UserRepository
     sessions: SessionRepository
     api_keys: ApiKeyRepository
     tokens: OneTimeTokenRepository
     outbox: Outbox
+    conversations: ConversationRepository
+    messages: MessageRepository
+    usage: UsageRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -43,6 +49,9 @@ class SqlUnitOfWork:
         self.api_keys = SqlApiKeyRepository(session)
         self.tokens = SqlOneTimeTokenRepository(session)
         self.outbox = SqlOutbox(session)
+        self.conversations = SqlConversationRepository(session)
+        self.messages = SqlMessageRepository(session)
+        self.usage = SqlUsageRepository(session)
         return self
 
     async def __aexit__(

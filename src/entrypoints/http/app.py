@@ -18,9 +18,11 @@ from prometheus_client import CollectorRegistry
 
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http.client_ip import parse_networks
+from entrypoints.http.conversation import ChatController, ConversationController, models, usage
 from entrypoints.http.dependencies import provide_container, provide_rate_limits
 from entrypoints.http.identity import ApiKeyController, AuthController
 from entrypoints.http.middleware import HttpMetrics, RequestContextMiddleware
+from entrypoints.http.openai_compat import v1_router
 from entrypoints.http.operations import health, metrics, ready
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limits import RateLimits, add_rate_limit_headers
@@ -55,6 +57,7 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
             yield
         finally:
             app.state.draining = True
+            await container.conversation.send_chat.drain()
             relay.stop()
             await relay_task
             if worker is not None:
@@ -63,7 +66,18 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
             log.info("app.stopped")
 
     return Litestar(
-        route_handlers=[AuthController, ApiKeyController, health, ready, metrics],
+        route_handlers=[
+            AuthController,
+            ApiKeyController,
+            ChatController,
+            ConversationController,
+            usage,
+            models,
+            v1_router(),
+            health,
+            ready,
+            metrics,
+        ],
         dependencies={
             "container": Provide(provide_container, sync_to_thread=False),
             "rate_limits": Provide(provide_rate_limits, sync_to_thread=False),

@@ -15,6 +15,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from domain.conversation.errors import ModelNotAllowed, ProviderUnavailable, QuotaExceeded, QuotaUnavailable
 from domain.identity.errors import EmailNotVerified, Forbidden, InvalidCredentials, InvalidToken, Unauthenticated
 from domain.shared.errors import Conflict, DomainError, InvalidInput, NotFound, RateLimited, Unavailable
 
@@ -53,10 +54,15 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     InvalidInput: 422,
     RateLimited: 429,
     Unavailable: 503,
+    QuotaExceeded: 402,
+    ModelNotAllowed: 403,
+    ProviderUnavailable: 503,
+    QuotaUnavailable: 503,
 }
 SLUG_BY_STATUS = {
     400: "bad-request",
     401: "unauthorized",
+    402: "quota-exceeded",
     403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",
@@ -138,15 +144,20 @@ def unexpected_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[di
     return problem(500, "internal-error", "Something went wrong on our side; it has been logged.")
 
 
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    RedisError,
+    OperationalError,
+    DBAPIError,
+    ConnectionError,
+    TimeoutError,
+)
+"""A dependency (database, Redis, broker) that cannot be reached: 503, and nothing was done."""
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     DomainError: domain_error_handler,
     ValidationException: validation_handler,
     HTTPException: http_exception_handler,
-    RedisError: unavailable_handler,
-    OperationalError: unavailable_handler,
-    DBAPIError: unavailable_handler,
-    ConnectionError: unavailable_handler,
-    TimeoutError: unavailable_handler,
+    **dict.fromkeys(UNAVAILABLE_ERRORS, unavailable_handler),
     Exception: unexpected_handler,
 }
 

@@ -1,0 +1,52 @@
+"""LLM provider adapters: the offline demo model, OpenAI (and any OpenAI-compatible server) and Anthropic,
+each behind the conversation context's `LlmProvider` port. The composition root builds those whose keys are
+configured.
+
+The two network adapters share what this module holds: which HTTP statuses are worth another provider,
+how a stream that breaks while being read becomes a ProviderError, and the bounded read to the end of a
+finished stream. The SDKs send the requests, authenticate, retry and raise status errors; the adapters
+read the streamed lines themselves, because building the SDK's pydantic object for every chunk costs more
+CPU than everything else on the streaming path together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx2
+import msgspec
+
+from domain.conversation.errors import ProviderError
+
+DRAIN_SECONDS = 1.0
+"""How long a finished stream may take to close its body. The end of the body normally arrives with the last
+event, and reading it lets the connection go back to the pool instead of being closed."""
+
+STREAM_FAILURES = (httpx2.RequestError, msgspec.DecodeError)
+"""What reading a stream's lines can raise once the SDK has handed the response over: a read timeout, a
+dropped connection, an event that is not the JSON it should be."""
+
+
+def is_retryable_status(status: int) -> bool:
+    """The statuses the SDKs retry (timeout, conflict, rate limit, server errors): the same request may
+    succeed later or at another provider. Any other 4xx is the request's or the configuration's fault."""
+    return status in (408, 409, 429) or status >= 500
+
+
+def stream_failure(provider: str, error: Exception) -> ProviderError:
+    """A stream that broke while being read: retryable, since nothing says the next attempt would fail."""
+    if isinstance(error, httpx2.TimeoutException):
+        return ProviderError(f"{provider}: no data within the read timeout")
+    if isinstance(error, msgspec.DecodeError):
+        return ProviderError(f"{provider}: unreadable stream event ({error})")
+    return ProviderError(f"{provider}: the stream broke off ({type(error).__name__}: {error})")
+
+
+async def drain(lines: AsyncIterator[str]) -> None:
+    """Read what is left of a finished stream (normally nothing but the end of the body), within
+    DRAIN_SECONDS; a server that keeps the body open is simply left behind."""
+    with contextlib.suppress(TimeoutError, *STREAM_FAILURES):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in lines:
+                pass

@@ -1,0 +1,203 @@
+"""Anthropic's Messages API through the official SDK.
+
+The SDK sends the request, authenticates, retries (429, 5xx and 529 overloaded, timeouts; honouring
+`retry-after`) and turns an error status into an exception; this adapter adds no retry of its own. It reads
+the stream's `data:` lines itself (each carries its event's `type`) and decodes each with msgspec into a
+struct holding only the fields it needs.
+
+`temperature` is not sent: the API deprecated it and the current models answer 400 when it is present (the
+SDK no longer has the parameter). Turns with blank content are left out, since the API refuses a blank text
+block (an assistant reply cut off before its first word is stored empty)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from typing import Any, cast
+
+import anthropic
+import msgspec
+from anthropic.types import MessageParam
+
+from adapters.llm import STREAM_FAILURES, drain, is_retryable_status, stream_failure
+from domain.conversation.errors import ProviderError
+from domain.conversation.model import Role, Usage
+from domain.conversation.ports import CompletionRequest, StreamEvent, TextDelta, Turn, UsageReport
+
+WRITE_TIMEOUT_SECONDS = 10.0
+POOL_TIMEOUT_SECONDS = 5.0
+
+ERROR_STATUSES = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+"""The HTTP status Anthropic documents for each error type, to classify an `error` event sent mid-stream."""
+
+
+class _Usage(msgspec.Struct):
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+
+
+class _Message(msgspec.Struct):
+    usage: _Usage | None = None
+
+
+class _Delta(msgspec.Struct):
+    type: str | None = None
+    text: str | None = None
+
+
+class _Error(msgspec.Struct):
+    type: str = "api_error"
+    message: str = "error in the stream"
+
+
+class _Event(msgspec.Struct):
+    type: str
+    message: _Message | None = None
+    delta: _Delta | None = None
+    usage: _Usage | None = None
+    error: _Error | None = None
+
+
+_decode_event = msgspec.json.Decoder(_Event).decode
+
+
+class AnthropicProvider:
+    """`read_timeout` bounds the wait for each piece of the stream, the first one included."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str | None = None,
+        name: str = "anthropic",
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        max_retries: int = 2,
+    ) -> None:
+        self.name = name
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=anthropic.Timeout(
+                connect=connect_timeout, read=read_timeout, write=WRITE_TIMEOUT_SECONDS, pool=POOL_TIMEOUT_SECONDS
+            ),
+            max_retries=max_retries,
+        )
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+        system = "\n\n".join(turn.content for turn in request.messages if turn.role is Role.SYSTEM)
+        try:
+            async with (
+                self._client.messages.with_streaming_response.create(
+                    model=request.model,
+                    system=system or anthropic.omit,
+                    messages=[
+                        _message(turn)
+                        for turn in request.messages
+                        if turn.role is not Role.SYSTEM and turn.content.strip()
+                    ],
+                    max_tokens=request.max_tokens,
+                    stream=True,
+                ) as response,
+                aclosing(_lines(response)) as lines,
+            ):
+                async for event in self._events(lines):
+                    yield event
+        except anthropic.APIStatusError as error:
+            raise ProviderError(
+                f"{self.name}: {_status_message(error)}",
+                retryable=is_retryable_status(error.status_code),
+                status=error.status_code,
+            ) from error
+        except anthropic.APIConnectionError as error:
+            raise ProviderError(f"{self.name}: {error.message}") from error
+        except STREAM_FAILURES as error:
+            raise stream_failure(self.name, error) from error
+
+    async def _events(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
+        """Text pieces as they come, then the usage once `message_stop` arrives. Both counts are cumulative:
+        `message_start` gives the input and a first output count, each `message_delta` the totals so far, so
+        the last value seen is the one to keep, never a sum."""
+        counts = _Counts()
+        async for line in lines:
+            if not line.startswith("data:"):
+                continue
+            event = _decode_event(line[5:])
+            if event.type == "content_block_delta":
+                if event.delta is not None and event.delta.type == "text_delta" and event.delta.text:
+                    yield TextDelta(event.delta.text)
+            elif event.type in ("message_start", "message_delta"):
+                usage = event.message.usage if event.message is not None else event.usage
+                if usage is not None:
+                    counts.update(usage)
+            elif event.type == "message_stop":
+                break
+            elif event.type == "error":
+                raise _in_stream_error(self.name, event.error or _Error())
+        else:
+            raise ProviderError(f"{self.name}: the stream ended before message_stop")
+        await drain(lines)
+        yield UsageReport(counts.usage())
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _lines(response: anthropic.AsyncAPIResponse[Any]) -> AsyncGenerator[str, None]:
+    """The body's lines; an async generator (typed as a mere iterator), closed by the caller as soon as it
+    stops reading, rather than whenever the garbage collector gets to it."""
+    return cast(AsyncGenerator[str, None], response.iter_lines())
+
+
+def _message(turn: Turn) -> MessageParam:
+    if turn.role is Role.ASSISTANT:
+        return {"role": "assistant", "content": turn.content}
+    return {"role": "user", "content": turn.content}
+
+
+class _Counts:
+    """The latest value of each cumulative count. The prompt is everything read as input: new tokens plus
+    those written to and read from the prompt cache."""
+
+    def __init__(self) -> None:
+        self.input = self.cache_creation = self.cache_read = self.output = 0
+
+    def update(self, usage: _Usage) -> None:
+        self.input = self.input if usage.input_tokens is None else usage.input_tokens
+        self.cache_creation = (
+            self.cache_creation if usage.cache_creation_input_tokens is None else usage.cache_creation_input_tokens
+        )
+        self.cache_read = self.cache_read if usage.cache_read_input_tokens is None else usage.cache_read_input_tokens
+        self.output = self.output if usage.output_tokens is None else usage.output_tokens
+
+    def usage(self) -> Usage:
+        return Usage(prompt_tokens=self.input + self.cache_creation + self.cache_read, completion_tokens=self.output)
+
+
+def _status_message(error: anthropic.APIStatusError) -> str:
+    """`type: message` from Anthropic's error body, rather than the SDK's dump of the whole body."""
+    body = error.body
+    if isinstance(body, dict) and isinstance(detail := body.get("error"), dict):
+        return f"{error.status_code} {detail.get('type')}: {detail.get('message')}"
+    return error.message
+
+
+def _in_stream_error(provider: str, error: _Error) -> ProviderError:
+    """An `error` event sent after the 200 (typically `overloaded_error`): classified by the status its type
+    would have had."""
+    status = ERROR_STATUSES.get(error.type, 500)
+    return ProviderError(
+        f"{provider}: {error.type}: {error.message}", retryable=is_retryable_status(status), status=status
+    )

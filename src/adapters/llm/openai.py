@@ -1,0 +1,164 @@
+"""OpenAI's Chat Completions API through the official SDK, which also reaches any OpenAI-compatible server
+(vLLM, llama.cpp, Ollama, ...) through `base_url`.
+
+The SDK sends the request, authenticates, retries (429, 5xx, timeouts; honouring `retry-after`) and turns
+an error status into an exception; this adapter adds no retry of its own. It reads the stream's `data:` lines
+itself and decodes each with msgspec into a struct holding only the fields it needs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from typing import Any, Literal, cast
+
+import msgspec
+import openai
+from openai.types.chat import ChatCompletionMessageParam
+
+from adapters.llm import STREAM_FAILURES, drain, is_retryable_status, stream_failure
+from domain.conversation.errors import ProviderError
+from domain.conversation.model import Role, Usage
+from domain.conversation.ports import CompletionRequest, StreamEvent, TextDelta, Turn, UsageReport
+
+WRITE_TIMEOUT_SECONDS = 10.0
+POOL_TIMEOUT_SECONDS = 5.0
+
+
+class _Delta(msgspec.Struct):
+    content: str | None = None
+
+
+class _Choice(msgspec.Struct):
+    delta: _Delta | None = None
+    finish_reason: str | None = None
+
+
+class _Usage(msgspec.Struct):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class _StreamError(msgspec.Struct):
+    message: str = "error in the stream"
+    code: int | str | None = None
+
+
+class _Chunk(msgspec.Struct):
+    choices: list[_Choice] = []
+    usage: _Usage | None = None
+    error: _StreamError | str | None = None
+
+
+_decode_chunk = msgspec.json.Decoder(_Chunk).decode
+
+
+class OpenAiProvider:
+    """`read_timeout` bounds the wait for each piece of the stream, the first one included.
+    `max_tokens_field`: `max_tokens` is what every OpenAI-compatible server understands; OpenAI's reasoning
+    models accept only `max_completion_tokens`."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str | None = None,
+        name: str = "openai",
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        max_retries: int = 2,
+        max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens",
+    ) -> None:
+        self.name = name
+        self._max_tokens_field = max_tokens_field
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=openai.Timeout(
+                connect=connect_timeout, read=read_timeout, write=WRITE_TIMEOUT_SECONDS, pool=POOL_TIMEOUT_SECONDS
+            ),
+            max_retries=max_retries,
+        )
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+        try:
+            async with (
+                self._client.chat.completions.with_streaming_response.create(
+                    model=request.model,
+                    messages=[_message(turn) for turn in request.messages],
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    max_tokens=request.max_tokens if self._max_tokens_field == "max_tokens" else openai.omit,
+                    max_completion_tokens=(
+                        request.max_tokens if self._max_tokens_field == "max_completion_tokens" else openai.omit
+                    ),
+                    temperature=openai.omit if request.temperature is None else request.temperature,
+                ) as response,
+                aclosing(_lines(response)) as lines,
+            ):
+                async for event in self._events(lines):
+                    yield event
+        except openai.APIStatusError as error:
+            raise ProviderError(
+                f"{self.name}: {error.message}",
+                retryable=is_retryable_status(error.status_code),
+                status=error.status_code,
+            ) from error
+        except openai.APIConnectionError as error:
+            raise ProviderError(f"{self.name}: {error.message}") from error
+        except STREAM_FAILURES as error:
+            raise stream_failure(self.name, error) from error
+
+    async def _events(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
+        """Text pieces as they come, then the usage chunk's count (sent after the last choice, when the
+        server honours `include_usage`). The stream is complete at `[DONE]`, or when it ends after a
+        `finish_reason` (some compatible servers omit `[DONE]`); anything else is a broken stream."""
+        usage: _Usage | None = None
+        finished = False
+        async for line in lines:
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                finished = True
+                break
+            chunk = _decode_chunk(data)
+            if chunk.error is not None:
+                raise _in_stream_error(self.name, chunk.error)
+            if chunk.usage is not None:
+                usage = chunk.usage
+            if chunk.choices:
+                choice = chunk.choices[0]
+                if choice.delta is not None and choice.delta.content:
+                    yield TextDelta(choice.delta.content)
+                finished = finished or choice.finish_reason is not None
+        if not finished:
+            raise ProviderError(f"{self.name}: the stream ended before the reply did")
+        await drain(lines)
+        if usage is not None:
+            yield UsageReport(Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens))
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _lines(response: openai.AsyncAPIResponse[Any]) -> AsyncGenerator[str, None]:
+    """The body's lines; an async generator (typed as a mere iterator), closed by the caller as soon as it
+    stops reading, rather than whenever the garbage collector gets to it."""
+    return cast(AsyncGenerator[str, None], response.iter_lines())
+
+
+def _message(turn: Turn) -> ChatCompletionMessageParam:
+    if turn.role is Role.SYSTEM:
+        return {"role": "system", "content": turn.content}
+    if turn.role is Role.ASSISTANT:
+        return {"role": "assistant", "content": turn.content}
+    return {"role": "user", "content": turn.content}
+
+
+def _in_stream_error(provider: str, error: _StreamError | str) -> ProviderError:
+    """An `error` object sent instead of the next chunk (OpenAI's server errors; vLLM puts the HTTP status in
+    `code`). Retryable unless its status says the request itself is at fault."""
+    if isinstance(error, str):
+        return ProviderError(f"{provider}: {error}")
+    status = error.code if isinstance(error.code, int) else None
+    retryable = status is None or is_retryable_status(status)
+    return ProviderError(f"{provider}: {error.message}", retryable=retryable, status=status)

@@ -1,0 +1,168 @@
+"""/api/chat, /api/conversations, /api/usage, /api/models."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.response import Stream
+
+from application.conversation.dto import ReplyFailed, ReplyFinished
+from application.conversation.send_chat import ChatReply, ChatRequest
+from application.identity.dto import Principal
+from application.identity.guards import require_verified_email
+from domain.shared.errors import NotFound
+from entrypoints.bootstrap import Container
+from entrypoints.http.conversation_schemas import (
+    ChatBody,
+    ChatOut,
+    ConversationOut,
+    ConversationPage,
+    ConversationSummary,
+    MessageOut,
+    ModelList,
+    ModelOut,
+    QuotaOut,
+    UsageReportOut,
+)
+from entrypoints.http.dependencies import provide_principal
+from entrypoints.http.problems import errors
+from entrypoints.http.rate_limits import RateLimits
+from entrypoints.http.sse import SSE_HEADERS, StreamRecorder, reply_frames, resumed_frames, stream_key
+
+AUTHED = {"principal": Provide(provide_principal)}
+Limit = Annotated[int, QueryParameter(ge=1, le=100, description="page size, 1..100")]
+Cursor = Annotated[str | None, QueryParameter(description="next_cursor of the previous page")]
+LastEventId = Annotated[int | None, HeaderParameter(name="Last-Event-ID", ge=0, required=False)]
+
+
+def wants_stream(request: Request[Any, Any, Any], body: ChatBody) -> bool:
+    return body.stream or "text/event-stream" in request.headers.get("accept", "")
+
+
+async def collect(reply: ChatReply) -> ReplyFinished:
+    try:
+        async for event in reply.events():
+            if isinstance(event, ReplyFinished):
+                return event
+            if isinstance(event, ReplyFailed):
+                raise event.error
+    finally:
+        await reply.aclose()
+    raise RuntimeError("the reply ended without a final event")
+
+
+class ChatController(Controller):
+    path = "/api/chat"
+    tags = ["conversation"]
+    dependencies = AUTHED
+
+    @post(
+        "/",
+        status_code=200,
+        responses=errors(401, 402, 403, 404, 422, 429, 503),
+        description="Send a message; the reply comes as JSON, or as server-sent events with `stream: true` "
+        "(events start, delta..., done | error; each with an `id:` for Last-Event-ID).",
+    )
+    async def chat(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[ChatBody],
+        principal: NamedDependency[Principal],
+        container: NamedDependency[Container],
+        rate_limits: NamedDependency[RateLimits],
+    ) -> Response[Any]:
+        user = principal.user
+        await rate_limits.check(request, "chat", user_id=str(user.id))
+        require_verified_email(principal, required=container.settings.require_verified_email)
+        reply = await container.conversation.send_chat(
+            ChatRequest(
+                user_id=user.id,
+                plan=user.plan,
+                content=data.content,
+                conversation_id=data.conversation_id,
+                model=data.model,
+                system=data.system,
+                max_tokens=data.max_tokens,
+                temperature=data.temperature,
+            )
+        )
+        if wants_stream(request, data):
+            recorder = StreamRecorder(container.stream_log, stream_key(user.id, reply.started.message_id))
+            return Stream(reply_frames(reply, recorder), media_type="text/event-stream", headers=SSE_HEADERS)
+        finished = await collect(reply)
+        body = ChatOut(reply.started.conversation_id, MessageOut.of(finished.message), QuotaOut.of(finished.quota))
+        return Response(body)
+
+    @get(
+        "/{message_id:uuid}/events",
+        responses=errors(401, 404),
+        description="Resume a streamed reply: send the last event id you received as `Last-Event-ID` and get the "
+        "events after it (kept for 5 minutes).",
+    )
+    async def resume(
+        self,
+        message_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+        container: NamedDependency[Container],
+        last_event_id: LastEventId = None,
+    ) -> Stream:
+        key = stream_key(principal.user.id, message_id)
+        if not await container.stream_log.exists(key):
+            raise NotFound("No such stream (or it has expired).")
+        frames = resumed_frames(container.stream_log, key, last_event_id or 0)
+        return Stream(frames, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+class ConversationController(Controller):
+    path = "/api/conversations"
+    tags = ["conversation"]
+    dependencies = AUTHED
+
+    @get("/", responses=errors(401, 422, 429))
+    async def list_conversations(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        container: NamedDependency[Container],
+        rate_limits: NamedDependency[RateLimits],
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> ConversationPage:
+        await rate_limits.check(request, "conversation-list", user_id=str(principal.user.id))
+        page = await container.conversation.list_conversations(principal.user.id, limit, cursor)
+        return ConversationPage([ConversationSummary.of(c) for c in page.items], page.next_cursor)
+
+    @get("/{conversation_id:uuid}", responses=errors(401, 404))
+    async def get_conversation(
+        self,
+        conversation_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+        container: NamedDependency[Container],
+    ) -> ConversationOut:
+        found = await container.conversation.get_conversation(principal.user.id, conversation_id)
+        c = found.conversation
+        return ConversationOut(c.id, c.title, c.created_at, c.updated_at, [MessageOut.of(m) for m in found.messages])
+
+    @delete("/{conversation_id:uuid}", status_code=204, responses=errors(401, 404))
+    async def delete_conversation(
+        self,
+        conversation_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+        container: NamedDependency[Container],
+    ) -> None:
+        await container.conversation.delete_conversation(principal.user.id, conversation_id)
+
+
+@get("/api/usage", dependencies=AUTHED, tags=["conversation"], responses=errors(401, 503))
+async def usage(principal: NamedDependency[Principal], container: NamedDependency[Container]) -> UsageReportOut:
+    report = await container.conversation.get_usage(principal.user.id, principal.user.plan)
+    return UsageReportOut.of(report)
+
+
+@get("/api/models", dependencies=AUTHED, tags=["conversation"], responses=errors(401))
+async def models(principal: NamedDependency[Principal], container: NamedDependency[Container]) -> ModelList:
+    return ModelList([ModelOut.of(entry) for entry in container.conversation.list_models(principal.user.plan)])

@@ -1,0 +1,297 @@
+"""OpenAI-compatible /v1: chat completions (plain and streamed, with `stream_options.include_usage`) and
+the model list, in OpenAI's wire format, so the official `openai` SDK works with base_url=<server>/v1.
+Same quota, rate limits and accounting as /api/chat; every error in OpenAI's error body."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from http import HTTPStatus
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import JSONBody
+from litestar.response import Stream
+
+from application.conversation.dto import ReplyDelta, ReplyFailed, ReplyFinished
+from application.conversation.send_chat import ChatReply, ChatRequest
+from application.identity.dto import Principal
+from application.identity.guards import require_verified_email
+from domain.conversation.errors import ModelNotAllowed, QuotaExceeded, UnknownModel
+from domain.conversation.model import Role
+from domain.conversation.ports import Turn
+from domain.identity.errors import Unauthenticated
+from domain.shared.errors import DomainError, InvalidInput, RateLimited
+from entrypoints.bootstrap import Container
+from entrypoints.http.dependencies import provide_principal
+from entrypoints.http.problems import STATUS_BY_ERROR, UNAVAILABLE_ERRORS, log
+from entrypoints.http.rate_limits import RateLimits
+
+_encode = msgspec.json.Encoder().encode
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class TextPart(msgspec.Struct):
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(msgspec.Struct):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+
+
+class StreamOptions(msgspec.Struct):
+    include_usage: bool = False
+
+
+class CompletionBody(msgspec.Struct):
+    model: str
+    messages: Annotated[list[ChatMessage], msgspec.Meta(min_length=1, max_length=1000)]
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
+    user: str | None = None
+
+
+class OpenAIError(msgspec.Struct):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorBody(msgspec.Struct):
+    error: OpenAIError
+
+
+def _text(message: ChatMessage) -> str:
+    if message.content is None:
+        return ""
+    if isinstance(message.content, str):
+        return message.content
+    return "".join(part.text or "" for part in message.content if part.type == "text")
+
+
+def to_chat_request(body: CompletionBody, principal: Principal) -> ChatRequest:
+    system = "\n\n".join(_text(m) for m in body.messages if m.role in ("system", "developer")) or None
+    turns = [m for m in body.messages if m.role in ("user", "assistant")]
+    if not turns or turns[-1].role != "user":
+        raise InvalidInput("messages", "The last message must come from the user.")
+    history = [Turn(Role(m.role), _text(m)) for m in turns[:-1]]
+    return ChatRequest(
+        user_id=principal.user.id,
+        plan=principal.user.plan,
+        content=_text(turns[-1]),
+        model=body.model,
+        system=system,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        temperature=body.temperature,
+        history=history,
+    )
+
+
+def completion_id(reply: ChatReply) -> str:
+    return f"chatcmpl-{reply.started.message_id.hex}"
+
+
+async def completion_chunks(reply: ChatReply, include_usage: bool) -> AsyncIterator[bytes]:
+    head = _encode(
+        {
+            "id": completion_id(reply),
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": reply.started.model,
+        }
+    )[:-1]
+    prefix = b"data: " + head + b',"choices":[{"index":0,"delta":{"content":'
+    suffix = b'},"finish_reason":null}]}\n\n'
+    try:
+        yield (
+            b"data: "
+            + head
+            + b',"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n'
+        )
+        async for event in reply.events():
+            if isinstance(event, ReplyDelta):
+                yield prefix + _encode(event.text) + suffix
+            elif isinstance(event, ReplyFinished):
+                yield b"data: " + head + b',"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+                if include_usage:
+                    usage = event.message.usage
+                    yield (
+                        b"data: "
+                        + head
+                        + b',"choices":[],"usage":'
+                        + _encode(
+                            {
+                                "prompt_tokens": usage.prompt_tokens,
+                                "completion_tokens": usage.completion_tokens,
+                                "total_tokens": usage.total_tokens,
+                            }
+                        )
+                        + b"}\n\n"
+                    )
+            elif isinstance(event, ReplyFailed):
+                yield b"data: " + _encode(ErrorBody(_error_of(event.error, 503))) + b"\n\n"
+        yield b"data: [DONE]\n\n"
+    finally:
+        await reply.aclose()
+
+
+async def completion_body(reply: ChatReply) -> dict[str, Any]:
+    try:
+        async for event in reply.events():
+            if isinstance(event, ReplyFailed):
+                raise event.error
+            if isinstance(event, ReplyFinished):
+                message, usage = event.message, event.message.usage
+                return {
+                    "id": completion_id(reply),
+                    "object": "chat.completion",
+                    "created": int(message.created_at.timestamp()),
+                    "model": reply.started.model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": message.content, "refusal": None},
+                            "logprobs": None,
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": usage.prompt_tokens,
+                        "completion_tokens": usage.completion_tokens,
+                        "total_tokens": usage.total_tokens,
+                    },
+                }
+    finally:
+        await reply.aclose()
+    raise RuntimeError("the reply ended without a final event")
+
+
+def v1_errors(*statuses: int) -> dict[int, ResponseSpec]:
+    return {
+        status: ResponseSpec(data_container=ErrorBody, description=HTTPStatus(status).phrase)
+        for status in sorted({400, *statuses})
+    }
+
+
+@post("/chat/completions", status_code=200, responses=v1_errors(401, 403, 404, 429, 503))
+async def chat_completions(
+    request: Request[Any, Any, Any],
+    data: JSONBody[CompletionBody],
+    principal: NamedDependency[Principal],
+    container: NamedDependency[Container],
+    rate_limits: NamedDependency[RateLimits],
+) -> Response[Any]:
+    await rate_limits.check(request, "chat", user_id=str(principal.user.id))
+    require_verified_email(principal, required=container.settings.require_verified_email)
+    reply = await container.conversation.send_chat(to_chat_request(data, principal))
+    if data.stream:
+        include_usage = bool(data.stream_options and data.stream_options.include_usage)
+        return Stream(completion_chunks(reply, include_usage), media_type="text/event-stream", headers=SSE_HEADERS)
+    return Response(await completion_body(reply))
+
+
+@get("/models", responses=v1_errors(401))
+async def list_models(principal: NamedDependency[Principal], container: NamedDependency[Container]) -> dict[str, Any]:
+    entries = container.conversation.list_models(principal.user.plan)
+    return {
+        "object": "list",
+        "data": [
+            {"id": e.spec.id, "object": "model", "created": 0, "owned_by": e.spec.provider}
+            for e in entries
+            if e.allowed
+        ],
+    }
+
+
+# --- errors in OpenAI's shape ---------------------------------------------------------------------
+
+
+def _error_of(exc: DomainError, status: int) -> OpenAIError:
+    if isinstance(exc, QuotaExceeded):
+        return OpenAIError(exc.detail, "insufficient_quota", None, "insufficient_quota")
+    if isinstance(exc, UnknownModel):
+        return OpenAIError(
+            f"The model `{exc.model}` does not exist.", "invalid_request_error", "model", "model_not_found"
+        )
+    if isinstance(exc, InvalidInput):
+        return OpenAIError(exc.detail, "invalid_request_error", exc.field, exc.code)
+    if isinstance(exc, Unauthenticated):
+        return OpenAIError(exc.detail, "invalid_request_error", None, "invalid_api_key")
+    if isinstance(exc, RateLimited):
+        return OpenAIError(exc.detail, "rate_limit_error", None, "rate_limit_exceeded")
+    kind = "server_error" if status >= 500 else "permission_error" if status == 403 else "invalid_request_error"
+    return OpenAIError(exc.detail, kind, None, exc.code)
+
+
+def _status_of(exc: DomainError) -> int:
+    if isinstance(exc, QuotaExceeded):
+        return 429
+    if isinstance(exc, UnknownModel):
+        return 404
+    if isinstance(exc, ModelNotAllowed):
+        return 403
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
+def openai_error(status: int, error: OpenAIError, headers: dict[str, str] | None = None) -> Response[ErrorBody]:
+    return Response(ErrorBody(error), status_code=status, headers=headers)
+
+
+def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[ErrorBody]:
+    status = _status_of(exc)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return openai_error(status, _error_of(exc, status), headers)
+
+
+def validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
+    detail = exc.extra[0].get("message", exc.detail) if isinstance(exc.extra, list) and exc.extra else exc.detail
+    return openai_error(400, OpenAIError(str(detail), "invalid_request_error", None, "invalid_request"))
+
+
+def http_exception_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
+    status = exc.status_code
+    message = exc.detail if status < 500 else HTTPStatus(status).phrase
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    return openai_error(status, OpenAIError(message, kind, None, None), exc.headers)
+
+
+def unavailable_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    log.error("dependency.unavailable", extra={"error": type(exc).__name__})
+    message = "A service this request needs is unavailable; try again shortly."
+    return openai_error(503, OpenAIError(message, "server_error", None, "service-unavailable"))
+
+
+def unexpected_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    log.exception("v1.unhandled_error", exc_info=exc)
+    return openai_error(
+        500, OpenAIError("The server had an error processing your request.", "server_error", None, None)
+    )
+
+
+def v1_router() -> Router:
+    return Router(
+        path="/v1",
+        route_handlers=[chat_completions, list_models],
+        dependencies={"principal": Provide(provide_principal)},
+        exception_handlers={
+            DomainError: domain_error_handler,
+            ValidationException: validation_handler,
+            HTTPException: http_exception_handler,
+            **dict.fromkeys(UNAVAILABLE_ERRORS, unavailable_handler),
+            Exception: unexpected_handler,
+        },
+        tags=["openai-compatible"],
+    )

@@ -1,0 +1,110 @@
+"""/v1 through the official `openai` SDK (async), in-process: the wire format, streaming with usage, and
+OpenAI-shaped errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from adapters.memory.llm import Script, ScriptedProvider
+from domain.conversation.catalogue import ModelCatalogue, ModelSpec, RouteStep
+from domain.conversation.model import Usage
+from tests.support.app import app_client, bearer, memory_container, verified_user_token
+
+ALL = frozenset({"free", "plus", "pro"})
+
+
+@pytest.fixture
+async def sdk(tmp_path: Path) -> AsyncIterator[tuple[openai.AsyncOpenAI, ScriptedProvider]]:
+    provider = ScriptedProvider("scripted")
+    catalogue = ModelCatalogue(
+        [
+            ModelSpec("m", (RouteStep("scripted", "up"),), 8192, ALL),
+            ModelSpec("big", (RouteStep("scripted", "up"),), 8192, frozenset({"pro"})),
+        ]
+    )
+    container = memory_container(tmp_path, providers={"scripted": provider}, catalogue=catalogue)
+    async with app_client(container) as client:
+        token = await verified_user_token(container, "ada@example.com")
+        created = await client.post("/api/keys", json={"name": "sdk"}, headers=bearer(token))
+        key = created.json()["key"]
+        yield (
+            openai.AsyncOpenAI(
+                base_url=str(client.base_url.join("/v1")), api_key=key, http_client=client, max_retries=0
+            ),
+            provider,
+        )
+
+
+async def test_a_completion_in_openai_format(sdk: tuple[openai.AsyncOpenAI, ScriptedProvider]) -> None:
+    client, provider = sdk
+    provider.then(Script(pieces=("Bonjour", " !"), usage=Usage(9, 3)))
+    completion = await client.chat.completions.create(
+        model="m",
+        messages=[
+            {"role": "system", "content": "Answer in French."},
+            {"role": "user", "content": "Hello"},
+            {"role": "assistant", "content": "Salut"},
+            {"role": "user", "content": "Again"},
+        ],
+        max_tokens=50,
+    )
+    assert completion.id.startswith("chatcmpl-") and completion.object == "chat.completion"
+    assert completion.choices[0].message.content == "Bonjour !"
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage is not None and (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (
+        9,
+        3,
+    )
+    sent = provider.requests[-1]
+    assert [(t.role.value, t.content) for t in sent.messages] == [
+        ("system", "Answer in French."),
+        ("user", "Hello"),
+        ("assistant", "Salut"),
+        ("user", "Again"),
+    ]
+    assert sent.max_tokens == 50
+
+
+async def test_a_stream_with_usage(sdk: tuple[openai.AsyncOpenAI, ScriptedProvider]) -> None:
+    client, provider = sdk
+    provider.then(Script(pieces=("one ", "two ", "three"), usage=Usage(4, 3)))
+    stream = await client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "count"}], stream=True, stream_options={"include_usage": True}
+    )
+    chunks = [chunk async for chunk in stream]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "one two three"
+    assert len({c.id for c in chunks}) == 1
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 7
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
+async def test_errors_have_openai_shapes(sdk: tuple[openai.AsyncOpenAI, ScriptedProvider]) -> None:
+    client, _ = sdk
+    with pytest.raises(openai.NotFoundError) as unknown:
+        await client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+    assert unknown.value.code == "model_not_found"
+    with pytest.raises(openai.PermissionDeniedError) as gated:
+        await client.chat.completions.create(model="big", messages=[{"role": "user", "content": "x"}])
+    assert gated.value.code == "model-not-allowed"
+    with pytest.raises(openai.BadRequestError):
+        await client.chat.completions.create(model="m", messages=[])
+    bad_key = client.with_options(api_key="prl_not-a-key")
+    with pytest.raises(openai.AuthenticationError):
+        await bad_key.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    models = await client.models.list()
+    assert [m.id for m in models.data] == ["m"]
+
+
+async def test_quota_exhaustion_is_429_insufficient_quota(sdk: tuple[openai.AsyncOpenAI, ScriptedProvider]) -> None:
+    client, provider = sdk
+    provider.then(Script(pieces=("expensive",), usage=Usage(5_000, 5_000)))
+    await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.RateLimitError) as exhausted:
+        await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "y"}])
+    assert exhausted.value.body is not None and exhausted.value.code == "insufficient_quota"
+    assert exhausted.value.response.json()["error"]["type"] == "insufficient_quota"
