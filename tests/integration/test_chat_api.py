@@ -240,3 +240,24 @@ async def test_a_provider_failing_mid_stream_ends_with_an_error_event_and_charge
     assert events[-1][2]["type"].endswith("provider-unavailable")
     assert conversation["messages"][-1]["content"] == "Half a "
     assert usage["used"] > 0  # the produced tokens are charged (estimated: the provider never reported usage)
+
+
+async def test_an_unreachable_quota_ledger_fails_closed(tmp_path: Path) -> None:
+    from adapters.redis.client import create_redis
+    from adapters.redis.quota_ledger import RedisQuotaLedger
+
+    dead = create_redis("redis://127.0.0.1:1/0")
+    provider = ScriptedProvider("p")
+    route = (RouteStep("p", "up"),)
+    container = memory_container(
+        tmp_path,
+        providers={"p": provider},
+        catalogue=ModelCatalogue([ModelSpec("m", route, 8192, ALL)]),
+        ledger=RedisQuotaLedger(dead),
+    )
+    async with app_client(container) as client:
+        headers = bearer(await verified_user_token(container, "ada@example.com"))
+        response = await client.post("/api/chat", json={"content": "hi", "model": "m"}, headers=headers)
+    await dead.aclose()
+    assert response.status_code == 503 and response.json()["type"].endswith("service-unavailable")
+    assert provider.requests == []  # never unmetered generation
