@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.support.rabbitmq",
     "tests.support.fake_openai",
     "tests.support.fake_anthropic",
+    "tests.support.fake_stripe",
 ]

@@ -9,11 +9,21 @@ from typing import Any
 
 import dramatiq
 
+from adapters.invoices.jinja import JinjaInvoicePages
 from adapters.memory.cache import InMemoryCache
 from adapters.memory.quota_ledger import InMemoryQuotaLedger
 from adapters.memory.rate_limiter import InMemoryRateLimiter
 from adapters.memory.stream_log import InMemoryStreamLog
-from application.conversation.allowance import MonthlyPlanAllowance
+from adapters.security.signed_links import SignedLinks
+from application.billing import topics as billing_topics
+from application.billing.allowance import BillingAllowance
+from application.billing.cancel import CancelSubscription
+from application.billing.notices import SendBillingEmail, SendQuotaWarning
+from application.billing.plans import StaticPlanCatalogue
+from application.billing.queries import GetBillingUsage, GetInvoice, GetSubscription, ListPayments, ListPlans
+from application.billing.renewals import RunBillingCycle
+from application.billing.subscribe import Subscribe
+from application.billing.webhooks import ProcessGatewayEvent, ReceiveGatewayEvent
 from application.conversation.ports import AllowanceProvider, QuotaLedger, StreamLog
 from application.conversation.queries import (
     DeleteConversation,
@@ -22,6 +32,7 @@ from application.conversation.queries import (
     ListConversations,
     ListModels,
 )
+from application.conversation.quota import QuotaGate
 from application.conversation.response_cache import ResponseCache
 from application.conversation.router import ProviderRouter
 from application.conversation.send_chat import SendChat
@@ -39,6 +50,7 @@ from application.identity.sign_up import SignUp
 from application.identity.verify_email import VerifyEmail
 from application.shared.jobs import JobHandler, RelayOutbox, RunJob
 from application.shared.ports import Cache, EmailRenderer, Mailer, MessagePublisher, RateLimiter
+from domain.billing.ports import PaymentGateway
 from domain.conversation.catalogue import ModelCatalogue
 from domain.conversation.ports import LlmProvider
 from domain.identity.ports import PasswordDenylist, PasswordHasher, TokenIssuer
@@ -75,6 +87,19 @@ class ConversationUseCases:
 
 
 @dataclass
+class BillingUseCases:
+    list_plans: ListPlans
+    subscribe: Subscribe
+    cancel: CancelSubscription
+    get_subscription: GetSubscription
+    get_usage: GetBillingUsage
+    list_payments: ListPayments
+    get_invoice: GetInvoice
+    receive_event: ReceiveGatewayEvent
+    run_cycle: RunBillingCycle
+
+
+@dataclass
 class Container:
     settings: Settings
     clock: Clock
@@ -90,6 +115,10 @@ class Container:
     issuer: TokenIssuer
     identity: IdentityUseCases
     conversation: ConversationUseCases
+    billing: BillingUseCases
+    gateway: PaymentGateway
+    invoice_links: SignedLinks
+    invoice_pages: JinjaInvoicePages
     catalogue: ModelCatalogue
     router: ProviderRouter
     ledger: QuotaLedger
@@ -165,6 +194,21 @@ def _shared_state(settings: Settings, overrides: dict[str, Any]) -> SharedState:
     )
 
 
+def _gateway(settings: Settings, clock: Clock) -> PaymentGateway:
+    if settings.stripe_secret_key:
+        from adapters.payments.stripe import StripePaymentGateway
+
+        prices = {"plus": settings.stripe_price_plus, "pro": settings.stripe_price_pro}
+        return StripePaymentGateway(
+            settings.stripe_secret_key,
+            {plan: price for plan, price in prices.items() if price},
+            api_base=settings.stripe_api_base,
+        )
+    from adapters.payments.local import LocalPaymentGateway
+
+    return LocalPaymentGateway(clock)
+
+
 def _mailer(settings: Settings) -> Mailer:
     if settings.email_backend == "file":
         from adapters.email.file import FileMailer
@@ -217,8 +261,9 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     publisher: MessagePublisher = overrides.get("publisher") or DramatiqPublisher(broker, settings.jobs_queue)
     hasher: PasswordHasher = overrides.get("hasher") or Argon2PasswordHasher()
     denylist: PasswordDenylist = overrides.get("denylist") or FilePasswordDenylist.bundled()
+    secret_key = settings.resolved_secret_key()
     issuer: TokenIssuer = overrides.get("issuer") or JwtTokenIssuer(
-        settings.resolved_secret_key(),
+        secret_key,
         settings.secret_keys_old,
         access_ttl_seconds=settings.access_token_ttl_seconds,
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
@@ -243,7 +288,12 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     closers += [provider.aclose for provider in providers.values() if hasattr(provider, "aclose")]
     catalogue: ModelCatalogue = overrides.get("catalogue") or build_catalogue(settings, providers)
     router = ProviderRouter(providers)
-    allowance: AllowanceProvider = overrides.get("allowance") or MonthlyPlanAllowance()
+    plans = StaticPlanCatalogue()
+    allowance: AllowanceProvider = overrides.get("allowance") or BillingAllowance(uow_factory, plans)
+    gateway: PaymentGateway = overrides.get("gateway") or _gateway(settings, clock)
+    if hasattr(gateway, "aclose"):
+        closers.append(gateway.aclose)
+    links = SignedLinks(secret_key, settings.public_url)
     response_cache = ResponseCache(shared.cache, settings.cache_ttl_seconds)
     conversation = ConversationUseCases(
         send_chat=SendChat(uow_factory, catalogue, router, shared.ledger, allowance, response_cache, clock),
@@ -253,8 +303,22 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         get_usage=GetUsage(uow_factory, shared.ledger, allowance, clock),
         list_models=ListModels(catalogue),
     )
+    billing = BillingUseCases(
+        list_plans=ListPlans(plans),
+        subscribe=Subscribe(uow_factory, gateway, plans, clock, links.invoice_url),
+        cancel=CancelSubscription(uow_factory, gateway, clock),
+        get_subscription=GetSubscription(uow_factory, clock),
+        get_usage=GetBillingUsage(allowance, QuotaGate(shared.ledger, uow_factory), clock),
+        list_payments=ListPayments(uow_factory),
+        get_invoice=GetInvoice(uow_factory),
+        receive_event=ReceiveGatewayEvent(uow_factory, clock),
+        run_cycle=RunBillingCycle(uow_factory, gateway, plans, clock, links.invoice_url),
+    )
     send_identity_email = SendIdentityEmail(uow_factory, mailer, renderer, clock, settings.public_url)
     handlers: dict[str, JobHandler] = {topic: send_identity_email for topic in IDENTITY_EMAILS}
+    handlers[billing_topics.EMAIL] = SendBillingEmail(uow_factory, mailer, renderer, settings.public_url)
+    handlers[billing_topics.GATEWAY_EVENT] = ProcessGatewayEvent(uow_factory, gateway, plans, clock, links.invoice_url)
+    handlers[billing_topics.QUOTA_THRESHOLD] = SendQuotaWarning(uow_factory, clock, settings.public_url)
 
     return Container(
         settings=settings,
@@ -271,6 +335,10 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         issuer=issuer,
         identity=identity,
         conversation=conversation,
+        billing=billing,
+        gateway=gateway,
+        invoice_links=links,
+        invoice_pages=JinjaInvoicePages(),
         catalogue=catalogue,
         router=router,
         ledger=shared.ledger,

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     stripe_secret_key: str | None = Field(default=None, validation_alias=AliasChoices("STRIPE_SECRET_KEY"))
     stripe_webhook_secret: str | None = Field(default=None, validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET"))
     stripe_api_base: str | None = None
+    stripe_price_plus: str | None = None
+    stripe_price_pro: str | None = None
+    tax_rate_percent: float = 0.0
+    billing_cycle_seconds: float = 60.0
 
     analytics_dir: Path | None = None
     rate_limit_enabled: bool = True

@@ -120,7 +120,7 @@ async def test_settle_turns_the_hold_into_the_actual_usage(ledger: QuotaLedger) 
     await ledger.seed(user, period, 100)
     reservation = await ledger.reserve(user, period, 500)
 
-    assert await ledger.settle(reservation, 120) is True
+    assert (await ledger.settle(reservation, 120)).settled is True
 
     balance = await ledger.balance(user, period)
     assert (balance.used, balance.reserved, balance.remaining) == (220, 0, 780)
@@ -131,7 +131,7 @@ async def test_settle_counts_usage_beyond_the_reservation_in_full(ledger: QuotaL
     await ledger.seed(user, period, 900)
     reservation = await ledger.reserve(user, period, 100)
 
-    assert await ledger.settle(reservation, 150) is True
+    assert (await ledger.settle(reservation, 150)).settled is True
 
     balance = await ledger.balance(user, period)
     assert (balance.used, balance.reserved, balance.remaining) == (1050, 0, 0)
@@ -145,7 +145,7 @@ async def test_a_second_settle_changes_nothing(ledger: QuotaLedger) -> None:
     reservation = await ledger.reserve(user, period, 200)
     await ledger.settle(reservation, 150)
 
-    assert await ledger.settle(reservation, 150) is False
+    assert (await ledger.settle(reservation, 150)).settled is False
 
     balance = await ledger.balance(user, period)
     assert (balance.used, balance.reserved) == (150, 0)
@@ -161,7 +161,7 @@ async def test_release_frees_the_hold_and_is_idempotent(ledger: QuotaLedger) -> 
 
     balance = await ledger.balance(user, period)
     assert (balance.used, balance.reserved) == (0, 0)
-    assert await ledger.settle(reservation, 1000) is False, "a released reservation was charged"
+    assert (await ledger.settle(reservation, 1000)).settled is False, "a released reservation was charged"
     assert (await ledger.reserve(user, period, 1000)).amount == 1000
 
 
@@ -189,7 +189,7 @@ async def test_holds_lapse_after_their_ttl(backend: Backend) -> None:
         await ledger.reserve(user, period, 1)
 
     await backend.let_time_pass(HOLD_TTL_SECONDS / 2 + 0.1)
-    assert await ledger.settle(lapsing, 1000) is False, "a lapsed hold was charged"
+    assert (await ledger.settle(lapsing, 1000)).settled is False, "a lapsed hold was charged"
     balance = await ledger.balance(user, period)
     assert (balance.used, balance.reserved) == (0, 0)
     assert (await ledger.reserve(user, period, 1000)).amount == 1000
@@ -273,7 +273,7 @@ async def reserve_then_settle(ledger: QuotaLedger, user: UUID, period: Allowance
         reservation = await reserve_with_baseline(ledger, user, period)
     except QuotaExceeded:
         return 0
-    assert await ledger.settle(reservation, AMOUNT)
+    assert (await ledger.settle(reservation, AMOUNT)).settled
     return AMOUNT
 
 
@@ -381,3 +381,15 @@ async def test_a_reservation_fails_closed_within_the_timeout_when_redis_hangs(un
             await RedisQuotaLedger(client).reserve(uuid4(), allowance(), 10)
 
         assert time.monotonic() - started < HUNG_WITHIN_SECONDS
+
+
+async def test_a_settle_reports_the_counter_it_leaves(ledger: QuotaLedger) -> None:
+    user, period = uuid4(), allowance()
+    await ledger.seed(user, period, 100)
+    first = await ledger.reserve(user, period, 50)
+    second = await ledger.reserve(user, period, 30)
+    settlement = await ledger.settle(first, 40)
+    assert (settlement.settled, settlement.used, settlement.reserved) == (True, 140, 30)
+    again = await ledger.settle(first, 40)
+    assert (again.settled, again.used, again.reserved) == (False, 140, 30)
+    await ledger.release(second)

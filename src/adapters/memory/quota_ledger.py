@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from application.conversation.ports import Allowance, LedgerBalance, NeedsBaseline, Reservation
+from application.conversation.ports import Allowance, LedgerBalance, NeedsBaseline, Reservation, Settlement
 from domain.conversation.errors import QuotaExceeded
 
 COUNTER_KEPT_AFTER_PERIOD = timedelta(days=7)
@@ -63,13 +63,16 @@ class InMemoryQuotaLedger:
         self._forget_finished_periods()
         self._counters[key] = _Counter(used=used, period_end=allowance.period_end)
 
-    async def settle(self, reservation: Reservation, actual: int) -> bool:
+    async def settle(self, reservation: Reservation, actual: int) -> Settlement:
         _require_not_negative(actual=actual)
         counter = self._counters.get((reservation.user_id, reservation.period_start))
-        if counter is None or not self._take_hold(counter, reservation.id):
-            return False
-        counter.used += actual
-        return True
+        if counter is None:
+            return Settlement(settled=False, used=0, reserved=0)
+        settled = self._take_hold(counter, reservation.id)
+        if settled:
+            counter.used += actual
+        counter.purge_expired(self._clock())
+        return Settlement(settled=settled, used=counter.used, reserved=counter.reserved)
 
     async def release(self, reservation: Reservation) -> None:
         counter = self._counters.get((reservation.user_id, reservation.period_start))

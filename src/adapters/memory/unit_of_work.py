@@ -3,6 +3,13 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from adapters.memory.billing import (
+    InMemoryAccountDirectory,
+    InMemoryPaymentRepository,
+    InMemoryQuotaNoticeRepository,
+    InMemoryReceivedEventRepository,
+    InMemorySubscriptionRepository,
+)
 from adapters.memory.conversation import (
     InMemoryConversationRepository,
     InMemoryMessageRepository,
@@ -16,7 +23,9 @@ from adapters.memory.identity import (
     InMemoryUserRepository,
 )
 from adapters.memory.outbox import InMemoryOutbox
+from application.billing.ports import AccountDirectory, QuotaNoticeRepository, ReceivedEventRepository
 from application.shared.ports import Outbox
+from domain.billing.ports import PaymentRepository, SubscriptionRepository
 from domain.conversation.ports import ConversationRepository, MessageRepository, UsageRepository
 from domain.identity.ports import ApiKeyRepository, OneTimeTokenRepository, SessionRepository, UserRepository
 
@@ -38,6 +47,11 @@ class InMemoryUnitOfWork:
         self.conversations: ConversationRepository = InMemoryConversationRepository(self._tx)
         self.messages: MessageRepository = InMemoryMessageRepository(self._tx)
         self.usage: UsageRepository = InMemoryUsageRepository(self._tx)
+        self.accounts: AccountDirectory = InMemoryAccountDirectory(self._tx)
+        self.subscriptions: SubscriptionRepository = InMemorySubscriptionRepository(self._tx)
+        self.payments: PaymentRepository = InMemoryPaymentRepository(self._tx)
+        self.received_events: ReceivedEventRepository = InMemoryReceivedEventRepository(self._tx)
+        self.quota_notices: QuotaNoticeRepository = InMemoryQuotaNoticeRepository(self._tx)
         return self
 
     async def __aexit__(

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from application.conversation.ports import Allowance, LedgerBalance, NeedsBaseline, Reservation
+from application.conversation.ports import Allowance, LedgerBalance, NeedsBaseline, Reservation, Settlement
 from domain.conversation.errors import QuotaExceeded, QuotaUnavailable
 
 COUNTER_KEPT_AFTER_PERIOD = timedelta(days=7)
@@ -103,11 +103,14 @@ return 1
 SETTLE = (
     PRELUDE
     + """
-if not take_hold(ARGV[1]) then
-  return 0
+local settled = 0
+if take_hold(ARGV[1]) then
+  redis.call('HINCRBY', counter, 'used', ARGV[2])
+  settled = 1
 end
-redis.call('HINCRBY', counter, 'used', ARGV[2])
-return 1
+purge()
+local values = redis.call('HMGET', counter, 'used', 'reserved')
+return {settled, tonumber(values[1]) or 0, tonumber(values[2]) or 0}
 """
 )
 
@@ -168,10 +171,11 @@ class RedisQuotaLedger:
             self._seed, self._keys(user_id, allowance.period_start), [used, expires_at_ms, self._hold_ttl_ms]
         )
 
-    async def settle(self, reservation: Reservation, actual: int) -> bool:
+    async def settle(self, reservation: Reservation, actual: int) -> Settlement:
         _require_not_negative(actual=actual)
         keys = self._keys(reservation.user_id, reservation.period_start)
-        return bool(await self._run(self._settle, keys, [reservation.id, actual]))
+        settled, used, reserved = await self._run(self._settle, keys, [reservation.id, actual])
+        return Settlement(settled=bool(settled), used=int(used), reserved=int(reserved))
 
     async def release(self, reservation: Reservation) -> None:
         await self._run(self._release, self._keys(reservation.user_id, reservation.period_start), [reservation.id])

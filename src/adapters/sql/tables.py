@@ -11,7 +11,21 @@ from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.types import GUID, DateTimeUTC
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Sequence,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -26,6 +40,8 @@ NAMING_CONVENTION = {
 HASH_LENGTH = 64  # hex SHA-256 (domain.identity.secrets.hash_secret)
 NAME_LENGTH = 100  # model ids and provider names from the catalogue
 TITLE_LENGTH = 200  # titles are cut to 60 characters today; room for a user's own
+PLAN_LENGTH = 64  # plan ids from the catalogue, as users.plan
+GATEWAY_ID_LENGTH = 255  # ids the payment gateway makes up (Stripe documents up to 255 characters)
 
 # Native uuid on PostgreSQL; 32 hex characters on SQLite (a BINARY(16) column there has NUMERIC affinity
 # and reflects as NUMERIC, which would make the schema comparison with migrations report a false change).
@@ -182,3 +198,88 @@ class UsageRecordRow(Base):
     ttft_ms: Mapped[int | None] = mapped_column(Integer)
     failovers: Mapped[int] = mapped_column(Integer)
     user: Mapped[UserRow] = relationship(lazy="raise")
+
+
+class SubscriptionRow(Base):
+    __tablename__ = "subscriptions"
+    # The renewal scheduler asks for "period ended, oldest first"; a user's newest subscription is the
+    # last entry of (user_id, id), ids being time-ordered.
+    __table_args__ = (Index(None, "current_period_end"), Index(None, "user_id", "id"))
+
+    id: Mapped[UUID] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[UUID] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
+    plan: Mapped[str] = mapped_column(String(PLAN_LENGTH))
+    status: Mapped[str] = mapped_column(String(16))
+    gateway: Mapped[str] = mapped_column(String(32))
+    current_period_start: Mapped[datetime] = mapped_column(DateTimeUTC)
+    current_period_end: Mapped[datetime] = mapped_column(DateTimeUTC)
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean)
+    pending_plan: Mapped[str | None] = mapped_column(String(PLAN_LENGTH))
+    external_id: Mapped[str | None] = mapped_column(String(GATEWAY_ID_LENGTH), unique=True)
+    customer_id: Mapped[str | None] = mapped_column(String(GATEWAY_ID_LENGTH))
+    client_secret: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    updated_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    user: Mapped[UserRow] = relationship(lazy="raise")
+
+
+class PaymentRow(Base):
+    """A payment and its invoice. `external_id` (the gateway's invoice id) is unique, so a replayed webhook
+    records a payment once; `lines` is a list of {description, amount_cents}."""
+
+    __tablename__ = "payments"
+    # The payments page: one user's rows, newest `created_at` first, ties by id (keyset pagination).
+    __table_args__ = (Index(None, "user_id", "created_at", "id"),)
+
+    id: Mapped[UUID] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[UUID] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text)
+    period_start: Mapped[datetime] = mapped_column(DateTimeUTC)
+    period_end: Mapped[datetime] = mapped_column(DateTimeUTC)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    invoice_number: Mapped[str] = mapped_column(String(64), unique=True)
+    invoice_url: Mapped[str | None] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(String(GATEWAY_ID_LENGTH), unique=True)
+    plan: Mapped[str | None] = mapped_column(String(PLAN_LENGTH))
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument)
+
+
+class ReceivedEventRow(Base):
+    """A verified gateway webhook event; its id (the gateway's) is the primary key, so a duplicate is refused."""
+
+    __tablename__ = "received_events"
+
+    id: Mapped[str] = mapped_column(String(GATEWAY_ID_LENGTH), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    received_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
+
+
+class QuotaNoticeRow(Base):
+    """That the `threshold`% quota notice went out to a user for a period: the key is the whole row."""
+
+    __tablename__ = "quota_notices"
+    __table_args__ = (PrimaryKeyConstraint("user_id", "period_start", "threshold"),)
+
+    user_id: Mapped[UUID] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
+    period_start: Mapped[datetime] = mapped_column(DateTimeUTC)
+    threshold: Mapped[int] = mapped_column(Integer)
+
+
+# Invoice numbers. PostgreSQL draws them from a real sequence: nextval never hands a number out twice,
+# whatever the concurrency, and never waits for another transaction. SQLite has no sequences; there the
+# one row of `invoice_number_counter` is bumped in the unit's transaction (writers are serialised by the
+# database lock, so two units never see the same value). The table exists on PostgreSQL too, unused, so
+# both databases have the schema this MetaData describes.
+invoice_number_seq = Sequence("invoice_number_seq", metadata=metadata)
+
+
+class InvoiceNumberCounterRow(Base):
+    __tablename__ = "invoice_number_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_value: Mapped[int] = mapped_column(BigInteger)

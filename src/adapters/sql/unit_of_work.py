@@ -8,6 +8,13 @@ from typing import Self
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.sql.billing import (
+    SqlAccountDirectory,
+    SqlPaymentRepository,
+    SqlQuotaNoticeRepository,
+    SqlReceivedEventRepository,
+    SqlSubscriptionRepository,
+)
 from adapters.sql.conversation import SqlConversationRepository, SqlMessageRepository, SqlUsageRepository
 from adapters.sql.engine import is_unique_violation
 from adapters.sql.identity import (
@@ -17,7 +24,9 @@ from adapters.sql.identity import (
     SqlUserRepository,
 )
 from adapters.sql.outbox import SqlOutbox
+from application.billing.ports import AccountDirectory, QuotaNoticeRepository, ReceivedEventRepository
 from application.shared.ports import Outbox
+from domain.billing.ports import PaymentRepository, SubscriptionRepository
 from domain.conversation.ports import ConversationRepository, MessageRepository, UsageRepository
 from domain.identity.ports import ApiKeyRepository, OneTimeTokenRepository, SessionRepository, UserRepository
 from domain.shared.errors import Conflict
@@ -28,8 +37,8 @@ class SqlUnitOfWork:
     costs no connection); `commit()` ends it, leaving without committing rolls it back, and the
     session is closed either way. A unique value taken concurrently surfaces as Conflict."""
 
-    # Typed as the ports, so the class satisfies IdentityUnitOfWork and ConversationUnitOfWork
-    # (protocol attributes are invariant).
+    # Typed as the ports, so the class satisfies IdentityUnitOfWork, ConversationUnitOfWork and
+    # BillingUnitOfWork (protocol attributes are invariant).
     users: UserRepository
     sessions: SessionRepository
     api_keys: ApiKeyRepository
@@ -38,6 +47,11 @@ class SqlUnitOfWork:
     conversations: ConversationRepository
     messages: MessageRepository
     usage: UsageRepository
+    accounts: AccountDirectory
+    subscriptions: SubscriptionRepository
+    payments: PaymentRepository
+    received_events: ReceivedEventRepository
+    quota_notices: QuotaNoticeRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -52,6 +66,11 @@ class SqlUnitOfWork:
         self.conversations = SqlConversationRepository(session)
         self.messages = SqlMessageRepository(session)
         self.usage = SqlUsageRepository(session)
+        self.accounts = SqlAccountDirectory(session)
+        self.subscriptions = SqlSubscriptionRepository(session)
+        self.payments = SqlPaymentRepository(session)
+        self.received_events = SqlReceivedEventRepository(session)
+        self.quota_notices = SqlQuotaNoticeRepository(session)
         return self
 
     async def __aexit__(

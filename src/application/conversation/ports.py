@@ -54,18 +54,27 @@ class LedgerBalance:
         return max(0, self.limit - self.used)
 
 
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    settled: bool
+    """False when the reservation was already settled, released or had lapsed (nothing was counted)."""
+    used: int
+    reserved: int
+
+
 class QuotaLedger(Protocol):
     """Atomic token accounting per user and period, across every API process.
 
     reserve: refuse (QuotaExceeded) unless used + reserved + amount <= limit, else hold `amount`.
-    settle: turn a reservation into `actual` used tokens (idempotent: a second settle changes nothing).
+    settle: turn a reservation into `actual` used tokens (idempotent: a second settle changes nothing), and
+    say what the counter holds afterwards (so a reply's quota needs no second call).
     release: drop a reservation unused (idempotent).
     A ledger that has no counter for the period asks for a baseline (NeedsBaseline) so the durable usage
     records can seed it; a ledger that cannot be reached raises QuotaUnavailable (fail closed)."""
 
     async def reserve(self, user_id: UUID, allowance: Allowance, amount: int) -> Reservation: ...
     async def seed(self, user_id: UUID, allowance: Allowance, used: int) -> None: ...
-    async def settle(self, reservation: Reservation, actual: int) -> bool: ...
+    async def settle(self, reservation: Reservation, actual: int) -> Settlement: ...
     async def release(self, reservation: Reservation) -> None: ...
     async def balance(self, user_id: UUID, allowance: Allowance) -> LedgerBalance: ...
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,13 +10,12 @@ from uuid import UUID
 from application.conversation.dto import QuotaStatus
 from application.conversation.ports import AllowanceProvider, ConversationUnitOfWork, QuotaLedger
 from application.conversation.quota import QuotaGate
+from application.shared.pagination import check_limit, decode_cursor, encode_cursor
 from domain.conversation.catalogue import ModelCatalogue, ModelSpec
 from domain.conversation.model import Conversation, Message
 from domain.conversation.ports import DayUsage, ModelUsage
 from domain.shared.clock import Clock
-from domain.shared.errors import InvalidInput, NotFound
-
-MAX_PAGE = 100
+from domain.shared.errors import NotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,36 +24,19 @@ class Page:
     next_cursor: str | None
 
 
-def encode_cursor(conversation: Conversation) -> str:
-    raw = f"{conversation.updated_at.isoformat()}|{conversation.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, _, ident = raw.partition("|")
-        moment = datetime.fromisoformat(stamp)
-        if moment.tzinfo is None:
-            raise ValueError("naive")
-        return moment, UUID(ident)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise InvalidInput("cursor", "This cursor is not one we gave out.") from None
-
-
 class ListConversations:
     def __init__(self, uow_factory: Callable[[], ConversationUnitOfWork]) -> None:
         self._uow_factory = uow_factory
 
     async def __call__(self, user_id: UUID, limit: int = 20, cursor: str | None = None) -> Page:
-        if not 1 <= limit <= MAX_PAGE:
-            raise InvalidInput("limit", f"Use a limit from 1 to {MAX_PAGE}.")
+        check_limit(limit)
         before = decode_cursor(cursor) if cursor else None
         async with self._uow_factory() as uow:
             items = await uow.conversations.list_for_user(user_id, limit + 1, before)
         has_more = len(items) > limit
         items = items[:limit]
-        return Page(items, encode_cursor(items[-1]) if has_more and items else None)
+        last = items[-1] if has_more and items else None
+        return Page(items, encode_cursor(last.updated_at, last.id) if last else None)
 
 
 @dataclass(frozen=True, slots=True)

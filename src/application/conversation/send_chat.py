@@ -38,6 +38,7 @@ from application.conversation.ports import (
 from application.conversation.quota import QuotaGate
 from application.conversation.response_cache import CachedReply, ResponseCache
 from application.conversation.router import OpenedStream, ProviderRouter
+from application.shared.ports import OutboxMessage
 from domain.conversation.catalogue import ModelCatalogue, ModelSpec, RouteStep
 from domain.conversation.context import check_content, fit_context
 from domain.conversation.errors import ProviderError, ProviderUnavailable
@@ -50,6 +51,8 @@ from domain.shared.ids import new_id
 
 log = logging.getLogger("parley.chat")
 PER_MESSAGE_OVERHEAD_TOKENS = 4
+QUOTA_THRESHOLDS = (80, 100)
+QUOTA_THRESHOLD_TOPIC = "conversation.quota_threshold"
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +273,7 @@ class SendChat:
         await self._store_reply(turn, message, usage, cached=False, latency_ms=latency_ms, opened=opened)
         assert turn.reservation is not None
         quota = await self._quota.settle(turn.reservation, usage.total_tokens, turn.allowance)
+        await self._notify_thresholds(turn, quota, usage.total_tokens)
         if complete and content:
             await self._cache.put(turn.cache_key, CachedReply(content, usage, opened.provider))
         log.info(
@@ -319,6 +323,26 @@ class SendChat:
                     failovers=opened.failovers if opened else 0,
                 )
             )
+            await uow.commit()
+
+    async def _notify_thresholds(self, turn: _Turn, quota: QuotaStatus, spent: int) -> None:
+        """Crossing 80% or 100% of the period's quota is a fact billing emails about (once per period)."""
+        before = quota.used - spent
+        crossed = [t for t in QUOTA_THRESHOLDS if before * 100 < t * quota.limit <= quota.used * 100]
+        if not crossed or quota.limit <= 0:
+            return
+        now = self._clock.now()
+        async with self._uow_factory() as uow:
+            for threshold in crossed:
+                payload = {
+                    "user_id": str(turn.request.user_id),
+                    "threshold": threshold,
+                    "plan": turn.allowance.plan,
+                    "limit": quota.limit,
+                    "period_start": turn.allowance.period_start.isoformat(),
+                    "period_end": turn.allowance.period_end.isoformat(),
+                }
+                await uow.outbox.add(OutboxMessage(topic=QUOTA_THRESHOLD_TOPIC, payload=payload, created_at=now))
             await uow.commit()
 
     # --- cache hits ---------------------------------------------------------------------------------

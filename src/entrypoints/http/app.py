@@ -17,6 +17,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from prometheus_client import CollectorRegistry
 
 from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.http.billing import BillingController
 from entrypoints.http.client_ip import parse_networks
 from entrypoints.http.conversation import ChatController, ConversationController, models, usage
 from entrypoints.http.dependencies import provide_container, provide_rate_limits
@@ -29,7 +30,7 @@ from entrypoints.http.rate_limits import RateLimits, add_rate_limit_headers
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings
 from entrypoints.worker.actors import JobRuntime, declare_actors
-from entrypoints.worker.relay import OutboxRelayLoop
+from entrypoints.worker.main import background_loops
 
 log = logging.getLogger("parley.app")
 
@@ -49,17 +50,17 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
 
             worker = Worker(container.broker, worker_threads=2, worker_timeout=200)
             worker.start()
-        relay = OutboxRelayLoop(container.relay_outbox, settings.outbox_poll_seconds)
-        relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-        app.state.relay = relay
+        loops = background_loops(container)
+        tasks = [asyncio.create_task(task.run(), name=task.name) for task in loops]
         log.info("app.started", extra={"jobs": "in-process" if in_process else "broker"})
         try:
             yield
         finally:
             app.state.draining = True
             await container.conversation.send_chat.drain()
-            relay.stop()
-            await relay_task
+            for task in loops:
+                task.stop()
+            await asyncio.gather(*tasks)
             if worker is not None:
                 await asyncio.to_thread(worker.stop)
             await container.aclose()
@@ -73,6 +74,7 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
             ConversationController,
             usage,
             models,
+            BillingController,
             v1_router(),
             health,
             ready,

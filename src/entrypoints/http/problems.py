@@ -15,6 +15,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from domain.billing.errors import NoSubscription, PaymentFailed
 from domain.conversation.errors import ModelNotAllowed, ProviderUnavailable, QuotaExceeded, QuotaUnavailable
 from domain.identity.errors import EmailNotVerified, Forbidden, InvalidCredentials, InvalidToken, Unauthenticated
 from domain.shared.errors import Conflict, DomainError, InvalidInput, NotFound, RateLimited, Unavailable
@@ -58,6 +59,8 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     ModelNotAllowed: 403,
     ProviderUnavailable: 503,
     QuotaUnavailable: 503,
+    NoSubscription: 409,
+    PaymentFailed: 402,
 }
 SLUG_BY_STATUS = {
     400: "bad-request",

@@ -8,13 +8,23 @@ import signal
 
 from dramatiq import Worker
 
-from entrypoints.bootstrap import bootstrap
+from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings
 from entrypoints.worker.actors import JobRuntime, declare_actors
-from entrypoints.worker.relay import OutboxRelayLoop
+from entrypoints.worker.loops import RepeatingTask
 
 log = logging.getLogger("parley.worker")
+
+
+def background_loops(container: Container) -> list[RepeatingTask]:
+    """The loops every API and worker process runs: the outbox relay and the billing cycle (both safe to run
+    in any number of processes at once)."""
+    settings = container.settings
+    return [
+        RepeatingTask("outbox-relay", container.relay_outbox, settings.outbox_poll_seconds),
+        RepeatingTask("billing-cycle", container.billing.run_cycle, settings.billing_cycle_seconds),
+    ]
 
 
 def run_worker(settings: Settings, threads: int = 4) -> None:
@@ -33,13 +43,18 @@ async def _main(settings: Settings, threads: int) -> None:
     declare_actors(container.broker, settings.jobs_queue, runtime)
     worker = Worker(container.broker, worker_threads=threads)
     worker.start()
-    relay = OutboxRelayLoop(container.relay_outbox, settings.outbox_poll_seconds)
+    loops = background_loops(container)
     loop = asyncio.get_running_loop()
+
+    def stop_all() -> None:
+        for task in loops:
+            task.stop()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, relay.stop)
+        loop.add_signal_handler(sig, stop_all)
     log.info("worker.started", extra={"threads": threads})
     try:
-        await relay.run()
+        await asyncio.gather(*(task.run() for task in loops))
     finally:
         log.info("worker.stopping")
         await asyncio.to_thread(worker.stop)

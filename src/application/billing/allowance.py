@@ -1,0 +1,36 @@
+"""Billing's answer to conversation's question "how many tokens may this user spend, in which period?":
+a paid plan's quota over its billing period; the free plan's quota over the month anchored on signup."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from uuid import UUID
+
+from application.billing.plans import StaticPlanCatalogue
+from application.billing.ports import BillingUnitOfWork
+from application.conversation.ports import Allowance
+from domain.billing.model import FREE, anniversary_period
+
+
+class BillingAllowance:
+    def __init__(self, uow_factory: Callable[[], BillingUnitOfWork], plans: StaticPlanCatalogue) -> None:
+        self._uow_factory = uow_factory
+        self._plans = plans
+
+    async def current(self, user_id: UUID, plan: str, now: datetime) -> Allowance:
+        # `plan` is the account's plan, kept in step with the subscription by billing: a free account has no
+        # subscription granting a plan, so one read suffices either way (this runs on every chat request).
+        async with self._uow_factory() as uow:
+            subscription = None if plan == FREE else await uow.subscriptions.get_for_user(user_id)
+            if subscription is not None and subscription.grants_plan:
+                paid = self._plans.get(subscription.plan)
+                start, end = subscription.current_period_start, subscription.current_period_end
+                if now >= end:  # the renewal is due but has not run yet: meter the period it will open
+                    start, end = anniversary_period(start, now)
+                return Allowance(paid.id, paid.token_quota, start, end)
+            account = await uow.accounts.get(user_id)
+        anchor = account.created_at if account is not None else now
+        start, end = anniversary_period(anchor, now)
+        free = self._plans.free
+        return Allowance(free.id, free.token_quota, start, end)

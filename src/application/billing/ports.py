@@ -1,0 +1,62 @@
+"""What billing's use cases need beyond the domain: the account directory (identity's users, seen from
+billing), the store of received webhook events, and their unit of work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from application.shared.ports import UnitOfWork
+from domain.billing.ports import PaymentRepository, SubscriptionRepository
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    user_id: UUID
+    email: str
+    name: str | None
+    plan: str
+    created_at: datetime
+
+
+class AccountDirectory(Protocol):
+    """The users table as billing needs it: who the customer is, and the plan they are entitled to."""
+
+    async def get(self, user_id: UUID) -> Account | None: ...
+    async def set_plan(self, user_id: UUID, plan: str) -> None: ...
+
+
+@dataclass(kw_only=True)
+class ReceivedEvent:
+    """A verified gateway webhook event, stored on receipt (its id is unique) and processed by a job."""
+
+    id: str
+    type: str
+    payload: dict[str, Any]
+    received_at: datetime
+    processed_at: datetime | None = None
+
+
+class ReceivedEventRepository(Protocol):
+    async def add(self, event: ReceivedEvent) -> bool:
+        """Store the event; False (and nothing stored) if an event with this id was received before."""
+        ...
+
+    async def lock(self, event_id: str) -> ReceivedEvent | None: ...
+    async def update(self, event: ReceivedEvent) -> None: ...
+
+
+class QuotaNoticeRepository(Protocol):
+    async def add_once(self, user_id: UUID, period_start: datetime, threshold: int) -> bool:
+        """Remember that the `threshold`% notice went out for this period; False if it already had."""
+        ...
+
+
+class BillingUnitOfWork(UnitOfWork, Protocol):
+    accounts: AccountDirectory
+    subscriptions: SubscriptionRepository
+    payments: PaymentRepository
+    received_events: ReceivedEventRepository
+    quota_notices: QuotaNoticeRepository

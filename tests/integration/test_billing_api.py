@@ -1,0 +1,169 @@
+"""/api/billing on the local gateway (the embedded default), in-process: subscribe, upgrade at once,
+downgrade and cancel at the period end, renewals by the billing cycle, payments with invoices, emails."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adapters.memory.clock import FrozenClock
+from adapters.memory.mailer import InMemoryMailer
+from entrypoints.bootstrap import Container
+from tests.support.app import app_client, bearer, memory_container, verified_user_token
+
+
+@dataclass
+class Billing:
+    client: httpx.AsyncClient
+    container: Container
+    clock: FrozenClock
+    mailer: InMemoryMailer
+    headers: dict[str, str]
+
+    async def get(self, path: str) -> dict:  # type: ignore[type-arg]
+        response = await self.client.get(path, headers=self.headers)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def post(self, path: str, body: dict | None = None) -> httpx.Response:  # type: ignore[type-arg]
+        return await self.client.post(path, json=body or {}, headers=self.headers)
+
+    async def emails(self, template_subject: str, count: int = 1) -> list[str]:
+        for _ in range(200):
+            subjects = [m.subject for m in self.mailer.sent if template_subject in m.subject]
+            if len(subjects) >= count:
+                return subjects
+            await asyncio.sleep(0.02)  # the in-process job worker sends on its own thread
+        raise AssertionError(f"no email like {template_subject!r}: {[m.subject for m in self.mailer.sent]}")
+
+
+@pytest.fixture
+async def billing(tmp_path: Path) -> AsyncIterator[Billing]:
+    clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    mailer = InMemoryMailer()
+    container = memory_container(
+        tmp_path,
+        settings={"outbox_poll_seconds": 0.05, "refresh_token_ttl_seconds": 90 * 86400},
+        clock=clock,
+        mailer=mailer,
+    )
+    async with app_client(container) as client:
+        token = await verified_user_token(container, "ada@example.com")
+        yield Billing(client, container, clock, mailer, bearer(token))
+
+
+async def test_plans_are_public(billing: Billing) -> None:
+    plans = (await billing.client.get("/api/billing/plans")).json()["items"]
+    assert [(p["id"], p["price_cents"], p["currency"], p["token_quota"], p["interval"]) for p in plans] == [
+        ("free", 0, "usd", 10_000, "month"),
+        ("plus", 2_000, "usd", 100_000, "month"),
+        ("pro", 5_000, "usd", 500_000, "month"),
+    ]
+
+
+async def test_a_free_user_has_a_free_subscription_view(billing: Billing) -> None:
+    view = await billing.get("/api/billing/subscription")
+    assert (view["plan"], view["status"], view["cancel_at_period_end"], view["pending_plan"]) == (
+        "free",
+        "active",
+        False,
+        None,
+    )
+    usage = await billing.get("/api/billing/usage")
+    assert (usage["plan"], usage["token_quota"], usage["tokens_used"], usage["remaining"]) == (
+        "free",
+        10_000,
+        0,
+        10_000,
+    )
+
+
+async def test_subscribing_raises_the_quota_at_once_and_records_a_paid_invoice(billing: Billing) -> None:
+    response = await billing.post("/api/billing/subscribe", {"plan": "plus"})
+    assert response.status_code == 200
+    sub = response.json()
+    assert (sub["plan"], sub["status"], sub["pending_plan"]) == ("plus", "active", None)
+    assert (await billing.get("/api/auth/me"))["plan"] == "plus"
+    assert (await billing.get("/api/billing/usage"))["token_quota"] == 100_000
+
+    payments = (await billing.get("/api/billing/payments"))["items"]
+    assert [(p["amount_cents"], p["currency"], p["status"]) for p in payments] == [(2_000, "usd", "succeeded")]
+    invoice = await billing.client.get(payments[0]["invoice_url"].replace("http://127.0.0.1:8000", ""))
+    assert invoice.status_code == 200 and "text/html" in invoice.headers["content-type"]
+    assert "$20.00" in invoice.text and "PRL-" in invoice.text
+    forged = payments[0]["invoice_url"].replace("http://127.0.0.1:8000", "").rsplit("=", 1)[0] + "=0000"
+    assert (await billing.client.get(forged)).status_code == 404
+
+    await billing.emails("subscription is active")
+    await billing.emails("receipt")
+
+
+async def test_upgrade_now_downgrade_and_cancel_at_the_period_end(billing: Billing) -> None:
+    await billing.post("/api/billing/subscribe", {"plan": "plus"})
+    upgraded = (await billing.post("/api/billing/subscribe", {"plan": "pro"})).json()
+    assert upgraded["plan"] == "pro" and (await billing.get("/api/billing/usage"))["token_quota"] == 500_000
+    payments = (await billing.get("/api/billing/payments"))["items"]
+    assert len(payments) == 2 and 0 < payments[0]["amount_cents"] <= 3_000  # prorated difference
+
+    downgraded = (await billing.post("/api/billing/subscribe", {"plan": "plus"})).json()
+    assert (downgraded["plan"], downgraded["pending_plan"]) == ("pro", "plus")
+    assert (await billing.get("/api/billing/usage"))["token_quota"] == 500_000  # until the period ends
+
+    canceled = (await billing.post("/api/billing/cancel")).json()
+    assert canceled["cancel_at_period_end"] is True and canceled["plan"] == "pro"
+    await billing.emails("ends on")
+
+    billing.clock.advance(timedelta(days=32))
+    assert await billing.container.billing.run_cycle() == 1
+    assert await billing.container.billing.run_cycle() == 0  # each period closes once
+    view = await billing.get("/api/billing/subscription")
+    assert view["plan"] == "free" and (await billing.get("/api/auth/me"))["plan"] == "free"
+
+
+async def test_a_renewal_charges_the_next_period_and_resets_the_quota(billing: Billing) -> None:
+    await billing.post("/api/billing/subscribe", {"plan": "plus"})
+    chat = await billing.post("/api/chat", {"content": "spend a few tokens"})
+    assert chat.status_code == 200
+    assert (await billing.get("/api/billing/usage"))["tokens_used"] > 0
+    first = await billing.get("/api/billing/subscription")
+
+    billing.clock.advance(timedelta(days=31, seconds=1))
+    assert await billing.container.billing.run_cycle() == 1
+    renewed = await billing.get("/api/billing/subscription")
+    assert renewed["current_period_start"] == first["current_period_end"]
+    assert (await billing.get("/api/billing/usage"))["tokens_used"] == 0
+    assert len((await billing.get("/api/billing/payments"))["items"]) == 2
+    await billing.emails("receipt", count=2)
+
+
+async def test_downgrade_to_free_is_a_cancel_and_cancel_without_subscription_is_409(billing: Billing) -> None:
+    assert (await billing.post("/api/billing/cancel")).status_code == 409
+    await billing.post("/api/billing/subscribe", {"plan": "pro"})
+    to_free = (await billing.post("/api/billing/subscribe", {"plan": "free"})).json()
+    assert to_free["cancel_at_period_end"] is True and to_free["pending_plan"] == "free"
+    resumed = (await billing.post("/api/billing/subscribe", {"plan": "pro"})).json()
+    assert resumed["cancel_at_period_end"] is False and resumed["pending_plan"] is None
+
+
+async def test_unverified_users_cannot_subscribe_and_bad_plans_are_422(billing: Billing) -> None:
+    token = await verified_user_token(billing.container, "new@example.com", verified=False)
+    response = await billing.client.post("/api/billing/subscribe", json={"plan": "plus"}, headers=bearer(token))
+    assert response.status_code == 403 and response.json()["type"].endswith("email-not-verified")
+    unknown = await billing.post("/api/billing/subscribe", {"plan": "platinum"})
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "plan"
+
+
+async def test_a_quota_warning_goes_out_when_a_reply_crosses_80_percent(billing: Billing) -> None:
+    for index in range(4):  # about 2,000 tokens each on a 10,000-token free quota
+        reply = await billing.post("/api/chat", {"content": f"{index} " + "word " * 1_600, "max_tokens": 1})
+        assert reply.status_code == 200
+        crossed = reply.json()["quota"]["used"] >= 8_000
+        assert crossed == (index == 3)
+    await billing.emails("80%")
+    assert len([m for m in billing.mailer.sent if "80%" in m.subject]) == 1
