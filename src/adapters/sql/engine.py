@@ -32,7 +32,8 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=False)
+    # Sized for a busy API process: opening connections under load costs more than keeping them.
+    return create_async_engine(url, pool_size=40, max_overflow=20, pool_pre_ping=False)
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None:
