@@ -83,14 +83,11 @@ class OpenAiProvider:
             async with (
                 self._client.chat.completions.with_streaming_response.create(
                     model=request.model,
-                    messages=[_message(turn) for turn in request.messages],
+                    messages=[],
                     stream=True,
-                    stream_options={"include_usage": True},
-                    max_tokens=request.max_tokens if self._max_tokens_field == "max_tokens" else openai.omit,
-                    max_completion_tokens=(
-                        request.max_tokens if self._max_tokens_field == "max_completion_tokens" else openai.omit
-                    ),
-                    temperature=openai.omit if request.temperature is None else request.temperature,
+                    # The body goes in `extra_body`, which the SDK sends as it is: its recursive transform of
+                    # typed parameters costs ~0.7 ms of CPU per request, more than the rest of the request.
+                    extra_body=self._body(request),
                 ) as response,
                 aclosing(_lines(response)) as lines,
             ):
@@ -106,6 +103,16 @@ class OpenAiProvider:
             raise ProviderError(f"{self.name}: {error.message}") from error
         except STREAM_FAILURES as error:
             raise stream_failure(self.name, error) from error
+
+    def _body(self, request: CompletionRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "messages": [_message(turn) for turn in request.messages],
+            "stream_options": {"include_usage": True},
+            self._max_tokens_field: request.max_tokens,
+        }
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        return body
 
     async def _events(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
         """Text pieces as they come, then the usage chunk's count (sent after the last choice, when the
