@@ -27,7 +27,7 @@ from adapters.payments.local import LocalPaymentGateway
 from adapters.payments.stripe import InvalidSignature, StripePaymentGateway, construct_event
 from domain.billing.errors import GatewayError
 from domain.billing.model import Plan, add_month
-from domain.billing.ports import GatewaySubscription, PaymentGateway
+from domain.billing.ports import GatewaySubscription, PaymentGateway, SubscriptionRef
 from tests.support.fake_stripe import FakeStripe, Fault
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -311,6 +311,27 @@ async def test_a_local_renewal_asked_for_before_the_period_ends_changes_nothing(
     assert early == subscription
     assert due.current_period_start == add_month(START)
     assert due.latest_invoice is not None and due.latest_invoice != subscription.latest_invoice
+
+
+async def test_a_restarted_local_gateway_recalls_a_subscription_from_parleys_record() -> None:
+    clock = FrozenClock(START)
+    created = await LocalPaymentGateway(clock).create_subscription("cus_local_1", PLUS, None, "subscribe-1")
+    restarted = LocalPaymentGateway(clock)  # a new process: it knows nothing
+    ref = SubscriptionRef(
+        external_id=created.external_id,
+        customer_id="cus_local_1",
+        plan=PLUS,
+        current_period_start=created.current_period_start,
+        current_period_end=created.current_period_end,
+        cancel_at_period_end=False,
+    )
+    await restarted.recall(ref)
+    clock.advance(add_month(START) - START)
+
+    renewed = await restarted.renew(created.external_id, "renew-1")
+
+    assert renewed.current_period_start == created.current_period_end
+    assert renewed.latest_invoice is not None and renewed.latest_invoice.amount_cents == PLUS.price_cents
 
 
 # --- Stripe only: the requests ---------------------------------------------------------------------------

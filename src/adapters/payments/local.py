@@ -3,9 +3,9 @@ always succeeds. A subscription is active at once for a month, and every charge 
 renders itself (no hosted URL).
 
 It is an adapter, not a test double, yet it keeps its subscriptions in memory: only what it handed back
-(ids, periods, plans, the latest invoice). Parley's own subscription and payment rows are the truth; after a
-restart this gateway no longer knows the subscriptions it created, and Parley's rows are authoritative for
-them. Nothing is lost that was ever only here, since nothing was charged.
+(ids, periods, plans, the latest invoice). Parley's own subscription and payment rows are the truth: before
+acting on a subscription Parley `recall`s it, so after a restart, or in another process, this gateway rebuilds
+it from Parley's record. Overage reported but not yet billed is the one thing a restart forgets.
 
 Money is integer cents. The rules the Stripe adapter also follows (see the contract suite):
 - an upgrade (`prorate=True`) charges the difference between the two prices for the time left in the period,
@@ -27,7 +27,7 @@ from uuid import UUID, uuid4
 
 from domain.billing.errors import GatewayError
 from domain.billing.model import Plan, add_month
-from domain.billing.ports import GatewayInvoice, GatewaySubscription
+from domain.billing.ports import GatewayInvoice, GatewaySubscription, SubscriptionRef
 from domain.shared.clock import Clock
 
 TOKENS_PER_OVERAGE_UNIT = 1000
@@ -62,6 +62,18 @@ class LocalPaymentGateway:
         self._unbilled_tokens: dict[str, dict[str, int]] = {}
         """Per customer, the overage reported since its last renewal, by idempotency key."""
         self._reported: set[str] = set()
+
+    async def recall(self, ref: SubscriptionRef) -> None:
+        """Rebuild a subscription this instance does not know (made before a restart, or by another process)
+        from Parley's record: its periods continue from the recorded one."""
+        if ref.external_id not in self._subscriptions:
+            self._subscriptions[ref.external_id] = _LocalSubscription(
+                external_id=ref.external_id,
+                customer_id=ref.customer_id,
+                plan=ref.plan,
+                anchor=ref.current_period_start,
+                cancel_at_period_end=ref.cancel_at_period_end,
+            )
 
     async def ensure_customer(self, user_id: UUID, email: str, existing_id: str | None) -> str:
         """The customer id is derived from the user, so asking twice gives the same customer."""

@@ -45,7 +45,7 @@ from stripe.params.billing import MeterEventCreateParams
 
 from domain.billing.errors import GatewayError
 from domain.billing.model import Plan
-from domain.billing.ports import GatewayInvoice, GatewaySubscription
+from domain.billing.ports import GatewayInvoice, GatewaySubscription, SubscriptionRef
 
 WEBHOOK_TOLERANCE_SECONDS = 300
 _EXPAND_INVOICE = "latest_invoice.confirmation_secret"
@@ -161,6 +161,9 @@ class StripePaymentGateway:
     async def aclose(self) -> None:
         """Close the connection pool (the SDK leaves this method unannotated)."""
         await self._http.close_async()  # type: ignore[no-untyped-call]
+
+    async def recall(self, ref: SubscriptionRef) -> None:
+        """Stripe knows its subscriptions: nothing to do."""
 
     async def ensure_customer(self, user_id: UUID, email: str, existing_id: str | None) -> str:
         if existing_id:

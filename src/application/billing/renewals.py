@@ -11,7 +11,7 @@ from collections.abc import Callable
 from application.billing.payments import InvoiceLink, record_payment
 from application.billing.plans import StaticPlanCatalogue
 from application.billing.ports import BillingUnitOfWork
-from application.billing.subscribe import status_of
+from application.billing.subscribe import ref_of, status_of
 from domain.billing.model import FREE, Subscription, SubscriptionStatus
 from domain.billing.ports import PaymentGateway
 from domain.shared.clock import Clock
@@ -51,6 +51,7 @@ class RunBillingCycle:
 
     async def _close_period(self, uow: BillingUnitOfWork, subscription: Subscription) -> None:
         assert subscription.external_id is not None
+        await self._gateway.recall(ref_of(subscription, self._plans))
         period = subscription.current_period_end.isoformat()
         if subscription.cancel_at_period_end:
             subscription.status = SubscriptionStatus.CANCELED

@@ -17,7 +17,7 @@ from application.billing.ports import Account, BillingUnitOfWork
 from application.billing.view import SubscriptionView
 from domain.billing.errors import GatewayError, PaymentFailed
 from domain.billing.model import FREE, Plan, Subscription, SubscriptionStatus, anniversary_period
-from domain.billing.ports import GatewaySubscription, PaymentGateway
+from domain.billing.ports import GatewaySubscription, PaymentGateway, SubscriptionRef
 from domain.shared.clock import Clock
 from domain.shared.errors import NotFound, Unavailable
 from domain.shared.ids import new_id
@@ -30,6 +30,21 @@ def status_of(remote: GatewaySubscription) -> SubscriptionStatus:
         return SubscriptionStatus(remote.status)
     except ValueError:
         return SubscriptionStatus.CANCELED
+
+
+def ref_of(subscription: Subscription, plans: StaticPlanCatalogue) -> SubscriptionRef:
+    """The subscription as the gateway should know it: the plan is the one its next invoice charges."""
+    assert subscription.external_id is not None and subscription.customer_id is not None
+    return SubscriptionRef(
+        external_id=subscription.external_id,
+        customer_id=subscription.customer_id,
+        plan=plans.get(
+            subscription.pending_plan if subscription.pending_plan not in (None, FREE) else subscription.plan
+        ),
+        current_period_start=subscription.current_period_start,
+        current_period_end=subscription.current_period_end,
+        cancel_at_period_end=subscription.cancel_at_period_end,
+    )
 
 
 def gateway_call_failed(exc: GatewayError) -> Exception:
@@ -63,6 +78,8 @@ class Subscribe:
                 raise NotFound("No such account.")
             current = await uow.subscriptions.get_for_user(user_id)
             try:
+                if current is not None and current.grants_plan:
+                    await self._gateway.recall(ref_of(current, self._plans))
                 if current is None or not current.grants_plan:
                     if plan.is_free:
                         return SubscriptionView.free(anniversary_period(account.created_at, self._clock.now()))

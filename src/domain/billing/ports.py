@@ -38,11 +38,28 @@ class GatewaySubscription:
     latest_invoice: GatewayInvoice | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SubscriptionRef:
+    """A subscription as Parley recorded it, for gateways that keep no state of their own."""
+
+    external_id: str
+    customer_id: str
+    plan: Plan
+    current_period_start: datetime
+    current_period_end: datetime
+    cancel_at_period_end: bool
+
+
 class PaymentGateway(Protocol):
     """Charges money. Every write takes an idempotency key derived from what it does, so a retried call
     (app-level or network) never charges twice."""
 
     name: str
+
+    async def recall(self, ref: SubscriptionRef) -> None:
+        """Know this subscription before acting on it. Stripe knows its own; the local gateway keeps no state
+        across restarts or processes and takes Parley's record as the truth."""
+        ...
 
     async def ensure_customer(self, user_id: UUID, email: str, existing_id: str | None) -> str: ...
     async def create_subscription(
