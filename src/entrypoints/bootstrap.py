@@ -19,7 +19,8 @@ from application.billing import topics as billing_topics
 from application.billing.allowance import BillingAllowance
 from application.billing.cancel import CancelSubscription
 from application.billing.notices import SendBillingEmail, SendQuotaWarning
-from application.billing.plans import StaticPlanCatalogue
+from application.billing.overage import ReportOverage
+from application.billing.plans import DEFAULT_PLANS, StaticPlanCatalogue, with_overage
 from application.billing.queries import GetBillingUsage, GetInvoice, GetSubscription, ListPayments, ListPlans
 from application.billing.renewals import RunBillingCycle
 from application.billing.subscribe import Subscribe
@@ -203,6 +204,7 @@ def _gateway(settings: Settings, clock: Clock) -> PaymentGateway:
             settings.stripe_secret_key,
             {plan: price for plan, price in prices.items() if price},
             api_base=settings.stripe_api_base,
+            overage_price=settings.stripe_price_overage,
         )
     from adapters.payments.local import LocalPaymentGateway
 
@@ -288,8 +290,10 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     closers += [provider.aclose for provider in providers.values() if hasattr(provider, "aclose")]
     catalogue: ModelCatalogue = overrides.get("catalogue") or build_catalogue(settings, providers)
     router = ProviderRouter(providers)
-    plans = StaticPlanCatalogue()
-    allowance: AllowanceProvider = overrides.get("allowance") or BillingAllowance(uow_factory, plans)
+    plans = StaticPlanCatalogue(with_overage(DEFAULT_PLANS, settings.overage_cents_per_1k_tokens))
+    allowance: AllowanceProvider = overrides.get("allowance") or BillingAllowance(
+        uow_factory, plans, settings.overage_max_tokens
+    )
     gateway: PaymentGateway = overrides.get("gateway") or _gateway(settings, clock)
     if hasattr(gateway, "aclose"):
         closers.append(gateway.aclose)
@@ -319,6 +323,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     handlers[billing_topics.EMAIL] = SendBillingEmail(uow_factory, mailer, renderer, settings.public_url)
     handlers[billing_topics.GATEWAY_EVENT] = ProcessGatewayEvent(uow_factory, gateway, plans, clock, links.invoice_url)
     handlers[billing_topics.QUOTA_THRESHOLD] = SendQuotaWarning(uow_factory, clock, settings.public_url)
+    handlers[billing_topics.OVERAGE] = ReportOverage(uow_factory, gateway, plans)
 
     return Container(
         settings=settings,

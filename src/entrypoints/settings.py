@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     stripe_price_plus: str | None = None
     stripe_price_pro: str | None = None
+    stripe_price_overage: str | None = None
+    overage_cents_per_1k_tokens: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    """`plus=50,pro=30`: usage-based overage per plan (off when empty: the quota is a hard cap)."""
+    overage_max_tokens: int = 1_000_000
     tax_rate_percent: float = 0.0
     billing_cycle_seconds: float = 60.0
 
@@ -76,6 +80,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
     outbox_poll_seconds: float = 1.0
+
+    @field_validator("overage_cents_per_1k_tokens", mode="before")
+    @classmethod
+    def _split_rates(cls, value: object) -> object:
+        if isinstance(value, str):
+            pairs = [part.split("=", 1) for part in value.split(",") if part.strip()]
+            return {name.strip(): int(rate) for name, rate in pairs}
+        return value
 
     @field_validator("secret_keys_old", "trusted_proxies", "openai_models", "anthropic_models", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ from adapters.memory.clock import FrozenClock
 from adapters.memory.mailer import InMemoryMailer
 from entrypoints.bootstrap import Container
 from tests.support.app import app_client, bearer, memory_container, verified_user_token
+from tests.support.fake_stripe import FakeStripe
 
 
 @dataclass
@@ -167,3 +168,75 @@ async def test_a_quota_warning_goes_out_when_a_reply_crosses_80_percent(billing:
         assert crossed == (index == 3)
     await billing.emails("80%")
     assert len([m for m in billing.mailer.sent if "80%" in m.subject]) == 1
+
+
+async def test_with_overage_on_tokens_beyond_the_quota_are_billed_on_the_next_invoice(tmp_path: Path) -> None:
+    from adapters.memory.llm import Script, ScriptedProvider
+    from domain.conversation.catalogue import ModelCatalogue, ModelSpec, RouteStep
+    from domain.conversation.model import Usage
+
+    clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    big = ScriptedProvider("big", [Script(pieces=("long answer",), usage=Usage(50_000, 50_000))] * 2)
+    catalogue = ModelCatalogue([ModelSpec("m", (RouteStep("big", "up"),), 400_000, frozenset({"free", "plus", "pro"}))])
+    container = memory_container(
+        tmp_path,
+        settings={"overage_cents_per_1k_tokens": {"plus": 50}, "refresh_token_ttl_seconds": 90 * 86400},
+        clock=clock,
+        providers={"big": big},
+        catalogue=catalogue,
+    )
+    async with app_client(container) as client:
+        headers = bearer(await verified_user_token(container, "ada@example.com"))
+        await client.post("/api/billing/subscribe", json={"plan": "plus"}, headers=headers)
+        first = await client.post(
+            "/api/chat", json={"content": "one", "model": "m", "max_tokens": 100}, headers=headers
+        )
+        second = await client.post(
+            "/api/chat", json={"content": "two", "model": "m", "max_tokens": 100}, headers=headers
+        )
+        assert first.status_code == second.status_code == 200  # not refused: billed
+        assert second.json()["quota"]["used"] == 200_000 and second.json()["quota"]["remaining"] == 0
+
+        clock.advance(timedelta(days=31, seconds=1))
+        assert await container.billing.run_cycle() == 1
+        payments = (await client.get("/api/billing/payments", headers=headers)).json()["items"]
+    assert payments[0]["amount_cents"] == 2_000 + 100 * 50  # the plan, plus 100 started thousands at 50 cents
+
+
+async def test_with_stripe_overage_goes_out_as_meter_events(tmp_path: Path, fake_stripe: FakeStripe) -> None:
+    from adapters.memory.llm import Script, ScriptedProvider
+    from domain.conversation.catalogue import ModelCatalogue, ModelSpec, RouteStep
+    from domain.conversation.model import Usage
+
+    big = ScriptedProvider("big", [Script(pieces=("long answer",), usage=Usage(60_000, 60_000))])
+    catalogue = ModelCatalogue([ModelSpec("m", (RouteStep("big", "up"),), 400_000, frozenset({"free", "plus", "pro"}))])
+    container = memory_container(
+        tmp_path,
+        settings={
+            "overage_cents_per_1k_tokens": {"plus": 50},
+            "stripe_secret_key": fake_stripe.api_key,
+            "stripe_api_base": fake_stripe.api_base,
+            "stripe_price_plus": fake_stripe.prices["plus"],
+            "stripe_price_pro": fake_stripe.prices["pro"],
+            "stripe_price_overage": fake_stripe.overage_price,
+            "outbox_poll_seconds": 0.05,
+        },
+        providers={"big": big},
+        catalogue=catalogue,
+    )
+    async with app_client(container) as client:
+        headers = bearer(await verified_user_token(container, "ada@example.com"))
+        sub = await client.post(
+            "/api/billing/subscribe", json={"plan": "plus", "payment_method_id": "pm_card_visa"}, headers=headers
+        )
+        assert sub.json()["status"] == "active"
+        reply = await client.post(
+            "/api/chat", json={"content": "one", "model": "m", "max_tokens": 100}, headers=headers
+        )
+        assert reply.status_code == 200 and reply.json()["quota"]["used"] == 120_000
+        for _ in range(250):
+            if fake_stripe.meter_events:
+                break
+            await asyncio.sleep(0.02)  # the in-process job worker reports it on its own thread
+    [event] = fake_stripe.meter_events
+    assert event["payload"]["value"] == "20000"  # 120,000 used on a 100,000 quota

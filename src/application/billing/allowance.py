@@ -14,9 +14,13 @@ from domain.billing.model import FREE, anniversary_period
 
 
 class BillingAllowance:
-    def __init__(self, uow_factory: Callable[[], BillingUnitOfWork], plans: StaticPlanCatalogue) -> None:
+    def __init__(
+        self, uow_factory: Callable[[], BillingUnitOfWork], plans: StaticPlanCatalogue, overage_cap: int = 1_000_000
+    ) -> None:
         self._uow_factory = uow_factory
         self._plans = plans
+        self._overage_cap = overage_cap
+        """Tokens a period may go beyond the quota on a plan that bills overage (a runaway guard)."""
 
     async def current(self, user_id: UUID, plan: str, now: datetime) -> Allowance:
         # `plan` is the account's plan, kept in step with the subscription by billing: a free account has no
@@ -28,7 +32,8 @@ class BillingAllowance:
                 start, end = subscription.current_period_start, subscription.current_period_end
                 if now >= end:  # the renewal is due but has not run yet: meter the period it will open
                     start, end = anniversary_period(start, now)
-                return Allowance(paid.id, paid.token_quota, start, end)
+                overage = self._overage_cap if paid.overage_per_1k_tokens_cents else 0
+                return Allowance(paid.id, paid.token_quota, start, end, overage)
             account = await uow.accounts.get(user_id)
         anchor = account.created_at if account is not None else now
         start, end = anniversary_period(anchor, now)

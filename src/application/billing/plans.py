@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from domain.billing.errors import UnknownPlan
 from domain.billing.model import Plan
@@ -21,6 +22,16 @@ DEFAULT_PLANS = (
         rank=2,
     ),
 )
+
+
+def with_overage(plans: Iterable[Plan], cents_per_1k_tokens: Mapping[str, int]) -> list[Plan]:
+    """The plans, with usage-based overage turned on for those given a rate (cents per 1,000 tokens)."""
+    return [
+        replace(plan, overage_per_1k_tokens_cents=cents_per_1k_tokens[plan.id])
+        if plan.id in cents_per_1k_tokens and not plan.is_free
+        else plan
+        for plan in plans
+    ]
 
 
 class StaticPlanCatalogue:

@@ -12,7 +12,7 @@ from application.billing.payments import InvoiceLink, record_payment
 from application.billing.plans import StaticPlanCatalogue
 from application.billing.ports import BillingUnitOfWork
 from application.billing.subscribe import ref_of, status_of
-from domain.billing.model import FREE, Subscription, SubscriptionStatus
+from domain.billing.model import FREE, Plan, Subscription, SubscriptionStatus
 from domain.billing.ports import PaymentGateway
 from domain.shared.clock import Clock
 
@@ -63,6 +63,7 @@ class RunBillingCycle:
                 subscription.plan, subscription.pending_plan = subscription.pending_plan, None
                 await uow.accounts.set_plan(subscription.user_id, subscription.plan)
             plan = self._plans.get(subscription.plan)
+            await self._report_overage(uow, subscription, plan, period)
             remote = await self._gateway.renew(subscription.external_id, f"renew:{subscription.id}:{period}")
             subscription.status = status_of(remote)
             subscription.current_period_start = remote.current_period_start
@@ -81,3 +82,16 @@ class RunBillingCycle:
             log.info("billing.renewed", extra={"user_id": str(subscription.user_id), "plan": plan.id})
         subscription.updated_at = self._clock.now()
         await uow.subscriptions.update(subscription)
+
+    async def _report_overage(
+        self, uow: BillingUnitOfWork, subscription: Subscription, plan: Plan, period: str
+    ) -> None:
+        """The closing period's tokens beyond the quota, from the durable usage records, go on the renewal
+        invoice (plans with an overage rate only; one report per period, keyed by it)."""
+        if not plan.overage_per_1k_tokens_cents or subscription.customer_id is None:
+            return
+        used = await uow.usage.total_for_period(subscription.user_id, subscription.current_period_start)
+        beyond = used - plan.token_quota
+        if beyond > 0:
+            key = f"overage:{subscription.id}:{period}"
+            await self._gateway.report_overage(subscription.customer_id, beyond, key)

@@ -21,16 +21,22 @@ class ConversationUnitOfWork(UnitOfWork, Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Allowance:
-    """How many tokens a user may spend in the current period."""
+    """How many tokens a user may spend in the current period. `overage` tokens beyond the limit are allowed
+    (and billed) on plans with usage-based overage; 0 makes the limit a hard cap."""
 
     plan: str
     limit: int
     period_start: datetime
     period_end: datetime
+    overage: int = 0
+
+    @property
+    def ceiling(self) -> int:
+        return self.limit + self.overage
 
 
 class AllowanceProvider(Protocol):
-    """Implemented by billing; until then, the plan's monthly quota (see allowance.py)."""
+    """Implemented by billing (application/billing/allowance.py)."""
 
     async def current(self, user_id: UUID, plan: str, now: datetime) -> Allowance: ...
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from uuid import UUID
 
 from application.conversation.dto import QuotaStatus
@@ -26,11 +27,13 @@ class QuotaGate:
         self._uow_factory = uow_factory
 
     async def reserve(self, user_id: UUID, allowance: Allowance, amount: int) -> Reservation:
+        """Hold `amount` within the quota, or within quota + overage where the plan bills overage."""
+        ceiling = replace(allowance, limit=allowance.ceiling, overage=0)
         try:
-            return await self._ledger.reserve(user_id, allowance, amount)
+            return await self._ledger.reserve(user_id, ceiling, amount)
         except NeedsBaseline:
             await self._seed(user_id, allowance)
-            return await self._ledger.reserve(user_id, allowance, amount)
+            return await self._ledger.reserve(user_id, ceiling, amount)
 
     async def settle(self, reservation: Reservation, actual: int, allowance: Allowance) -> QuotaStatus:
         if not await self._ledger.settle(reservation, actual):

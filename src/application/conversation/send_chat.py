@@ -53,6 +53,7 @@ log = logging.getLogger("parley.chat")
 PER_MESSAGE_OVERHEAD_TOKENS = 4
 QUOTA_THRESHOLDS = (80, 100)
 QUOTA_THRESHOLD_TOPIC = "conversation.quota_threshold"
+OVERAGE_TOPIC = "conversation.overage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,10 +271,10 @@ class SendChat:
             usage=usage,
         )
         latency_ms = round((time.perf_counter() - opened.started_at) * 1000)
-        await self._store_reply(turn, message, usage, cached=False, latency_ms=latency_ms, opened=opened)
+        record_id = await self._store_reply(turn, message, usage, cached=False, latency_ms=latency_ms, opened=opened)
         assert turn.reservation is not None
         quota = await self._quota.settle(turn.reservation, usage.total_tokens, turn.allowance)
-        await self._notify_thresholds(turn, quota, usage.total_tokens)
+        await self._notify_thresholds(turn, quota, usage.total_tokens, record_id)
         if complete and content:
             await self._cache.put(turn.cache_key, CachedReply(content, usage, opened.provider))
         log.info(
@@ -300,7 +301,8 @@ class SendChat:
         cached: bool,
         latency_ms: int | None,
         opened: OpenedStream | None,
-    ) -> None:
+    ) -> UUID:
+        record_id = new_id()
         async with self._uow_factory() as uow:
             if message.content:
                 turn.conversation.updated_at = message.created_at
@@ -309,7 +311,7 @@ class SendChat:
                 await uow.conversations.update(turn.conversation)
             await uow.usage.add(
                 UsageRecord(
-                    id=new_id(),
+                    id=record_id,
                     user_id=turn.request.user_id,
                     message_id=message.id if message.content else None,
                     model=turn.spec.id,
@@ -324,15 +326,21 @@ class SendChat:
                 )
             )
             await uow.commit()
+        return record_id
 
-    async def _notify_thresholds(self, turn: _Turn, quota: QuotaStatus, spent: int) -> None:
-        """Crossing 80% or 100% of the period's quota is a fact billing emails about (once per period)."""
+    async def _notify_thresholds(self, turn: _Turn, quota: QuotaStatus, spent: int, record_id: UUID) -> None:
+        """Facts billing acts on: crossing 80% or 100% of the period's quota (an email, once per period), and
+        tokens beyond the quota on a plan that bills overage (reported to the payment gateway)."""
         before = quota.used - spent
         crossed = [t for t in QUOTA_THRESHOLDS if before * 100 < t * quota.limit <= quota.used * 100]
-        if not crossed or quota.limit <= 0:
+        overage = max(0, quota.used - quota.limit) - max(0, before - quota.limit)
+        if (not crossed and not overage) or quota.limit <= 0:
             return
         now = self._clock.now()
         async with self._uow_factory() as uow:
+            if overage and turn.allowance.overage:
+                payload = {"user_id": str(turn.request.user_id), "tokens": overage, "usage_id": str(record_id)}
+                await uow.outbox.add(OutboxMessage(topic=OVERAGE_TOPIC, payload=payload, created_at=now))
             for threshold in crossed:
                 payload = {
                     "user_id": str(turn.request.user_id),
