@@ -126,6 +126,7 @@ def server_env(db: str, prefix: str, upstream_port: int, tmp: Path) -> dict[str,
         OPENAI_API_KEY="bench",
         OPENAI_BASE_URL=f"http://127.0.0.1:{upstream_port}/v1",
         PARLEY_RATE_LIMIT_ENABLED="false",
+        PARLEY_DATABASE_POOL_SIZE="40",  # one connection per concurrent request at c=32, none opened under load
         PARLEY_CACHE_TTL_SECONDS="0",
         PARLEY_LOG_LEVEL="WARNING",
         PARLEY_SECRET_KEY=secrets.token_urlsafe(36),

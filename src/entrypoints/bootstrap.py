@@ -143,7 +143,7 @@ def _database(settings: Settings, overrides: dict[str, Any]) -> tuple[Any, Calla
     from adapters.sql.engine import ping as sql_ping
     from adapters.sql.unit_of_work import SqlUnitOfWork
 
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(settings.resolved_database_url, settings.database_pool_size, settings.database_max_overflow)
     session_factory = create_session_factory(engine)
 
     async def ping_db() -> bool:

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
 
     var_dir: Path = Path("var")
     database_url: str | None = None
+    database_pool_size: int = 20
+    database_max_overflow: int = 10
     redis_url: str | None = None
     redis_prefix: str = "parley:"
     broker_url: str | None = None

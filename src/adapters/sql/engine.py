@@ -26,14 +26,15 @@ _PG_UNIQUE_VIOLATION = "23505"
 _SQLITE_UNIQUE_VIOLATIONS = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> AsyncEngine:
     """An async engine for a `sqlite+aiosqlite://` or `postgresql+asyncpg://` URL."""
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         return engine
-    # Sized for a busy API process: opening connections under load costs more than keeping them.
-    return create_async_engine(url, pool_size=40, max_overflow=20, pool_pre_ping=False)
+    # Every process holds up to pool_size + max_overflow connections: size them against PostgreSQL's
+    # max_connections (or put PgBouncer in front); connections beyond pool_size are closed after use.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=False)
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None:
