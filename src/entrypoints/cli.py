@@ -86,6 +86,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         http="httptools",
         log_config=None,
         access_log=False,
+        proxy_headers=False,  # X-Forwarded-For is believed only from PARLEY_TRUSTED_PROXIES, by Parley itself
         timeout_graceful_shutdown=30,
     )
     return 0

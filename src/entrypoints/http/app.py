@@ -27,6 +27,7 @@ from entrypoints.http.openai_compat import v1_router
 from entrypoints.http.operations import health, metrics, ready
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limits import RateLimits, add_rate_limit_headers
+from entrypoints.http.shutdown import Drain, drain_on_signals
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings
 from entrypoints.worker.actors import JobRuntime, declare_actors
@@ -54,9 +55,10 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
         tasks = [asyncio.create_task(task.run(), name=task.name) for task in loops]
         log.info("app.started", extra={"jobs": "in-process" if in_process else "broker"})
         try:
-            yield
+            with drain_on_signals(app.state.drain):
+                yield
         finally:
-            app.state.draining = True
+            app.state.drain.begin()
             await container.conversation.send_chat.drain()
             for task in loops:
                 task.stop()
@@ -111,7 +113,7 @@ def _state(container: Container, registry: CollectorRegistry) -> dict[str, Any]:
             enabled=settings.rate_limit_enabled,
             trusted_proxies=parse_networks(settings.trusted_proxies),
         ),
-        "draining": False,
+        "drain": Drain(),
     }
 
 

@@ -92,7 +92,8 @@ class ChatController(Controller):
         )
         if wants_stream(request, data):
             recorder = StreamRecorder(container.stream_log, stream_key(user.id, reply.started.message_id))
-            return Stream(reply_frames(reply, recorder), media_type="text/event-stream", headers=SSE_HEADERS)
+            frames = reply_frames(reply, recorder, request.app.state.drain)
+            return Stream(frames, media_type="text/event-stream", headers=SSE_HEADERS)
         finished = await collect(reply)
         body = ChatOut(reply.started.conversation_id, MessageOut.of(finished.message), QuotaOut.of(finished.quota))
         return Response(body)

@@ -30,6 +30,7 @@ from entrypoints.bootstrap import Container
 from entrypoints.http.dependencies import provide_principal
 from entrypoints.http.problems import STATUS_BY_ERROR, UNAVAILABLE_ERRORS, log
 from entrypoints.http.rate_limits import RateLimits
+from entrypoints.http.shutdown import Drain
 
 _encode = msgspec.json.Encoder().encode
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -101,7 +102,7 @@ def completion_id(reply: ChatReply) -> str:
     return f"chatcmpl-{reply.started.message_id.hex}"
 
 
-async def completion_chunks(reply: ChatReply, include_usage: bool) -> AsyncIterator[bytes]:
+async def completion_chunks(reply: ChatReply, include_usage: bool, drain: Drain) -> AsyncIterator[bytes]:
     head = _encode(
         {
             "id": completion_id(reply),
@@ -120,6 +121,15 @@ async def completion_chunks(reply: ChatReply, include_usage: bool) -> AsyncItera
         )
         async for event in reply.events():
             if isinstance(event, ReplyDelta):
+                if drain.started:  # the server is stopping: end with an error, not a cut stream
+                    error = OpenAIError(
+                        "The server is restarting; send the request again.",
+                        "server_error",
+                        None,
+                        "server-shutting-down",
+                    )
+                    yield b"data: " + _encode(ErrorBody(error)) + b"\n\n"
+                    break
                 yield prefix + _encode(event.text) + suffix
             elif isinstance(event, ReplyFinished):
                 yield b"data: " + head + b',"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
@@ -196,7 +206,8 @@ async def chat_completions(
     reply = await container.conversation.send_chat(to_chat_request(data, principal))
     if data.stream:
         include_usage = bool(data.stream_options and data.stream_options.include_usage)
-        return Stream(completion_chunks(reply, include_usage), media_type="text/event-stream", headers=SSE_HEADERS)
+        chunks = completion_chunks(reply, include_usage, request.app.state.drain)
+        return Stream(chunks, media_type="text/event-stream", headers=SSE_HEADERS)
     return Response(await completion_body(reply))
 
 

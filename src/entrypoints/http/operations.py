@@ -31,7 +31,7 @@ async def _check(probe: Any) -> str:
 @get("/ready", include_in_schema=False)
 async def ready(state: State) -> Response[dict[str, Any]]:
     container: Container = state.container
-    if state.get("draining"):
+    if state.drain.started:
         return Response({"status": "draining"}, status_code=503)
     database, cache, broker = await asyncio.gather(
         _check(container.database_ping()),

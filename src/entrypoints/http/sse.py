@@ -14,6 +14,7 @@ from application.conversation.dto import ReplyDelta, ReplyEvent, ReplyFailed, Re
 from application.conversation.ports import LoggedEvent, StreamLog
 from application.conversation.send_chat import ChatReply
 from entrypoints.http.conversation_schemas import QuotaOut, UsageOut
+from entrypoints.http.shutdown import Drain
 
 log = logging.getLogger("parley.sse")
 _encode = msgspec.json.Encoder().encode
@@ -75,15 +76,30 @@ class StreamRecorder:
                 log.warning("sse.log_append_failed", extra={"stream": self._key}, exc_info=True)
 
 
-async def reply_frames(reply: ChatReply, recorder: StreamRecorder | None) -> AsyncIterator[bytes]:
+SHUTTING_DOWN = _encode(
+    {
+        "type": "server-shutting-down",
+        "title": "Service Unavailable",
+        "status": 503,
+        "detail": "The server is restarting; what was written so far is kept and charged. Send the message again.",
+    }
+)
+
+
+async def reply_frames(reply: ChatReply, recorder: StreamRecorder | None, drain: Drain) -> AsyncIterator[bytes]:
     event_id = 0
     try:
         async for event in reply.events():
             event_id += 1
-            name, data = encode_event(event)
+            if drain.started and isinstance(event, ReplyDelta):  # end with a final event, not a cut stream
+                name, data = "error", SHUTTING_DOWN
+            else:
+                name, data = encode_event(event)
             if recorder is not None:
                 recorder.record(event_id, name, data)
             yield frame(event_id, name, data)
+            if name in FINAL_EVENTS:
+                break
     finally:
         await reply.aclose()
         if recorder is not None:
