@@ -9,43 +9,42 @@ from collections.abc import Callable
 from application.identity import topics
 from application.identity.ports import IdentityUnitOfWork
 from application.shared.ports import OutboxMessage
-from domain.identity.model import normalize_email
+from domain.identity.model import User, normalize_email
 from domain.shared.clock import Clock
 
 log = logging.getLogger("parley.auth")
 
 
-class ResendVerification:
+class _AccountEmailRequest:
+    topic: str
+    event: str
+
     def __init__(self, uow_factory: Callable[[], IdentityUnitOfWork], clock: Clock) -> None:
         self._uow_factory = uow_factory
         self._clock = clock
+
+    def _wanted(self, user: User) -> bool:
+        return True
 
     async def __call__(self, email: str) -> None:
         address = normalize_email(email)
         async with self._uow_factory() as uow:
             user = await uow.users.get_by_email(address)
-            if user is not None and not user.email_verified:
+            if user is not None and self._wanted(user):
                 payload = {"user_id": str(user.id)}
-                message = OutboxMessage(topic=topics.VERIFICATION_EMAIL, payload=payload, created_at=self._clock.now())
-                await uow.outbox.add(message)
+                await uow.outbox.add(OutboxMessage(topic=self.topic, payload=payload, created_at=self._clock.now()))
                 await uow.commit()
-                log.info("auth.verification_resent", extra={"user_id": str(user.id)})
+                log.info(self.event, extra={"user_id": str(user.id)})
 
 
-class ForgotPassword:
-    def __init__(self, uow_factory: Callable[[], IdentityUnitOfWork], clock: Clock) -> None:
-        self._uow_factory = uow_factory
-        self._clock = clock
+class ResendVerification(_AccountEmailRequest):
+    topic = topics.VERIFICATION_EMAIL
+    event = "auth.verification_resent"
 
-    async def __call__(self, email: str) -> None:
-        address = normalize_email(email)
-        async with self._uow_factory() as uow:
-            user = await uow.users.get_by_email(address)
-            if user is not None:
-                payload = {"user_id": str(user.id)}
-                message = OutboxMessage(
-                    topic=topics.PASSWORD_RESET_EMAIL, payload=payload, created_at=self._clock.now()
-                )
-                await uow.outbox.add(message)
-                await uow.commit()
-                log.info("auth.password_reset_requested", extra={"user_id": str(user.id)})
+    def _wanted(self, user: User) -> bool:
+        return not user.email_verified
+
+
+class ForgotPassword(_AccountEmailRequest):
+    topic = topics.PASSWORD_RESET_EMAIL
+    event = "auth.password_reset_requested"
