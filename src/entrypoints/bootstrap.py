@@ -20,7 +20,7 @@ from application.billing.allowance import BillingAllowance
 from application.billing.cancel import CancelSubscription
 from application.billing.notices import SendBillingEmail, SendQuotaWarning
 from application.billing.overage import ReportOverage
-from application.billing.plans import DEFAULT_PLANS, StaticPlanCatalogue, with_overage
+from application.billing.plans import StaticPlanCatalogue
 from application.billing.queries import GetBillingUsage, GetInvoice, GetSubscription, ListPayments, ListPlans
 from application.billing.renewals import RunBillingCycle
 from application.billing.subscribe import Subscribe
@@ -56,7 +56,7 @@ from domain.conversation.catalogue import ModelCatalogue
 from domain.conversation.ports import LlmProvider
 from domain.identity.ports import PasswordDenylist, PasswordHasher, TokenIssuer
 from domain.shared.clock import Clock, SystemClock
-from entrypoints.catalogue import build_catalogue, build_providers
+from entrypoints.catalogue import build_catalogue, build_plans, build_providers
 from entrypoints.settings import Settings
 
 
@@ -199,7 +199,7 @@ def _gateway(settings: Settings, clock: Clock) -> PaymentGateway:
     if settings.stripe_secret_key:
         from adapters.payments.stripe import StripePaymentGateway
 
-        prices = {"plus": settings.stripe_price_plus, "pro": settings.stripe_price_pro}
+        prices = {"plus": settings.stripe_price_plus, "pro": settings.stripe_price_pro, **settings.stripe_prices}
         return StripePaymentGateway(
             settings.stripe_secret_key,
             {plan: price for plan, price in prices.items() if price},
@@ -290,7 +290,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     closers += [provider.aclose for provider in providers.values() if hasattr(provider, "aclose")]
     catalogue: ModelCatalogue = overrides.get("catalogue") or build_catalogue(settings, providers)
     router = ProviderRouter(providers)
-    plans = StaticPlanCatalogue(with_overage(DEFAULT_PLANS, settings.overage_cents_per_1k_tokens))
+    plans = StaticPlanCatalogue(build_plans(settings))
     allowance: AllowanceProvider = overrides.get("allowance") or BillingAllowance(
         uow_factory, plans, settings.overage_max_tokens
     )

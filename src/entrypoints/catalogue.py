@@ -3,13 +3,15 @@
 Defaults: the offline demo models always (`parley-demo` for every plan, `parley-demo-large` for paid
 plans); OpenAI's models when OPENAI_API_KEY or OPENAI_BASE_URL is set; Anthropic's when ANTHROPIC_API_KEY
 is. PARLEY_MODELS_FILE replaces the model list (routes with failover, windows, prices, plans); see
-docs/conversation.md."""
+docs/conversation.md. PARLEY_PLANS_FILE replaces the plans (docs/billing.md)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from application.billing.plans import DEFAULT_PLANS, with_overage
+from domain.billing.model import Plan
 from domain.conversation.catalogue import ModelCatalogue, ModelSpec, RouteStep
 from domain.conversation.ports import LlmProvider
 from entrypoints.settings import Settings
@@ -78,6 +80,32 @@ def models_from_file(path: str) -> list[ModelSpec]:
         )
         for entry in entries
     ]
+
+
+def plans_from_file(path: str) -> list[Plan]:
+    """[{"id", "name", "price_cents", "currency"?, "token_quota", "models"?, "features"?, "rank"?,
+    "overage_per_1k_tokens_cents"?}, ...]; a `free` plan is required."""
+    with open(path, encoding="utf-8") as handle:
+        entries = json.load(handle)
+    return [
+        Plan(
+            id=entry["id"],
+            name=entry.get("name", entry["id"].title()),
+            price_cents=int(entry["price_cents"]),
+            currency=entry.get("currency", "usd"),
+            token_quota=int(entry["token_quota"]),
+            models=entry.get("models", "all"),
+            features=tuple(entry.get("features", ())),
+            rank=int(entry.get("rank", index)),
+            overage_per_1k_tokens_cents=entry.get("overage_per_1k_tokens_cents"),
+        )
+        for index, entry in enumerate(entries)
+    ]
+
+
+def build_plans(settings: Settings) -> list[Plan]:
+    plans = plans_from_file(str(settings.plans_file)) if settings.plans_file else list(DEFAULT_PLANS)
+    return with_overage(plans, settings.overage_cents_per_1k_tokens)
 
 
 def build_catalogue(settings: Settings, providers: dict[str, LlmProvider]) -> ModelCatalogue:

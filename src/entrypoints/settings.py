@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     stripe_price_plus: str | None = None
     stripe_price_pro: str | None = None
     stripe_price_overage: str | None = None
+    plans_file: Path | None = None
+    stripe_prices: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    """`team=price_...,enterprise=price_...`: Stripe prices of plans beyond plus and pro (PARLEY_PLANS_FILE)."""
     overage_cents_per_1k_tokens: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
     """`plus=50,pro=30`: usage-based overage per plan (off when empty: the quota is a hard cap)."""
     overage_max_tokens: int = 1_000_000
@@ -83,12 +86,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     outbox_poll_seconds: float = 1.0
 
-    @field_validator("overage_cents_per_1k_tokens", mode="before")
+    @field_validator("overage_cents_per_1k_tokens", "stripe_prices", mode="before")
     @classmethod
-    def _split_rates(cls, value: object) -> object:
+    def _split_pairs(cls, value: object) -> object:
         if isinstance(value, str):
             pairs = [part.split("=", 1) for part in value.split(",") if part.strip()]
-            return {name.strip(): int(rate) for name, rate in pairs}
+            return {name.strip(): item.strip() for name, item in pairs}
         return value
 
     @field_validator("secret_keys_old", "trusted_proxies", "openai_models", "anthropic_models", mode="before")

@@ -240,3 +240,29 @@ async def test_with_stripe_overage_goes_out_as_meter_events(tmp_path: Path, fake
             await asyncio.sleep(0.02)  # the in-process job worker reports it on its own thread
     [event] = fake_stripe.meter_events
     assert event["payload"]["value"] == "20000"  # 120,000 used on a 100,000 quota
+
+
+async def test_plans_come_from_configuration(tmp_path: Path) -> None:
+    import json
+
+    plans = [
+        {"id": "free", "name": "Free", "price_cents": 0, "token_quota": 20_000, "models": "basic"},
+        {"id": "plus", "name": "Plus", "price_cents": 1_500, "token_quota": 150_000},
+        {"id": "pro", "name": "Pro", "price_cents": 4_000, "token_quota": 600_000, "features": ["Priority"]},
+    ]
+    plans_file = tmp_path / "plans.json"
+    plans_file.write_text(json.dumps(plans))
+    container = memory_container(tmp_path, settings={"plans_file": plans_file})
+    async with app_client(container) as client:
+        listed = (await client.get("/api/billing/plans")).json()["items"]
+        headers = bearer(await verified_user_token(container, "ada@example.com"))
+        usage = (await client.get("/api/billing/usage", headers=headers)).json()
+        await client.post("/api/billing/subscribe", json={"plan": "plus"}, headers=headers)
+        payments = (await client.get("/api/billing/payments", headers=headers)).json()["items"]
+    assert [(p["id"], p["price_cents"], p["token_quota"]) for p in listed] == [
+        ("free", 0, 20_000),
+        ("plus", 1_500, 150_000),
+        ("pro", 4_000, 600_000),
+    ]
+    assert usage["token_quota"] == 20_000
+    assert payments[0]["amount_cents"] == 1_500
