@@ -1,5 +1,5 @@
-"""Billing repositories over SQL (and the account directory over identity's users table), with explicit
-mappers between rows and the domain's dataclasses.
+"""Billing repositories over SQL (and the account directory over identity's users table): Core statements on
+the unit's transaction, with explicit mappers between rows and the domain's dataclasses.
 
 Whatever must not happen twice is decided by the database in one statement, never by a read before a
 write: a received event and a quota notice are `INSERT ... ON CONFLICT DO NOTHING`, a payment's gateway
@@ -16,19 +16,19 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import Row, Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sql.tables import (
-    InvoiceNumberCounterRow,
-    PaymentRow,
-    QuotaNoticeRow,
-    ReceivedEventRow,
-    SubscriptionRow,
-    UserRow,
+    invoice_number_counter,
     invoice_number_seq,
+    payments,
+    quota_notices,
+    received_events,
+    subscriptions,
+    users,
 )
+from adapters.sql.transaction import SqlTransaction, update_parameters
 from application.billing.ports import Account, ReceivedEvent
 from domain.billing.model import InvoiceLine, Payment, PaymentStatus, Subscription, SubscriptionStatus
 from domain.shared.errors import Conflict
@@ -39,42 +39,38 @@ RENEWING = (SubscriptionStatus.ACTIVE.value, SubscriptionStatus.TRIALING.value, 
 # --- dialect differences ------------------------------------------------------------------------
 
 
-def _is_postgresql(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def _insert(session: AsyncSession, row: type[Any]) -> postgresql.Insert | sqlite.Insert:
+def _insert(tx: SqlTransaction, table: Table) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that can say ON CONFLICT DO NOTHING: each dialect has its own construct for it."""
-    return postgresql.insert(row) if _is_postgresql(session) else sqlite.insert(row)
+    return postgresql.insert(table) if tx.dialect == "postgresql" else sqlite.insert(table)
 
 
 # --- mappers ------------------------------------------------------------------------------------
 
 
-def account_from_row(row: UserRow) -> Account:
+def account_from_row(row: Row[Any]) -> Account:
     return Account(user_id=row.id, email=row.email, name=row.name, plan=row.plan, created_at=row.created_at)
 
 
-def subscription_to_row(subscription: Subscription) -> SubscriptionRow:
-    return SubscriptionRow(
-        id=subscription.id,
-        user_id=subscription.user_id,
-        plan=subscription.plan,
-        status=subscription.status.value,
-        gateway=subscription.gateway,
-        current_period_start=subscription.current_period_start,
-        current_period_end=subscription.current_period_end,
-        cancel_at_period_end=subscription.cancel_at_period_end,
-        pending_plan=subscription.pending_plan,
-        external_id=subscription.external_id,
-        customer_id=subscription.customer_id,
-        client_secret=subscription.client_secret,
-        created_at=subscription.created_at,
-        updated_at=subscription.updated_at,
-    )
+def subscription_values(subscription: Subscription) -> dict[str, Any]:
+    return {
+        "id": subscription.id,
+        "user_id": subscription.user_id,
+        "plan": subscription.plan,
+        "status": subscription.status.value,
+        "gateway": subscription.gateway,
+        "current_period_start": subscription.current_period_start,
+        "current_period_end": subscription.current_period_end,
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+        "pending_plan": subscription.pending_plan,
+        "external_id": subscription.external_id,
+        "customer_id": subscription.customer_id,
+        "client_secret": subscription.client_secret,
+        "created_at": subscription.created_at,
+        "updated_at": subscription.updated_at,
+    }
 
 
-def subscription_from_row(row: SubscriptionRow) -> Subscription:
+def subscription_from_row(row: Row[Any]) -> Subscription:
     return Subscription(
         id=row.id,
         user_id=row.user_id,
@@ -93,8 +89,7 @@ def subscription_from_row(row: SubscriptionRow) -> Subscription:
     )
 
 
-def payment_to_values(payment: Payment) -> dict[str, Any]:
-    """Column values rather than a row: a payment is inserted by a statement of its own (see `add`)."""
+def payment_values(payment: Payment) -> dict[str, Any]:
     return {
         "id": payment.id,
         "user_id": payment.user_id,
@@ -113,7 +108,7 @@ def payment_to_values(payment: Payment) -> dict[str, Any]:
     }
 
 
-def payment_from_row(row: PaymentRow) -> Payment:
+def payment_from_row(row: Row[Any]) -> Payment:
     return Payment(
         id=row.id,
         user_id=row.user_id,
@@ -134,11 +129,11 @@ def payment_from_row(row: PaymentRow) -> Payment:
     )
 
 
-# Payloads are copied both ways, as in the outbox: a caller mutating an event's payload must not change
-# the row this session holds.
+# A payload is copied on the way in (an update runs at the unit's next statement or commit), so a caller
+# changing the event meanwhile does not change what is stored; reads decode a fresh one each time.
 
 
-def event_to_values(event: ReceivedEvent) -> dict[str, Any]:
+def event_values(event: ReceivedEvent) -> dict[str, Any]:
     return {
         "id": event.id,
         "type": event.type,
@@ -148,14 +143,39 @@ def event_to_values(event: ReceivedEvent) -> dict[str, Any]:
     }
 
 
-def event_from_row(row: ReceivedEventRow) -> ReceivedEvent:
+def event_from_row(row: Row[Any]) -> ReceivedEvent:
     return ReceivedEvent(
         id=row.id,
         type=row.type,
-        payload=copy.deepcopy(row.payload),
+        payload=row.payload,
         received_at=row.received_at,
         processed_at=row.processed_at,
     )
+
+
+# --- statements ---------------------------------------------------------------------------------
+
+_ACCOUNT = select(users.c.id, users.c.email, users.c.name, users.c.plan, users.c.created_at).where(
+    users.c.id == bindparam("key")
+)
+_SET_PLAN = update(users).where(users.c.id == bindparam("key"))
+
+_ADD_SUBSCRIPTION = insert(subscriptions)
+# The user's newest subscription (ids are time-ordered), along the (user_id, id) index.
+_SUBSCRIPTION_OF_USER = (
+    select(subscriptions)
+    .where(subscriptions.c.user_id == bindparam("user_id"))
+    .order_by(subscriptions.c.id.desc())
+    .limit(1)
+)
+_SUBSCRIPTION_BY_EXTERNAL_ID = select(subscriptions).where(subscriptions.c.external_id == bindparam("external_id"))
+_UPDATE_SUBSCRIPTION = update(subscriptions).where(subscriptions.c.id == bindparam("key"))
+
+_PAYMENT = select(payments).where(payments.c.id == bindparam("key"))
+_PAYMENT_BY_EXTERNAL_ID = select(payments).where(payments.c.external_id == bindparam("external_id"))
+
+_EVENT_LOCKED = select(received_events).where(received_events.c.id == bindparam("key")).with_for_update()
+_UPDATE_EVENT = update(received_events).where(received_events.c.id == bindparam("key"))
 
 
 # --- repositories -------------------------------------------------------------------------------
@@ -164,110 +184,82 @@ def event_from_row(row: ReceivedEventRow) -> ReceivedEvent:
 class SqlAccountDirectory:
     """Identity's users table, seen from billing: read a user as an Account, write only `plan`."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, tx: SqlTransaction) -> None:
+        self._tx = tx
 
     async def get(self, user_id: UUID) -> Account | None:
-        row = await self._session.get(UserRow, user_id)
+        row = (await self._tx.read(_ACCOUNT, {"key": user_id})).first()
         return None if row is None else account_from_row(row)
 
     async def set_plan(self, user_id: UUID, plan: str) -> None:
-        """One UPDATE; a user loaded earlier in this unit sees the new plan too (the ORM synchronises it)."""
-        await self._session.execute(update(UserRow).where(UserRow.id == user_id).values(plan=plan))
+        """One UPDATE; a user read again in this unit has the new plan (every read goes to the database)."""
+        self._tx.write(_SET_PLAN, {"key": user_id, "plan": plan})
 
 
 class SqlSubscriptionRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, tx: SqlTransaction) -> None:
+        self._tx = tx
 
     async def add(self, subscription: Subscription) -> None:
-        self._session.add(subscription_to_row(subscription))
+        self._tx.write(_ADD_SUBSCRIPTION, subscription_values(subscription))
 
     async def get_for_user(self, user_id: UUID) -> Subscription | None:
-        """The user's newest subscription (ids are time-ordered), along the (user_id, id) index."""
-        row = await self._session.scalar(
-            select(SubscriptionRow)
-            .where(SubscriptionRow.user_id == user_id)
-            .order_by(SubscriptionRow.id.desc())
-            .limit(1)
-        )
+        row = (await self._tx.read(_SUBSCRIPTION_OF_USER, {"user_id": user_id})).first()
         return None if row is None else subscription_from_row(row)
 
     async def get_by_external_id(self, external_id: str) -> Subscription | None:
-        row = await self._session.scalar(select(SubscriptionRow).where(SubscriptionRow.external_id == external_id))
+        row = (await self._tx.read(_SUBSCRIPTION_BY_EXTERNAL_ID, {"external_id": external_id})).first()
         return None if row is None else subscription_from_row(row)
 
     async def update(self, subscription: Subscription) -> None:
         """One UPDATE of every field but the id, so what is stored is exactly the object handed in."""
-        await self._session.execute(
-            update(SubscriptionRow)
-            .where(SubscriptionRow.id == subscription.id)
-            .values(
-                user_id=subscription.user_id,
-                plan=subscription.plan,
-                status=subscription.status.value,
-                gateway=subscription.gateway,
-                current_period_start=subscription.current_period_start,
-                current_period_end=subscription.current_period_end,
-                cancel_at_period_end=subscription.cancel_at_period_end,
-                pending_plan=subscription.pending_plan,
-                external_id=subscription.external_id,
-                customer_id=subscription.customer_id,
-                client_secret=subscription.client_secret,
-                created_at=subscription.created_at,
-                updated_at=subscription.updated_at,
-            )
-        )
+        self._tx.write(_UPDATE_SUBSCRIPTION, update_parameters(subscription_values(subscription)))
 
     async def due_for_renewal(self, now: datetime, limit: int) -> Sequence[Subscription]:
         """Renewing subscriptions whose period ended by `now`, oldest end first (ties by id). On PostgreSQL
         the rows stay locked until the unit ends and rows another unit holds are skipped, so concurrent
         schedulers share the backlog instead of renewing one subscription twice."""
-        # populate_existing: what the lock protects is the row as it is now, not as this session last saw it.
-        rows = await self._session.scalars(
-            select(SubscriptionRow)
-            .where(SubscriptionRow.status.in_(RENEWING), SubscriptionRow.current_period_end <= now)
-            .order_by(SubscriptionRow.current_period_end, SubscriptionRow.id)
+        rows = await self._tx.execute(
+            select(subscriptions)
+            .where(subscriptions.c.status.in_(RENEWING), subscriptions.c.current_period_end <= now)
+            .order_by(subscriptions.c.current_period_end, subscriptions.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
-            .execution_options(populate_existing=True)
         )
         return [subscription_from_row(row) for row in rows]
 
 
 class SqlPaymentRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, tx: SqlTransaction) -> None:
+        self._tx = tx
 
     async def add(self, payment: Payment) -> None:
         """Inserted at once, so a gateway invoice recorded before (by an earlier unit, or a concurrent one
         that committed first) is a Conflict here, and the unit can still commit what else it did."""
-        inserted = await self._session.scalar(
-            _insert(self._session, PaymentRow)
-            .values(payment_to_values(payment))
-            .on_conflict_do_nothing(index_elements=[PaymentRow.external_id])
-            .returning(PaymentRow.id)
+        result = await self._tx.execute(
+            _insert(self._tx, payments)
+            .values(payment_values(payment))
+            .on_conflict_do_nothing(index_elements=[payments.c.external_id])
+            .returning(payments.c.id)
         )
-        if inserted is None:
+        if result.first() is None:
             raise Conflict("This invoice is recorded already.")
 
     async def get(self, payment_id: UUID) -> Payment | None:
-        row = await self._session.get(PaymentRow, payment_id)
+        row = (await self._tx.read(_PAYMENT, {"key": payment_id})).first()
         return None if row is None else payment_from_row(row)
 
     async def get_by_external_id(self, external_id: str) -> Payment | None:
-        row = await self._session.scalar(select(PaymentRow).where(PaymentRow.external_id == external_id))
+        row = (await self._tx.read(_PAYMENT_BY_EXTERNAL_ID, {"external_id": external_id})).first()
         return None if row is None else payment_from_row(row)
 
     async def list_for_user(self, user_id: UUID, limit: int, before: tuple[datetime, UUID] | None) -> Sequence[Payment]:
         """Keyset pagination along the (user_id, created_at, id) index: newest first, ties by id descending."""
-        query = select(PaymentRow).where(PaymentRow.user_id == user_id)
+        query = select(payments).where(payments.c.user_id == user_id)
         if before is not None:
             # Compared with a plain tuple, so each value is bound through its column's type (UTC, uuid).
-            query = query.where(tuple_(PaymentRow.created_at, PaymentRow.id) < before)
-        rows = await self._session.scalars(
-            query.order_by(PaymentRow.created_at.desc(), PaymentRow.id.desc()).limit(limit)
-        )
+            query = query.where(tuple_(payments.c.created_at, payments.c.id) < before)
+        rows = await self._tx.read(query.order_by(payments.c.created_at.desc(), payments.c.id.desc()).limit(limit))
         return [payment_from_row(row) for row in rows]
 
     async def next_invoice_number(self) -> int:
@@ -275,62 +267,56 @@ class SqlPaymentRepository:
         SQLite: the counter row, upserted and read back in one statement inside the unit's transaction,
         which takes the database's write lock, so no other unit draws until this one ends (a rolled-back
         unit's number comes round again, but so does its invoice, which was never stored)."""
-        if _is_postgresql(self._session):
-            number = await self._session.scalar(select(invoice_number_seq.next_value()))
+        if self._tx.dialect == "postgresql":
+            result = await self._tx.execute(select(invoice_number_seq.next_value()))
         else:
-            counter = InvoiceNumberCounterRow
-            number = await self._session.scalar(
+            counter = invoice_number_counter
+            result = await self._tx.execute(
                 sqlite.insert(counter)
                 .values(id=1, last_value=1)
-                .on_conflict_do_update(index_elements=[counter.id], set_={"last_value": counter.last_value + 1})
-                .returning(counter.last_value)
+                .on_conflict_do_update(index_elements=[counter.c.id], set_={"last_value": counter.c.last_value + 1})
+                .returning(counter.c.last_value)
             )
+        number = result.scalar()
         if number is None:
             raise RuntimeError("The database drew no invoice number")
         return int(number)
 
 
 class SqlReceivedEventRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, tx: SqlTransaction) -> None:
+        self._tx = tx
 
     async def add(self, event: ReceivedEvent) -> bool:
         """False for an id received before, the stored event untouched and the transaction still usable. A
         concurrent unit inserting the same id makes this wait for it: False if it commits, True if it rolls back."""
-        inserted = await self._session.scalar(
-            _insert(self._session, ReceivedEventRow)
-            .values(event_to_values(event))
-            .on_conflict_do_nothing(index_elements=[ReceivedEventRow.id])
-            .returning(ReceivedEventRow.id)
+        result = await self._tx.execute(
+            _insert(self._tx, received_events)
+            .values(event_values(event))
+            .on_conflict_do_nothing(index_elements=[received_events.c.id])
+            .returning(received_events.c.id)
         )
-        return inserted is not None
+        return result.first() is not None
 
     async def lock(self, event_id: str) -> ReceivedEvent | None:
         """On PostgreSQL the row stays locked until the unit ends, so one event is processed by one job at a time."""
-        row = await self._session.scalar(
-            select(ReceivedEventRow)
-            .where(ReceivedEventRow.id == event_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
+        row = (await self._tx.execute(_EVENT_LOCKED, {"key": event_id})).first()
         return None if row is None else event_from_row(row)
 
     async def update(self, event: ReceivedEvent) -> None:
-        values = event_to_values(event)
-        del values["id"]
-        await self._session.execute(update(ReceivedEventRow).where(ReceivedEventRow.id == event.id).values(values))
+        self._tx.write(_UPDATE_EVENT, update_parameters(event_values(event)))
 
 
 class SqlQuotaNoticeRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, tx: SqlTransaction) -> None:
+        self._tx = tx
 
     async def add_once(self, user_id: UUID, period_start: datetime, threshold: int) -> bool:
         """The same instant written in another time zone is the same period (stored in UTC)."""
-        inserted = await self._session.scalar(
-            _insert(self._session, QuotaNoticeRow)
+        result = await self._tx.execute(
+            _insert(self._tx, quota_notices)
             .values(user_id=user_id, period_start=period_start, threshold=threshold)
             .on_conflict_do_nothing()
-            .returning(QuotaNoticeRow.threshold)
+            .returning(quota_notices.c.threshold)
         )
-        return inserted is not None
+        return result.first() is not None

@@ -48,7 +48,8 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions whose loaded rows stay readable after commit (mappers read them once the unit ends)."""
+    """Sessions on the engine, for ad-hoc queries. SqlUnitOfWork accepts this factory for the engine it is
+    bound to, but runs its own Core statements on a connection (see transaction.py), never a session."""
     return async_sessionmaker(engine, expire_on_commit=False)
 
 

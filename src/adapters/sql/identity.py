@@ -1,40 +1,41 @@
-"""Identity repositories over SQL, with explicit mappers between rows and the domain's dataclasses.
+"""Identity repositories over SQL: Core statements on the unit's transaction, with explicit mappers between
+rows and the domain's dataclasses.
 
 Every read returns a fresh domain object and every write copies one in, so a caller changes stored
-state only through `add` and `update`, exactly as with the in-memory adapters.
+state only through `add` and `update`, exactly as with the in-memory adapters. Statements are built once,
+with named parameters, so each run is a compiled-cache hit (and, on PostgreSQL, a prepared statement).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, bindparam, insert, select, update
 
-from adapters.sql.engine import is_unique_violation
-from adapters.sql.tables import ApiKeyRow, OneTimeTokenRow, SessionRow, UserRow
+from adapters.sql.tables import api_keys, one_time_tokens, sessions, users
+from adapters.sql.transaction import SqlTransaction, update_parameters
 from domain.identity.model import ApiKey, OneTimeToken, Role, Session, TokenPurpose, User
 from domain.shared.errors import Conflict
 
 # --- mappers ------------------------------------------------------------------------------------
 
 
-def user_to_row(user: User) -> UserRow:
-    return UserRow(
-        id=user.id,
-        email=user.email,
-        name=user.name,
-        password_hash=user.password_hash,
-        role=user.role.value,
-        plan=user.plan,
-        created_at=user.created_at,
-        email_verified_at=user.email_verified_at,
-    )
+def user_values(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "password_hash": user.password_hash,
+        "role": user.role.value,
+        "plan": user.plan,
+        "created_at": user.created_at,
+        "email_verified_at": user.email_verified_at,
+    }
 
 
-def user_from_row(row: UserRow) -> User:
+def user_from_row(row: Row[Any]) -> User:
     return User(
         id=row.id,
         email=row.email,
@@ -47,19 +48,19 @@ def user_from_row(row: UserRow) -> User:
     )
 
 
-def session_to_row(session: Session) -> SessionRow:
-    return SessionRow(
-        id=session.id,
-        user_id=session.user_id,
-        refresh_token_hash=session.refresh_token_hash,
-        created_at=session.created_at,
-        expires_at=session.expires_at,
-        rotated_at=session.rotated_at,
-        revoked_at=session.revoked_at,
-    )
+def session_values(session: Session) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "user_id": session.user_id,
+        "refresh_token_hash": session.refresh_token_hash,
+        "created_at": session.created_at,
+        "expires_at": session.expires_at,
+        "rotated_at": session.rotated_at,
+        "revoked_at": session.revoked_at,
+    }
 
 
-def session_from_row(row: SessionRow) -> Session:
+def session_from_row(row: Row[Any]) -> Session:
     return Session(
         id=row.id,
         user_id=row.user_id,
@@ -71,20 +72,20 @@ def session_from_row(row: SessionRow) -> Session:
     )
 
 
-def api_key_to_row(key: ApiKey) -> ApiKeyRow:
-    return ApiKeyRow(
-        id=key.id,
-        user_id=key.user_id,
-        name=key.name,
-        prefix=key.prefix,
-        key_hash=key.key_hash,
-        created_at=key.created_at,
-        last_used_at=key.last_used_at,
-        revoked_at=key.revoked_at,
-    )
+def api_key_values(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "user_id": key.user_id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "key_hash": key.key_hash,
+        "created_at": key.created_at,
+        "last_used_at": key.last_used_at,
+        "revoked_at": key.revoked_at,
+    }
 
 
-def api_key_from_row(row: ApiKeyRow) -> ApiKey:
+def api_key_from_row(row: Row[Any]) -> ApiKey:
     return ApiKey(
         id=row.id,
         user_id=row.user_id,
@@ -97,19 +98,19 @@ def api_key_from_row(row: ApiKeyRow) -> ApiKey:
     )
 
 
-def token_to_row(token: OneTimeToken) -> OneTimeTokenRow:
-    return OneTimeTokenRow(
-        id=token.id,
-        user_id=token.user_id,
-        purpose=token.purpose.value,
-        token_hash=token.token_hash,
-        created_at=token.created_at,
-        expires_at=token.expires_at,
-        used_at=token.used_at,
-    )
+def token_values(token: OneTimeToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "user_id": token.user_id,
+        "purpose": token.purpose.value,
+        "token_hash": token.token_hash,
+        "created_at": token.created_at,
+        "expires_at": token.expires_at,
+        "used_at": token.used_at,
+    }
 
 
-def token_from_row(row: OneTimeTokenRow) -> OneTimeToken:
+def token_from_row(row: Row[Any]) -> OneTimeToken:
     return OneTimeToken(
         id=row.id,
         user_id=row.user_id,
@@ -121,110 +122,128 @@ def token_from_row(row: OneTimeTokenRow) -> OneTimeToken:
     )
 
 
+# --- statements ---------------------------------------------------------------------------------
+
+_ADD_USER = insert(users)
+_USER = select(users).where(users.c.id == bindparam("key"))
+_USER_BY_EMAIL = select(users).where(users.c.email == bindparam("email"))
+_UPDATE_USER = update(users).where(users.c.id == bindparam("key"))
+
+_ADD_SESSION = insert(sessions)
+_SESSION = select(sessions).where(sessions.c.id == bindparam("key"))
+_UPDATE_SESSION = update(sessions).where(sessions.c.id == bindparam("key"))
+_ACTIVE_SESSIONS = (
+    select(sessions)
+    .where(sessions.c.user_id == bindparam("user_id"), sessions.c.revoked_at.is_(None))
+    .order_by(sessions.c.id)
+)
+
+_ADD_API_KEY = insert(api_keys)
+_API_KEY = select(api_keys).where(api_keys.c.id == bindparam("key"))
+_API_KEY_BY_HASH = select(api_keys).where(api_keys.c.key_hash == bindparam("key_hash"))
+_UPDATE_API_KEY = update(api_keys).where(api_keys.c.id == bindparam("key"))
+_API_KEYS_OF_USER = select(api_keys).where(api_keys.c.user_id == bindparam("user_id")).order_by(api_keys.c.id.desc())
+
+_ADD_TOKEN = insert(one_time_tokens)
+_TOKEN_BY_HASH = select(one_time_tokens).where(
+    one_time_tokens.c.purpose == bindparam("purpose"), one_time_tokens.c.token_hash == bindparam("token_hash")
+)
+_UPDATE_TOKEN = update(one_time_tokens).where(one_time_tokens.c.id == bindparam("key"))
+_UNUSED_TOKENS = (
+    select(one_time_tokens)
+    .where(
+        one_time_tokens.c.user_id == bindparam("user_id"),
+        one_time_tokens.c.purpose == bindparam("purpose"),
+        one_time_tokens.c.used_at.is_(None),
+    )
+    .order_by(one_time_tokens.c.id)
+)
+
+
 # --- repositories -------------------------------------------------------------------------------
 
 
 class SqlUserRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, tx: SqlTransaction) -> None:
+        self._tx = tx
 
     async def add(self, user: User) -> None:
-        """Insert now, so a taken address is a Conflict here rather than an error from a later read."""
-        self._session.add(user_to_row(user))
+        """Inserted now, so a taken address is a Conflict here rather than an error from a later statement."""
+        self._tx.write(_ADD_USER, user_values(user))
         try:
-            await self._session.flush()
-        except IntegrityError as exc:
-            if is_unique_violation(exc):
-                raise Conflict("That email address is taken.") from exc
-            raise
+            await self._tx.flush()
+        except Conflict as exc:
+            raise Conflict("That email address is taken.") from exc
 
     async def get(self, user_id: UUID) -> User | None:
-        row = await self._session.get(UserRow, user_id)
+        row = (await self._tx.read(_USER, {"key": user_id})).first()
         return None if row is None else user_from_row(row)
 
     async def get_by_email(self, email: str) -> User | None:
-        row = await self._session.scalar(select(UserRow).where(UserRow.email == email))
+        row = (await self._tx.read(_USER_BY_EMAIL, {"email": email})).first()
         return None if row is None else user_from_row(row)
 
     async def update(self, user: User) -> None:
-        await self._session.merge(user_to_row(user))
+        self._tx.write(_UPDATE_USER, update_parameters(user_values(user)))
 
 
 class SqlSessionRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, tx: SqlTransaction) -> None:
+        self._tx = tx
 
     async def add(self, session: Session) -> None:
-        self._session.add(session_to_row(session))
+        self._tx.write(_ADD_SESSION, session_values(session))
 
     async def get(self, session_id: UUID) -> Session | None:
-        row = await self._session.get(SessionRow, session_id)
+        row = (await self._tx.read(_SESSION, {"key": session_id})).first()
         return None if row is None else session_from_row(row)
 
     async def update(self, session: Session) -> None:
-        await self._session.merge(session_to_row(session))
+        self._tx.write(_UPDATE_SESSION, update_parameters(session_values(session)))
 
     async def list_active_for_user(self, user_id: UUID) -> Sequence[Session]:
-        rows = await self._session.scalars(
-            select(SessionRow)
-            .where(SessionRow.user_id == user_id, SessionRow.revoked_at.is_(None))
-            .order_by(SessionRow.id)
-        )
+        rows = await self._tx.read(_ACTIVE_SESSIONS, {"user_id": user_id})
         return [session_from_row(row) for row in rows]
 
 
 class SqlApiKeyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, tx: SqlTransaction) -> None:
+        self._tx = tx
 
     async def add(self, key: ApiKey) -> None:
-        self._session.add(api_key_to_row(key))
+        self._tx.write(_ADD_API_KEY, api_key_values(key))
 
     async def get_by_hash(self, key_hash: str) -> ApiKey | None:
-        row = await self._session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash))
+        row = (await self._tx.read(_API_KEY_BY_HASH, {"key_hash": key_hash})).first()
         return None if row is None else api_key_from_row(row)
 
     async def get_for_user(self, user_id: UUID, key_id: UUID) -> ApiKey | None:
-        row = await self._session.get(ApiKeyRow, key_id)
+        row = (await self._tx.read(_API_KEY, {"key": key_id})).first()
         return None if row is None or row.user_id != user_id else api_key_from_row(row)
 
     async def list_for_user(self, user_id: UUID) -> Sequence[ApiKey]:
         """Newest first (ids are time-ordered)."""
-        rows = await self._session.scalars(
-            select(ApiKeyRow).where(ApiKeyRow.user_id == user_id).order_by(ApiKeyRow.id.desc())
-        )
+        rows = await self._tx.read(_API_KEYS_OF_USER, {"user_id": user_id})
         return [api_key_from_row(row) for row in rows]
 
     async def update(self, key: ApiKey) -> None:
-        await self._session.merge(api_key_to_row(key))
+        self._tx.write(_UPDATE_API_KEY, update_parameters(api_key_values(key)))
 
 
 class SqlOneTimeTokenRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, tx: SqlTransaction) -> None:
+        self._tx = tx
 
     async def add(self, token: OneTimeToken) -> None:
-        self._session.add(token_to_row(token))
+        self._tx.write(_ADD_TOKEN, token_values(token))
 
     async def get_by_hash(self, purpose: TokenPurpose, token_hash: str) -> OneTimeToken | None:
-        row = await self._session.scalar(
-            select(OneTimeTokenRow).where(
-                OneTimeTokenRow.purpose == purpose.value, OneTimeTokenRow.token_hash == token_hash
-            )
-        )
+        row = (await self._tx.read(_TOKEN_BY_HASH, {"purpose": purpose.value, "token_hash": token_hash})).first()
         return None if row is None else token_from_row(row)
 
     async def update(self, token: OneTimeToken) -> None:
-        await self._session.merge(token_to_row(token))
+        self._tx.write(_UPDATE_TOKEN, update_parameters(token_values(token)))
 
     async def list_unused_for_user(self, user_id: UUID, purpose: TokenPurpose) -> Sequence[OneTimeToken]:
-        rows = await self._session.scalars(
-            select(OneTimeTokenRow)
-            .where(
-                OneTimeTokenRow.user_id == user_id,
-                OneTimeTokenRow.purpose == purpose.value,
-                OneTimeTokenRow.used_at.is_(None),
-            )
-            .order_by(OneTimeTokenRow.id)
-        )
+        rows = await self._tx.read(_UNUSED_TOKENS, {"user_id": user_id, "purpose": purpose.value})
         return [token_from_row(row) for row in rows]

@@ -6,33 +6,37 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, bindparam, insert, select, update
 
-from adapters.sql.tables import OutboxRow
+from adapters.sql.tables import outbox
+from adapters.sql.transaction import SqlTransaction, update_parameters
 from application.shared.ports import OutboxMessage
 
-
-def message_to_row(message: OutboxMessage) -> OutboxRow:
-    return OutboxRow(
-        id=message.id,
-        topic=message.topic,
-        payload=copy.deepcopy(dict(message.payload)),
-        created_at=message.created_at,
-        published_at=message.published_at,
-        done_at=message.done_at,
-        attempts=message.attempts,
-        last_error=message.last_error,
-    )
+# A payload is copied when the row is queued (the INSERT runs at the unit's next statement or commit), so a
+# caller changing the message meanwhile does not change what is stored; reads decode a fresh one each time.
 
 
-def message_from_row(row: OutboxRow) -> OutboxMessage:
+def message_values(message: OutboxMessage) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "topic": message.topic,
+        "payload": copy.deepcopy(dict(message.payload)),
+        "created_at": message.created_at,
+        "published_at": message.published_at,
+        "done_at": message.done_at,
+        "attempts": message.attempts,
+        "last_error": message.last_error,
+    }
+
+
+def message_from_row(row: Row[Any]) -> OutboxMessage:
     return OutboxMessage(
         id=row.id,
         topic=row.topic,
-        payload=copy.deepcopy(row.payload),
+        payload=row.payload,
         created_at=row.created_at,
         published_at=row.published_at,
         done_at=row.done_at,
@@ -41,41 +45,31 @@ def message_from_row(row: OutboxRow) -> OutboxMessage:
     )
 
 
-# Payloads are copied both ways: a caller mutating a message's payload must not change the row this
-# session holds (nor a row another read returned), just as plain reads and writes behave elsewhere.
+_ADD = insert(outbox)
+_MESSAGE = select(outbox).where(outbox.c.id == bindparam("key"))
+_LOCKED = _MESSAGE.with_for_update()
+_UNPUBLISHED = select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id)
+_UPDATE = update(outbox).where(outbox.c.id == bindparam("key"))
 
 
 class SqlOutbox:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, tx: SqlTransaction) -> None:
+        self._tx = tx
 
     async def add(self, message: OutboxMessage) -> None:
-        self._session.add(message_to_row(message))
+        self._tx.write(_ADD, message_values(message))
 
     async def get(self, message_id: UUID) -> OutboxMessage | None:
-        row = await self._session.get(OutboxRow, message_id)
+        row = (await self._tx.read(_MESSAGE, {"key": message_id})).first()
         return None if row is None else message_from_row(row)
 
     async def lock(self, message_id: UUID) -> OutboxMessage | None:
-        # populate_existing: what the lock protects is the row as it is now, not as this session last saw it.
-        row = await self._session.scalar(
-            select(OutboxRow)
-            .where(OutboxRow.id == message_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
+        row = (await self._tx.execute(_LOCKED, {"key": message_id})).first()
         return None if row is None else message_from_row(row)
 
     async def claim_unpublished(self, limit: int) -> Sequence[OutboxMessage]:
-        rows = await self._session.scalars(
-            select(OutboxRow)
-            .where(OutboxRow.published_at.is_(None))
-            .order_by(OutboxRow.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .execution_options(populate_existing=True)
-        )
+        rows = await self._tx.execute(_UNPUBLISHED.limit(limit).with_for_update(skip_locked=True))
         return [message_from_row(row) for row in rows]
 
     async def update(self, message: OutboxMessage) -> None:
-        await self._session.merge(message_to_row(message))
+        self._tx.write(_UPDATE, update_parameters(message_values(message)))

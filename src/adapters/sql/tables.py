@@ -1,7 +1,9 @@
-"""The relational schema: ORM rows, one MetaData, and constraint names Alembic can rely on.
+"""The relational schema: declared as ORM classes (the most readable form), one MetaData, and constraint
+names Alembic can rely on.
 
-Rows are a storage shape only; repositories map them to and from the domain's dataclasses, so the
-domain never sees SQLAlchemy. Ids come from the domain (UUIDv7), never from the database.
+The repositories use the plain tables below the classes (`users`, `messages`, ...) in Core statements and
+map rows to and from the domain's dataclasses, so the domain never sees SQLAlchemy and no request pays for
+the ORM's unit of work. Ids come from the domain (UUIDv7), never from the database.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Sequence,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Deterministic names, so a migration written today can drop or alter a constraint tomorrow by name.
 NAMING_CONVENTION = {
@@ -59,10 +62,6 @@ class Base(DeclarativeBase):
 metadata = Base.metadata
 
 
-# Each child row names its user through `user`, never loaded (lazy="raise"): it is there so the ORM
-# inserts a user before the rows that point at it when one unit of work adds both, in any order.
-
-
 class UserRow(Base):
     __tablename__ = "users"
 
@@ -86,7 +85,6 @@ class SessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC)
     rotated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
-    user: Mapped[UserRow] = relationship(lazy="raise")
 
 
 class ApiKeyRow(Base):
@@ -100,7 +98,6 @@ class ApiKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
-    user: Mapped[UserRow] = relationship(lazy="raise")
 
 
 class OneTimeTokenRow(Base):
@@ -114,7 +111,6 @@ class OneTimeTokenRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC)
     used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
-    user: Mapped[UserRow] = relationship(lazy="raise")
 
 
 class OutboxRow(Base):
@@ -153,7 +149,6 @@ class ConversationRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
     updated_at: Mapped[datetime] = mapped_column(DateTimeUTC)
     message_count: Mapped[int] = mapped_column(Integer)
-    user: Mapped[UserRow] = relationship(lazy="raise")
 
 
 class MessageRow(Base):
@@ -172,8 +167,6 @@ class MessageRow(Base):
     completion_tokens: Mapped[int] = mapped_column(Integer)
     cached: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
-    # Like `user` above: a new conversation is inserted before its first message.
-    conversation: Mapped[ConversationRow] = relationship(lazy="raise")
 
 
 class UsageRecordRow(Base):
@@ -197,7 +190,6 @@ class UsageRecordRow(Base):
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     ttft_ms: Mapped[int | None] = mapped_column(Integer)
     failovers: Mapped[int] = mapped_column(Integer)
-    user: Mapped[UserRow] = relationship(lazy="raise")
 
 
 class SubscriptionRow(Base):
@@ -220,7 +212,6 @@ class SubscriptionRow(Base):
     client_secret: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
     updated_at: Mapped[datetime] = mapped_column(DateTimeUTC)
-    user: Mapped[UserRow] = relationship(lazy="raise")
 
 
 class PaymentRow(Base):
@@ -283,3 +274,19 @@ class InvoiceNumberCounterRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_value: Mapped[int] = mapped_column(BigInteger)
+
+
+# The tables themselves, for the repositories' Core statements.
+users: Table = metadata.tables["users"]
+sessions: Table = metadata.tables["sessions"]
+api_keys: Table = metadata.tables["api_keys"]
+one_time_tokens: Table = metadata.tables["one_time_tokens"]
+outbox: Table = metadata.tables["outbox"]
+conversations: Table = metadata.tables["conversations"]
+messages: Table = metadata.tables["messages"]
+usage_records: Table = metadata.tables["usage_records"]
+subscriptions: Table = metadata.tables["subscriptions"]
+payments: Table = metadata.tables["payments"]
+received_events: Table = metadata.tables["received_events"]
+quota_notices: Table = metadata.tables["quota_notices"]
+invoice_number_counter: Table = metadata.tables["invoice_number_counter"]

@@ -1,0 +1,209 @@
+"""The SQL work of one streamed chat reply, without HTTP, Redis or the upstream: an inner loop for the adapters.
+
+One "request" is the four units of work `POST /v1/chat/completions` runs with an API key on a paid plan:
+1. authenticate: `api_keys.get_by_hash`, `users.get`;
+2. allowance: `subscriptions.get_for_user`;
+3. the user's message: `conversations.add` (a new conversation), `messages.add`, commit;
+4. the reply: `messages.add`, `conversations.update`, `usage.add`, commit.
+
+It runs them through `SqlUnitOfWork` exactly as the use cases do, on a fresh PostgreSQL database
+`parley_sqlbench_<random>` (dropped at the end), and prints the microseconds per request: wall time at
+concurrency 1, and this process's CPU time at concurrency 1 and 32 (PostgreSQL's CPU is not counted). Pin it
+to a core (`taskset -c 1`) for steadier figures; compare before/after in the same conditions.
+
+    .venv/bin/python bench/sql_hot_path.py [--requests 3000] [--rounds 3] [--sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+
+from adapters.sql.engine import create_engine, create_session_factory
+from adapters.sql.migrations import upgrade
+from adapters.sql.unit_of_work import SqlUnitOfWork
+from domain.billing.model import Subscription, SubscriptionStatus
+from domain.conversation.model import Conversation, Message, Role, Usage
+from domain.conversation.ports import UsageRecord
+from domain.identity.model import ApiKey, User
+from domain.identity.model import Role as UserRole
+from domain.shared.ids import new_id
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{db}"
+KEY_HASH = "b" * 64
+PLAN = "pro"
+
+UowFactory = Callable[[], SqlUnitOfWork]
+
+
+async def seed(uow_factory: UowFactory) -> User:
+    """One pro user with an API key and an active subscription, as the chat benchmark's users are."""
+    now = datetime.now(UTC)
+    user = User(
+        id=new_id(),
+        email="bench@example.com",
+        name=None,
+        password_hash="$argon2id$bench",
+        role=UserRole.USER,
+        plan=PLAN,
+        created_at=now,
+    )
+    key = ApiKey(id=new_id(), user_id=user.id, name="bench", prefix="pk_bench", key_hash=KEY_HASH, created_at=now)
+    subscription = Subscription(
+        id=new_id(),
+        user_id=user.id,
+        plan=PLAN,
+        status=SubscriptionStatus.ACTIVE,
+        gateway="local",
+        current_period_start=now,
+        current_period_end=now + timedelta(days=30),
+        created_at=now,
+        updated_at=now,
+    )
+    async with uow_factory() as uow:
+        await uow.users.add(user)
+        await uow.api_keys.add(key)
+        await uow.commit()
+    async with uow_factory() as uow:
+        await uow.subscriptions.add(subscription)
+        await uow.commit()
+    return user
+
+
+async def one_request(uow_factory: UowFactory) -> None:
+    async with uow_factory() as uow:
+        key = await uow.api_keys.get_by_hash(KEY_HASH)
+        assert key is not None
+        user = await uow.users.get(key.user_id)
+        assert user is not None
+    async with uow_factory() as uow:
+        subscription = await uow.subscriptions.get_for_user(user.id)
+        assert subscription is not None and subscription.grants_plan
+    now = datetime.now(UTC)
+    conversation = Conversation(
+        id=new_id(), user_id=user.id, title="Benchmark", model="gpt-4o-mini", created_at=now, updated_at=now
+    )
+    conversation.message_count += 1
+    async with uow_factory() as uow:
+        await uow.conversations.add(conversation)
+        await uow.messages.add(
+            Message(
+                id=new_id(),
+                conversation_id=conversation.id,
+                user_id=user.id,
+                role=Role.USER,
+                content="Say something.",
+                created_at=now,
+            )
+        )
+        await uow.commit()
+    usage = Usage(prompt_tokens=12, completion_tokens=50)
+    reply = Message(
+        id=new_id(),
+        conversation_id=conversation.id,
+        user_id=user.id,
+        role=Role.ASSISTANT,
+        content="word " * 50,
+        created_at=datetime.now(UTC),
+        model="gpt-4o-mini",
+        provider="openai",
+        usage=usage,
+    )
+    async with uow_factory() as uow:
+        conversation.updated_at = reply.created_at
+        conversation.message_count += 1
+        await uow.messages.add(reply)
+        await uow.conversations.update(conversation)
+        await uow.usage.add(
+            UsageRecord(
+                id=new_id(),
+                user_id=user.id,
+                message_id=reply.id,
+                model="gpt-4o-mini",
+                provider="openai",
+                usage=usage,
+                cached=False,
+                period_start=subscription.current_period_start,
+                created_at=reply.created_at,
+                latency_ms=5,
+                ttft_ms=1,
+                failovers=0,
+            )
+        )
+        await uow.commit()
+
+
+async def measure(uow_factory: UowFactory, requests: int, concurrency: int) -> tuple[float, float]:
+    """(wall µs, CPU µs) per request, `requests` in all spread over `concurrency` workers."""
+    per_worker = requests // concurrency
+
+    async def worker() -> None:
+        for _ in range(per_worker):
+            await one_request(uow_factory)
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    done = per_worker * concurrency
+    return (time.perf_counter() - wall) / done * 1e6, (time.process_time() - cpu) / done * 1e6
+
+
+async def run(url: str, requests: int, rounds: int) -> None:
+    engine = create_engine(url)
+    try:
+        factory = create_session_factory(engine)
+
+        def uow_factory() -> SqlUnitOfWork:
+            return SqlUnitOfWork(factory)
+
+        await seed(uow_factory)
+        await measure(uow_factory, requests // 4, 32)  # warm-up: the pool, caches, prepared statements
+        figures: dict[str, list[float]] = {"c=1 wall": [], "c=1 CPU": [], "c=32 wall": [], "c=32 CPU": []}
+        for _ in range(rounds):
+            for concurrency in (1, 32):
+                wall, cpu = await measure(uow_factory, requests, concurrency)
+                figures[f"c={concurrency} wall"].append(wall)
+                figures[f"c={concurrency} CPU"].append(cpu)
+        for name, values in figures.items():
+            shown = ", ".join(f"{value:,.0f}" for value in values)
+            print(f"{name:<10} median {statistics.median(values):>7,.0f} µs/request   ({shown})")
+    finally:
+        await engine.dispose()
+
+
+async def main(args: argparse.Namespace) -> None:
+    if args.sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+            await asyncio.to_thread(upgrade, url)
+            await run(url, args.requests, args.rounds)
+        return
+    db = f"parley_sqlbench_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{db}"')
+        try:
+            url = URL.format(db=db)
+            await asyncio.to_thread(upgrade, url)
+            await run(url, args.requests, args.rounds)
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Time the SQL units of work of one chat reply.")
+    parser.add_argument("--requests", type=int, default=3000, help="requests per measurement (default 3000)")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per concurrency (default 3)")
+    parser.add_argument("--sqlite", action="store_true", help="a temporary SQLite file instead of PostgreSQL")
+    asyncio.run(main(parser.parse_args()))
