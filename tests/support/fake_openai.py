@@ -14,7 +14,6 @@ the fakes can stand in for a provider in benchmarks too."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -26,7 +25,8 @@ from uuid import uuid4
 
 import msgspec
 import pytest
-import uvicorn
+
+from tests.support.local_server import LocalServer
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,7 +34,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_REPLY = "Hello from the fake upstream! This reply streams one word at a time, as a model would."
-START_TIMEOUT_SECONDS = 10.0
 OPENAI_API_KEY = "sk-fake-openai-key"
 OPENAI_MODELS = ("gpt-4o-mini", "gpt-4o")
 
@@ -107,8 +106,7 @@ class FakeUpstream(ABC):
         self._lock = threading.Lock()
         self._script: deque[Scenario] = deque()
         self._requests: list[RecordedRequest] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LocalServer | None = None
         self.url = ""
 
     @property
@@ -134,31 +132,12 @@ class FakeUpstream(ABC):
             self.default = Scenario()
 
     def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(512)
-        host, port = sock.getsockname()
-        self.url = f"http://{host}:{port}"
-        config = uvicorn.Config(
-            self._asgi,
-            interface="asgi3",
-            lifespan="off",
-            proxy_headers=False,
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=2,
-        )
-        self._server = _Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self._thread.start()
-        if not self._server.ready.wait(START_TIMEOUT_SECONDS):
-            raise RuntimeError(f"{type(self).__name__} did not start within {START_TIMEOUT_SECONDS} s")
+        self._server = LocalServer(self._asgi, type(self).__name__, log_level="warning")
+        self.url = self._server.url
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(START_TIMEOUT_SECONDS)
+        if self._server is not None:
+            self._server.stop()
 
     def next_scenario(self) -> Scenario:
         with self._lock:
@@ -176,18 +155,6 @@ class FakeUpstream(ABC):
     @abstractmethod
     async def handle(self, request: RecordedRequest, receive: Receive, send: Send) -> None:
         """Answer one recorded request as the provider would."""
-
-
-class _Server(uvicorn.Server):
-    """uvicorn, telling the starting thread when it accepts connections."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.ready.set()
 
 
 async def _read_body(receive: Receive) -> bytes:

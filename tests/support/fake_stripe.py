@@ -42,7 +42,6 @@ import hmac
 import json
 import re
 import secrets
-import socket
 import sys
 import threading
 import time
@@ -56,13 +55,13 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 import stripe
-import uvicorn
 from stripe import params as stripe_params
 from stripe._request_options import RequestOptions
 from stripe.params import billing as stripe_billing_params
 
 from domain.billing.model import add_month
-from tests.support.fake_openai import START_TIMEOUT_SECONDS, Receive, Scope, Send, _read_body, _Server, send_json
+from tests.support.fake_openai import Receive, Scope, Send, _read_body, send_json
+from tests.support.local_server import LocalServer
 
 STRIPE_API_KEY = "sk_test_parley_fake_stripe_key"
 WEBHOOK_SECRET = "whsec_parley_fake_stripe_secret"
@@ -332,8 +331,7 @@ class FakeStripe:
         self.overage_price = "price_overage"
         self.url = ""
         self._lock = threading.RLock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LocalServer | None = None
         self._routes: tuple[tuple[str, str, type, Callable[..., dict[str, Any]]], ...] = (
             ("POST", r"/v1/customers", stripe_params.CustomerCreateParams, self._create_customer),
             ("GET", r"/v1/customers/([^/]+)", stripe_params.CustomerRetrieveParams, self._get_customer),
@@ -364,31 +362,12 @@ class FakeStripe:
     # --- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(512)
-        host, port = sock.getsockname()
-        self.url = f"http://{host}:{port}"
-        config = uvicorn.Config(
-            self._asgi,
-            interface="asgi3",
-            lifespan="off",
-            proxy_headers=False,
-            log_config=None,
-            log_level="critical",
-            access_log=False,
-            timeout_graceful_shutdown=2,
-        )
-        self._server = _Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self._thread.start()
-        if not self._server.ready.wait(START_TIMEOUT_SECONDS):
-            raise RuntimeError(f"FakeStripe did not start within {START_TIMEOUT_SECONDS} s")
+        self._server = LocalServer(self._asgi, "FakeStripe", log_level="critical")
+        self.url = self._server.url
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(START_TIMEOUT_SECONDS)
+        if self._server is not None:
+            self._server.stop()
 
     def reset(self) -> None:
         """Forget every object, event, request, saved idempotent answer and fault; the clock returns to now."""
