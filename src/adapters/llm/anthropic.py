@@ -94,6 +94,7 @@ class AnthropicProvider:
                 connect=connect_timeout, read=read_timeout, write=WRITE_TIMEOUT_SECONDS, pool=POOL_TIMEOUT_SECONDS
             ),
             max_retries=max_retries,
+            http_client=anthropic.DefaultAioHttpClient(),
         )
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
