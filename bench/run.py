@@ -637,8 +637,10 @@ async def main(args: argparse.Namespace, results: dict[str, Any]) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="parley-bench-"))
     password = secrets.token_urlsafe(18)
     upstream_port, parley_port = free_port(), free_port()
-    users = ["1-stream-c32", "2-plain-c32", "3-stream-c1", "4-plain-c1", "5-hold"] + (
-        ["profile"] if args.profile or args.profile_raw else []
+    users = (
+        ["1-stream-c32", "2-plain-c32", "3-stream-c1", "4-plain-c1"]
+        + ([] if args.no_hold else ["5-hold"])
+        + (["profile"] if args.profile or args.profile_raw else [])
     )
     admin = await asyncpg.connect(PG_DSN.format(db="postgres"))
     await admin.execute(f'CREATE DATABASE "{db}"')
@@ -667,7 +669,8 @@ async def main(args: argparse.Namespace, results: dict[str, Any]) -> None:
         await throughput_and_latency(bench, plan)
         if args.profile or args.profile_raw:
             results["profile"] = await profiled(bench, plan, args.profile_raw)
-        await held_streams(bench, plan)
+        if not args.no_hold:
+            await held_streams(bench, plan)
         results["durability"] = await durability(bench)
     finally:
         for process in reversed(processes):
@@ -705,6 +708,7 @@ def cli() -> None:
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test, not figures to quote)")
     parser.add_argument("--profile", action="store_true", help="also profile scenario 1 with py-spy")
     parser.add_argument("--profile-raw", type=Path, help="profile, and keep py-spy's collapsed stacks in this file")
+    parser.add_argument("--no-hold", action="store_true", help="skip scenario 5 (1,000 open streams, about a minute)")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args()
     raise_fd_limit()

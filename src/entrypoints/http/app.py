@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http.billing import BillingController
 from entrypoints.http.client_ip import parse_networks
+from entrypoints.http.coalescing import CoalescingMiddleware
 from entrypoints.http.conversation import ChatController, ConversationController, models, usage
 from entrypoints.http.dependencies import provide_container, provide_rate_limits
 from entrypoints.http.identity import ApiKeyController, AuthController
@@ -126,7 +127,7 @@ def _shared_overrides(container: Container) -> dict[str, Any]:
 def create_app(container: Container, *, run_jobs_in_process: bool | None = None) -> Any:
     litestar = create_litestar(container, run_jobs_in_process=run_jobs_in_process)
     registry = litestar.state.metrics_registry
-    return RequestContextMiddleware(litestar, HttpMetrics(registry))
+    return RequestContextMiddleware(CoalescingMiddleware(litestar), HttpMetrics(registry))
 
 
 def asgi() -> Any:

@@ -72,6 +72,19 @@ class ErrorBody(msgspec.Struct):
     error: OpenAIError
 
 
+SHUTTING_DOWN = (
+    b"data: "
+    + _encode(
+        ErrorBody(
+            OpenAIError(
+                "The server is restarting; send the request again.", "server_error", None, "server-shutting-down"
+            )
+        )
+    )
+    + b"\n\n"
+)
+
+
 def _text(message: ChatMessage) -> str:
     if message.content is None:
         return ""
@@ -113,29 +126,26 @@ async def completion_chunks(reply: ChatReply, include_usage: bool, drain: Drain)
     )[:-1]
     prefix = b"data: " + head + b',"choices":[{"index":0,"delta":{"content":'
     suffix = b'},"finish_reason":null}]}\n\n'
+    # The role chunk goes out with the first text chunk (already received when the reply starts): the first
+    # write of the body carries the first token.
+    role: bytes | None = (
+        b"data: "
+        + head
+        + b',"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n'
+    )
     try:
-        yield (
-            b"data: "
-            + head
-            + b',"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n'
-        )
         async for event in reply.events():
+            stopping = False
             if isinstance(event, ReplyDelta):
                 if drain.started:  # the server is stopping: end with an error, not a cut stream
-                    error = OpenAIError(
-                        "The server is restarting; send the request again.",
-                        "server_error",
-                        None,
-                        "server-shutting-down",
-                    )
-                    yield b"data: " + _encode(ErrorBody(error)) + b"\n\n"
-                    break
-                yield prefix + _encode(event.text) + suffix
+                    chunk, stopping = SHUTTING_DOWN, True
+                else:
+                    chunk = prefix + _encode(event.text) + suffix
             elif isinstance(event, ReplyFinished):
-                yield b"data: " + head + b',"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+                chunk = b"data: " + head + b',"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
                 if include_usage:
                     usage = event.message.usage
-                    yield (
+                    chunk += (
                         b"data: "
                         + head
                         + b',"choices":[],"usage":'
@@ -149,7 +159,16 @@ async def completion_chunks(reply: ChatReply, include_usage: bool, drain: Drain)
                         + b"}\n\n"
                     )
             elif isinstance(event, ReplyFailed):
-                yield b"data: " + _encode(ErrorBody(_error_of(event.error, 503))) + b"\n\n"
+                chunk = b"data: " + _encode(ErrorBody(_error_of(event.error, 503))) + b"\n\n"
+            else:
+                continue
+            if role is not None:
+                chunk, role = role + chunk, None
+            yield chunk
+            if stopping:
+                break
+        if role is not None:
+            yield role
         yield b"data: [DONE]\n\n"
     finally:
         await reply.aclose()

@@ -88,6 +88,7 @@ SHUTTING_DOWN = _encode(
 
 async def reply_frames(reply: ChatReply, recorder: StreamRecorder | None, drain: Drain) -> AsyncIterator[bytes]:
     event_id = 0
+    held = b""  # the `start` frame goes out with the next one (already received): one write, the first text in it
     try:
         async for event in reply.events():
             event_id += 1
@@ -97,9 +98,15 @@ async def reply_frames(reply: ChatReply, recorder: StreamRecorder | None, drain:
                 name, data = encode_event(event)
             if recorder is not None:
                 recorder.record(event_id, name, data)
-            yield frame(event_id, name, data)
+            if name == "start":
+                held = frame(event_id, name, data)
+                continue
+            yield held + frame(event_id, name, data) if held else frame(event_id, name, data)
+            held = b""
             if name in FINAL_EVENTS:
                 break
+        if held:
+            yield held
     finally:
         await reply.aclose()
         if recorder is not None:
