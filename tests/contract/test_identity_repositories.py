@@ -322,7 +322,40 @@ async def test_active_sessions_exclude_revoked_ones_and_other_users(uow_factory:
     assert sorted(listed, key=lambda s: s.id.int) == [active, other_active]
 
 
+async def test_a_session_reads_together_with_its_user(uow_factory: UowFactory) -> None:
+    ada = await stored_user(uow_factory, a_user())
+    grace = await stored_user(uow_factory, a_user("grace@example.com"))
+    session, graces = a_session(ada), a_session(grace)
+    async with uow_factory() as uow:
+        await uow.sessions.add(session)
+        await uow.sessions.add(graces)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.sessions.get_with_user(session.id) == (session, ada)
+        assert await uow.sessions.get_with_user(graces.id) == (graces, grace)
+        assert await uow.sessions.get_with_user(new_id()) is None
+
+
 # --- API keys -----------------------------------------------------------------------------------
+
+
+async def test_an_api_key_reads_together_with_its_owner(uow_factory: UowFactory) -> None:
+    ada = await stored_user(uow_factory, a_user())
+    grace = await stored_user(uow_factory, a_user("grace@example.com"))
+    key, graces = an_api_key(ada, "1" * 64), an_api_key(grace, "3" * 64)
+    async with uow_factory() as uow:
+        await uow.api_keys.add(key)
+        await uow.api_keys.add(graces)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        owned = await uow.api_keys.get_with_owner(key.key_hash)
+        assert owned == (key, ada)
+        assert owned is not None
+        assert_aware(owned[1].created_at)
+        assert await uow.api_keys.get_with_owner(graces.key_hash) == (graces, grace)
+        assert await uow.api_keys.get_with_owner("2" * 64) is None
 
 
 async def test_an_api_key_is_found_by_its_hash_and_only_by_its_owner(uow_factory: UowFactory) -> None:

@@ -44,6 +44,11 @@ class InMemorySessionRepository(TableView):
     async def get(self, session_id: UUID) -> Session | None:
         return self._get(session_id)
 
+    async def get_with_user(self, session_id: UUID) -> tuple[Session, User] | None:
+        session: Session | None = self._get(session_id)
+        user: User | None = None if session is None else self._tx.get("users", session.user_id)
+        return None if session is None or user is None else (session, user)
+
     async def update(self, session: Session) -> None:
         self._put(session.id, session)
 
@@ -59,6 +64,11 @@ class InMemoryApiKeyRepository(TableView):
 
     async def get_by_hash(self, key_hash: str) -> ApiKey | None:
         return next((k for k in self._rows() if k.key_hash == key_hash), None)
+
+    async def get_with_owner(self, key_hash: str) -> tuple[ApiKey, User] | None:
+        key = await self.get_by_hash(key_hash)
+        user: User | None = None if key is None else self._tx.get("users", key.user_id)
+        return None if key is None or user is None else (key, user)
 
     async def get_for_user(self, user_id: UUID, key_id: UUID) -> ApiKey | None:
         key: ApiKey | None = self._get(key_id)

@@ -60,6 +60,21 @@ def session_values(session: Session) -> dict[str, Any]:
     }
 
 
+def _owner_from_row(row: Row[Any]) -> User:
+    """The user's columns of a joined row (labelled `u_<column>`: see `_with_user`)."""
+    return user_from_row(_Unprefixed(row))
+
+
+class _Unprefixed:
+    __slots__ = ("_row",)
+
+    def __init__(self, row: Row[Any]) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._row, f"u_{name}")
+
+
 def session_from_row(row: Row[Any]) -> Session:
     return Session(
         id=row.id,
@@ -131,6 +146,11 @@ _UPDATE_USER = update(users).where(users.c.id == bindparam("key"))
 
 _ADD_SESSION = insert(sessions)
 _SESSION = select(sessions).where(sessions.c.id == bindparam("key"))
+_SESSION_WITH_USER = (
+    select(sessions, *(column.label(f"u_{column.name}") for column in users.c))
+    .join(users, users.c.id == sessions.c.user_id)
+    .where(sessions.c.id == bindparam("key"))
+)
 _UPDATE_SESSION = update(sessions).where(sessions.c.id == bindparam("key"))
 _ACTIVE_SESSIONS = (
     select(sessions)
@@ -141,6 +161,11 @@ _ACTIVE_SESSIONS = (
 _ADD_API_KEY = insert(api_keys)
 _API_KEY = select(api_keys).where(api_keys.c.id == bindparam("key"))
 _API_KEY_BY_HASH = select(api_keys).where(api_keys.c.key_hash == bindparam("key_hash"))
+_API_KEY_WITH_OWNER = (
+    select(api_keys, *(column.label(f"u_{column.name}") for column in users.c))
+    .join(users, users.c.id == api_keys.c.user_id)
+    .where(api_keys.c.key_hash == bindparam("key_hash"))
+)
 _UPDATE_API_KEY = update(api_keys).where(api_keys.c.id == bindparam("key"))
 _API_KEYS_OF_USER = select(api_keys).where(api_keys.c.user_id == bindparam("user_id")).order_by(api_keys.c.id.desc())
 
@@ -198,6 +223,10 @@ class SqlSessionRepository:
         row = (await self._tx.read(_SESSION, {"key": session_id})).first()
         return None if row is None else session_from_row(row)
 
+    async def get_with_user(self, session_id: UUID) -> tuple[Session, User] | None:
+        row = (await self._tx.read(_SESSION_WITH_USER, {"key": session_id})).first()
+        return None if row is None else (session_from_row(row), _owner_from_row(row))
+
     async def update(self, session: Session) -> None:
         self._tx.write(_UPDATE_SESSION, update_parameters(session_values(session)))
 
@@ -216,6 +245,10 @@ class SqlApiKeyRepository:
     async def get_by_hash(self, key_hash: str) -> ApiKey | None:
         row = (await self._tx.read(_API_KEY_BY_HASH, {"key_hash": key_hash})).first()
         return None if row is None else api_key_from_row(row)
+
+    async def get_with_owner(self, key_hash: str) -> tuple[ApiKey, User] | None:
+        row = (await self._tx.read(_API_KEY_WITH_OWNER, {"key_hash": key_hash})).first()
+        return None if row is None else (api_key_from_row(row), _owner_from_row(row))
 
     async def get_for_user(self, user_id: UUID, key_id: UUID) -> ApiKey | None:
         row = (await self._tx.read(_API_KEY, {"key": key_id})).first()

@@ -36,12 +36,15 @@ class QuotaGate:
             return await self._ledger.reserve(user_id, ceiling, amount)
 
     async def settle(self, reservation: Reservation, actual: int, allowance: Allowance) -> QuotaStatus:
-        if not await self._ledger.settle(reservation, actual):
+        settlement = await self._ledger.settle(reservation, actual)
+        if not settlement.settled:
             # The hold had lapsed (a reply longer than the hold TTL): the durable record still has the usage.
             log.warning(
                 "quota.settle_after_hold_expired", extra={"user_id": str(reservation.user_id), "tokens": actual}
             )
-        return await self.status(reservation.user_id, allowance)
+            return await self.status(reservation.user_id, allowance)
+        balance = LedgerBalance(allowance.limit, settlement.used, settlement.reserved)
+        return QuotaStatus(balance.limit, balance.used, balance.remaining, allowance.period_end)
 
     async def release(self, reservation: Reservation) -> None:
         await self._ledger.release(reservation)

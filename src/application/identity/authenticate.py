@@ -24,20 +24,18 @@ class Authenticate:
             return await self._by_api_key(credential)
         claims = self._issuer.decode_access(credential)
         async with self._uow_factory() as uow:
-            session = await uow.sessions.get(claims.session_id)
-            if session is None or session.user_id != claims.user_id or not session.is_active(self._clock.now()):
-                raise Unauthenticated()
-            user = await uow.users.get(claims.user_id)
-        if user is None:
+            found = await uow.sessions.get_with_user(claims.session_id)
+        if found is None:
+            raise Unauthenticated()
+        session, user = found
+        if session.user_id != claims.user_id or not session.is_active(self._clock.now()):
             raise Unauthenticated()
         return Principal(user=user, session_id=session.id)
 
     async def _by_api_key(self, credential: str) -> Principal:
         async with self._uow_factory() as uow:
-            key = await uow.api_keys.get_by_hash(hash_secret(credential))
-            if key is None or key.revoked_at is not None:
-                raise Unauthenticated()
-            user = await uow.users.get(key.user_id)
-        if user is None:
+            found = await uow.api_keys.get_with_owner(hash_secret(credential))
+        if found is None or found[0].revoked_at is not None:
             raise Unauthenticated()
+        key, user = found
         return Principal(user=user, api_key_id=key.id)
