@@ -25,6 +25,7 @@ from application.billing.queries import GetBillingUsage, GetInvoice, GetSubscrip
 from application.billing.renewals import RunBillingCycle
 from application.billing.subscribe import Subscribe
 from application.billing.webhooks import ProcessGatewayEvent, ReceiveGatewayEvent
+from application.conversation.allowance_cache import CachedAllowance
 from application.conversation.ports import AllowanceProvider, QuotaLedger, StreamLog
 from application.conversation.queries import (
     DeleteConversation,
@@ -291,8 +292,8 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     catalogue: ModelCatalogue = overrides.get("catalogue") or build_catalogue(settings, providers)
     router = ProviderRouter(providers)
     plans = StaticPlanCatalogue(build_plans(settings))
-    allowance: AllowanceProvider = overrides.get("allowance") or BillingAllowance(
-        uow_factory, plans, settings.overage_max_tokens
+    allowance: AllowanceProvider = overrides.get("allowance") or CachedAllowance(
+        BillingAllowance(uow_factory, plans, settings.overage_max_tokens), settings.allowance_cache_seconds
     )
     gateway: PaymentGateway = overrides.get("gateway") or _gateway(settings, clock)
     if hasattr(gateway, "aclose"):

@@ -29,6 +29,9 @@ def stripe_server(tmp_path: Path, fake_stripe: FakeStripe) -> Iterator[ServerPro
         PARLEY_STRIPE_PRICE_PLUS=fake_stripe.prices["plus"],
         PARLEY_STRIPE_PRICE_PRO=fake_stripe.prices["pro"],
         PARLEY_DEMO_DELAY_MS="0",
+        # The fake's test clock renews a period long before it ends in real time; a real renewal comes at the
+        # period's end, when an allowance kept between requests expires anyway (docs/conversation.md).
+        PARLEY_ALLOWANCE_CACHE_SECONDS="0",
     )
 
 

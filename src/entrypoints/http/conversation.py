@@ -28,7 +28,7 @@ from entrypoints.http.conversation_schemas import (
     QuotaOut,
     UsageReportOut,
 )
-from entrypoints.http.dependencies import provide_principal
+from entrypoints.http.dependencies import hot_path_services, provide_principal
 from entrypoints.http.problems import errors
 from entrypoints.http.rate_limits import RateLimits
 from entrypoints.http.sse import SSE_HEADERS, StreamRecorder, reply_frames, resumed_frames, stream_key
@@ -72,9 +72,8 @@ class ChatController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[ChatBody],
         principal: NamedDependency[Principal],
-        container: NamedDependency[Container],
-        rate_limits: NamedDependency[RateLimits],
     ) -> Response[Any]:
+        container, rate_limits = hot_path_services(request)
         user = principal.user
         await rate_limits.check(request, "chat", user_id=str(user.id))
         require_verified_email(principal, required=container.settings.require_verified_email)

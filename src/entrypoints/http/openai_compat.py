@@ -27,9 +27,8 @@ from domain.conversation.ports import Turn
 from domain.identity.errors import Unauthenticated
 from domain.shared.errors import DomainError, InvalidInput, RateLimited
 from entrypoints.bootstrap import Container
-from entrypoints.http.dependencies import provide_principal
+from entrypoints.http.dependencies import hot_path_services, provide_principal
 from entrypoints.http.problems import STATUS_BY_ERROR, UNAVAILABLE_ERRORS, log
-from entrypoints.http.rate_limits import RateLimits
 from entrypoints.http.shutdown import Drain
 
 _encode = msgspec.json.Encoder().encode
@@ -217,9 +216,8 @@ async def chat_completions(
     request: Request[Any, Any, Any],
     data: JSONBody[CompletionBody],
     principal: NamedDependency[Principal],
-    container: NamedDependency[Container],
-    rate_limits: NamedDependency[RateLimits],
 ) -> Response[Any]:
+    container, rate_limits = hot_path_services(request)
     await rate_limits.check(request, "chat", user_id=str(principal.user.id))
     require_verified_email(principal, required=container.settings.require_verified_email)
     reply = await container.conversation.send_chat(to_chat_request(data, principal))
