@@ -342,8 +342,9 @@ async def held_streams(bench: Bench, plan: Durations) -> None:
     print(f"  5-hold: Parley peak RSS {peak / MIB:.1f} MiB, {parley['peak_open']} open", file=sys.stderr)
 
 
-async def profiled(bench: Bench, plan: Durations, keep: Path | None) -> dict[str, Any]:
-    """Scenario 1 again (its own user) with py-spy recording the server; the table keeps the unprofiled run.
+async def profiled(bench: Bench, plan: Durations, keep: Path | None, concurrency: int = 32) -> dict[str, Any]:
+    """Scenario 1 again (its own user; at another concurrency if asked) with py-spy recording the server; the
+    table keeps the unprofiled run.
     `keep`: where to copy py-spy's raw collapsed stacks (flamegraph.pl and speedscope read them)."""
     py_spy = shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy")
     if py_spy is None:
@@ -372,10 +373,10 @@ async def profiled(bench: Bench, plan: Durations, keep: Path | None) -> dict[str
         bench,
         run_load(
             bench.parley("profile", stream=True),
-            concurrency=32,
+            concurrency=concurrency,
             duration=plan.throughput,
             warmup=plan.warmup,
-            max_requests=quota_cap(bench, "profile", 32),
+            max_requests=quota_cap(bench, "profile", concurrency),
         ),
     )
     log, _ = await spy.communicate()
@@ -668,7 +669,7 @@ async def main(args: argparse.Namespace, results: dict[str, Any]) -> None:
         print(f"parley serve pid {server.pid} on core {parley_core}; load on core {load_core}", file=sys.stderr)
         await throughput_and_latency(bench, plan)
         if args.profile or args.profile_raw:
-            results["profile"] = await profiled(bench, plan, args.profile_raw)
+            results["profile"] = await profiled(bench, plan, args.profile_raw, args.profile_concurrency)
         if not args.no_hold:
             await held_streams(bench, plan)
         results["durability"] = await durability(bench)
@@ -708,6 +709,7 @@ def cli() -> None:
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test, not figures to quote)")
     parser.add_argument("--profile", action="store_true", help="also profile scenario 1 with py-spy")
     parser.add_argument("--profile-raw", type=Path, help="profile, and keep py-spy's collapsed stacks in this file")
+    parser.add_argument("--profile-concurrency", type=int, default=32, help="the profiled load's concurrency")
     parser.add_argument("--no-hold", action="store_true", help="skip scenario 5 (1,000 open streams, about a minute)")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args()

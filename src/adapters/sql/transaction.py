@@ -45,11 +45,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util.typing import TupleAny
 
+from adapters.sql.direct import Rows, compile_direct, run_direct
 from adapters.sql.engine import is_unique_violation
 from adapters.sql.tables import metadata
 from domain.shared.errors import Conflict
 
 Write = tuple[Insert | Update, Mapping[str, Any]]
+Result = CursorResult[*TupleAny] | Rows
+"""What a statement returns: rows to read with `first()`, `scalar()` or by iterating."""
 
 # Parents before children: the position of each table in a foreign-key-respecting order.
 _WRITE_ORDER: dict[FromClause, int] = {table: index for index, table in enumerate(metadata.sorted_tables)}
@@ -74,12 +77,14 @@ class SqlTransaction:
     it to the pool, rolling back whatever was not committed (and putting it back in the engine's isolation
     level if it was taken in autocommit)."""
 
-    __slots__ = ("_autocommit", "_autocommit_engine", "_connection", "_engine", "_pending", "dialect")
+    __slots__ = ("_autocommit", "_autocommit_engine", "_connection", "_driver", "_engine", "_pending", "dialect")
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._autocommit_engine = _autocommit_engine_for(engine)
         self._connection: AsyncConnection | None = None
+        self._driver: Any = None
+        """The asyncpg connection under `_connection`, once a statement ran on it directly (adapters/sql/direct.py)."""
         self._autocommit = False
         """The connection runs each statement on its own: nothing was written yet."""
         self._pending: list[Write] = []
@@ -99,7 +104,7 @@ class SqlTransaction:
         await self._begin()
         await self._run_writes(pending)
 
-    async def read(self, statement: Executable, parameters: Mapping[str, Any] | None = None) -> CursorResult[*TupleAny]:
+    async def read(self, statement: Executable, parameters: Mapping[str, Any] | None = None) -> Result:
         """Run a plain SELECT (row locks are `execute`'s): in autocommit on PostgreSQL until the unit writes,
         after the queued writes otherwise, so it sees them."""
         if self._pending:
@@ -108,9 +113,7 @@ class SqlTransaction:
             await self._connect(autocommit=self._autocommit_engine is not None)
         return await self._run(statement, parameters)
 
-    async def execute(
-        self, statement: Executable, parameters: Mapping[str, Any] | None = None
-    ) -> CursorResult[*TupleAny]:
+    async def execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None) -> Result:
         """Run any statement inside the unit's transaction, after the queued writes."""
         await self.flush()
         await self._begin()
@@ -143,6 +146,7 @@ class SqlTransaction:
         self._pending.clear()
         self._autocommit = False
         connection, self._connection = self._connection, None
+        self._driver = None
         if connection is not None:
             await connection.close()
 
@@ -196,8 +200,15 @@ class SqlTransaction:
         }
         return _batched_statement(shape), parameters
 
-    async def _run(self, statement: Executable, parameters: Mapping[str, Any] | None) -> CursorResult[*TupleAny]:
+    async def _run(self, statement: Executable, parameters: Mapping[str, Any] | None) -> Result:
         assert self._connection is not None
+        if self._autocommit:  # PostgreSQL only: each statement on its own, no transaction to keep in step
+            values = parameters or {}
+            direct = compile_direct(statement, tuple(values), self._connection.dialect)
+            if direct is not None:
+                if self._driver is None:
+                    self._driver = (await self._connection.get_raw_connection()).driver_connection
+                return await run_direct(self._driver, direct, values)
         try:
             return await self._connection.execute(statement, parameters)
         except IntegrityError as exc:

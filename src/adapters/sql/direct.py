@@ -1,0 +1,105 @@
+"""Statements run straight on the asyncpg connection, for what a chat request runs on every call.
+
+SQLAlchemy's execution path (an execution context, a cursor adapter, a greenlet switch and a result object
+per statement) was a fifth of a chat request's CPU once round trips were cut to three per reply. For the
+statements a unit runs in autocommit (plain reads before its first write, and a write-only unit's single
+statement), nothing of that is needed: each Core statement is compiled once, by SQLAlchemy, for the
+PostgreSQL dialect, and then run with asyncpg's `fetch`, with the same bind and result processors SQLAlchemy
+would apply (the column types' own conversions: UUIDs, UTC datetimes). Rows come back as named tuples, so
+the repositories read them exactly as they read SQLAlchemy's rows.
+
+What does not fit that plan (expanding IN lists, Python-side column defaults, statements inside an explicit
+transaction) runs through SQLAlchemy as before. A unique violation is a Conflict, as on the other path; any
+other driver error surfaces as SQLAlchemy's DBAPIError, which the HTTP layer answers with 503."""
+
+from __future__ import annotations
+
+import functools
+from collections import namedtuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import asyncpg
+from sqlalchemy import Executable
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+
+from domain.shared.errors import Conflict
+
+Processor = Callable[[Any], Any] | None
+
+
+class DirectStatement:
+    """A statement compiled once: its SQL, the order of its parameters and their processors, and the row type."""
+
+    __slots__ = ("binds", "processors", "row", "sql")
+
+    def __init__(
+        self, sql: str, binds: Sequence[tuple[str, Processor]], row: type[Any], processors: Sequence[Processor]
+    ) -> None:
+        self.sql = sql
+        self.binds = tuple(binds)
+        self.row = row
+        self.processors = tuple(processors) if any(processors) else ()
+
+    def arguments(self, parameters: Mapping[str, Any]) -> list[Any]:
+        return [parameters[name] if process is None else process(parameters[name]) for name, process in self.binds]
+
+    def rows(self, records: list[asyncpg.Record]) -> Rows:
+        make = self.row._make
+        processors = self.processors
+        if not processors:
+            return Rows(make(record) for record in records)
+        return Rows(
+            make(
+                value if process is None else process(value) for process, value in zip(processors, record, strict=True)
+            )
+            for record in records
+        )
+
+
+def _processed(processors: Sequence[Processor], record: asyncpg.Record) -> Any:
+    return (value if process is None else process(value) for process, value in zip(processors, record, strict=True))
+
+
+class Rows(list[Any]):
+    """The part of SQLAlchemy's result the repositories use."""
+
+    def first(self) -> Any:
+        return self[0] if self else None
+
+    def scalar(self) -> Any:
+        return self[0][0] if self else None
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_direct(statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> DirectStatement | None:
+    """The statement ready for asyncpg, or None where it must go through SQLAlchemy."""
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    if (
+        compiled.literal_execute_params
+        or compiled.post_compile_params
+        or getattr(compiled, "insert_prefetch", None)
+        or getattr(compiled, "update_prefetch", None)
+        or compiled.positiontup is None
+        or any(bind.expanding for bind in compiled.binds.values())
+        or not set(compiled.positiontup) <= set(keys)
+    ):
+        return None
+    bind_processors = compiled._bind_processors  # SQLAlchemy's own per-parameter conversions
+    binds = [(name, bind_processors.get(name)) for name in compiled.positiontup]
+    columns = compiled._result_columns  # the selected (or RETURNING) columns
+    row = namedtuple("Row", [column.keyname for column in columns], rename=True)  # type: ignore[misc]
+    processors = [column.type._cached_result_processor(dialect, None) for column in columns]
+    return DirectStatement(compiled.string, binds, row, processors)
+
+
+async def run_direct(driver: asyncpg.Connection, statement: DirectStatement, parameters: Mapping[str, Any]) -> Rows:
+    arguments = statement.arguments(parameters)
+    try:
+        records = await driver.fetch(statement.sql, *arguments)
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict() from exc
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        raise DBAPIError(statement.sql, arguments, exc, hide_parameters=True) from exc
+    return statement.rows(records)
