@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import TypeVar
 
 import httpx2
 import msgspec
@@ -43,7 +44,30 @@ def stream_failure(provider: str, error: Exception) -> ProviderError:
     return ProviderError(f"{provider}: the stream broke off ({type(error).__name__}: {error})")
 
 
-async def drain(lines: AsyncIterator[str]) -> None:
+async def sse_lines(response: httpx2.Response) -> AsyncGenerator[bytes, None]:
+    """The lines of a streamed body as they arrive, without their line ends: split from the raw bytes (every
+    line the adapters act on is ASCII up to its JSON, which msgspec decodes from bytes), which skips httpx's
+    text decoding and line buffering. The caller closes it (`aclosing`), which closes the response."""
+    try:
+        pending = b""
+        async for chunk in response.aiter_raw():
+            if b"\n" not in chunk:
+                pending += chunk
+                continue
+            *lines, rest = (pending + chunk).split(b"\n")
+            pending = rest
+            for line in lines:
+                yield line.rstrip(b"\r")
+        if pending:
+            yield pending.rstrip(b"\r")
+    finally:
+        await response.aclose()
+
+
+Line = TypeVar("Line", str, bytes)
+
+
+async def drain(lines: AsyncIterator[Line]) -> None:
     """Read what is left of a finished stream (normally nothing but the end of the body), within
     DRAIN_SECONDS; a server that keeps the body open is simply left behind."""
     with contextlib.suppress(TimeoutError, *STREAM_FAILURES):

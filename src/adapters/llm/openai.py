@@ -8,15 +8,16 @@ reads the stream's `data:` lines itself and decodes each with msgspec into a str
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
+import httpx2
 import msgspec
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
-from adapters.llm import STREAM_FAILURES, drain, is_retryable_status, stream_failure
+from adapters.llm import STREAM_FAILURES, drain, is_retryable_status, sse_lines, stream_failure
 from domain.conversation.errors import ProviderError
 from domain.conversation.model import Role, Usage
 from domain.conversation.ports import CompletionRequest, StreamEvent, TextDelta, Turn, UsageReport
@@ -82,17 +83,17 @@ class OpenAiProvider:
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         try:
-            async with (
-                self._client.chat.completions.with_streaming_response.create(
-                    model=request.model,
-                    messages=[],
-                    stream=True,
-                    # The body goes in `extra_body`, which the SDK sends as it is: its recursive transform of
-                    # typed parameters costs ~0.7 ms of CPU per request, more than the rest of the request.
-                    extra_body=self._body(request),
-                ) as response,
-                aclosing(_lines(response)) as lines,
-            ):
+            # The client's generic `post` (the SDK's documented way to send a request it has no method for)
+            # sends, authenticates, retries and raises status errors exactly as `chat.completions.create`,
+            # without the recursive transform of typed parameters, which cost ~0.2 ms of CPU per request.
+            response = await self._client.post(
+                "/chat/completions",
+                cast_to=httpx2.Response,
+                body=self._body(request),
+                options={"security": {"bearer_auth": True}},
+                stream=True,
+            )
+            async with aclosing(sse_lines(response)) as lines:
                 async for event in self._events(lines):
                     yield event
         except openai.APIStatusError as error:
@@ -108,7 +109,9 @@ class OpenAiProvider:
 
     def _body(self, request: CompletionRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
+            "model": request.model,
             "messages": [_message(turn) for turn in request.messages],
+            "stream": True,
             "stream_options": {"include_usage": True},
             self._max_tokens_field: request.max_tokens,
         }
@@ -116,17 +119,17 @@ class OpenAiProvider:
             body["temperature"] = request.temperature
         return body
 
-    async def _events(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
+    async def _events(self, lines: AsyncIterator[bytes]) -> AsyncIterator[StreamEvent]:
         """Text pieces as they come, then the usage chunk's count (sent after the last choice, when the
         server honours `include_usage`). The stream is complete at `[DONE]`, or when it ends after a
         `finish_reason` (some compatible servers omit `[DONE]`); anything else is a broken stream."""
         usage: _Usage | None = None
         finished = False
         async for line in lines:
-            if not line.startswith("data:"):
+            if not line.startswith(b"data:"):
                 continue
             data = line[5:].strip()
-            if data == "[DONE]":
+            if data == b"[DONE]":
                 finished = True
                 break
             chunk = _decode_chunk(data)
@@ -147,12 +150,6 @@ class OpenAiProvider:
 
     async def aclose(self) -> None:
         await self._client.close()
-
-
-def _lines(response: openai.AsyncAPIResponse[Any]) -> AsyncGenerator[str, None]:
-    """The body's lines; an async generator (typed as a mere iterator), closed by the caller as soon as it
-    stops reading, rather than whenever the garbage collector gets to it."""
-    return cast(AsyncGenerator[str, None], response.iter_lines())
 
 
 def _message(turn: Turn) -> ChatCompletionMessageParam:
