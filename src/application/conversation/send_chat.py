@@ -271,9 +271,14 @@ class SendChat:
             usage=usage,
         )
         latency_ms = round((time.perf_counter() - opened.started_at) * 1000)
-        record_id = await self._store_reply(turn, message, usage, cached=False, latency_ms=latency_ms, opened=opened)
         assert turn.reservation is not None
-        quota = await self._quota.settle(turn.reservation, usage.total_tokens, turn.allowance)
+        # The durable record and the ledger are written at the same time (one wait instead of two). A crash
+        # between the two writes leaves the ledger off by this one reply whichever comes first (a hold that
+        # lapses, or a count without its record), and a cold ledger is seeded from the durable records.
+        record_id, quota = await asyncio.gather(
+            self._store_reply(turn, message, usage, cached=False, latency_ms=latency_ms, opened=opened),
+            self._quota.settle(turn.reservation, usage.total_tokens, turn.allowance),
+        )
         await self._notify_thresholds(turn, quota, usage.total_tokens, record_id)
         if complete and content:
             await self._cache.put(turn.cache_key, CachedReply(content, usage, opened.provider))
