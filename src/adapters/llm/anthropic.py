@@ -11,15 +11,16 @@ block (an assistant reply cut off before its first word is stored empty)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import Any, cast
+from typing import Any
 
 import anthropic
+import httpx2
 import msgspec
 from anthropic.types import MessageParam
 
-from adapters.llm import STREAM_FAILURES, drain, is_retryable_status, stream_failure
+from adapters.llm import STREAM_FAILURES, drain, is_retryable_status, sse_lines, stream_failure
 from domain.conversation.errors import ProviderError
 from domain.conversation.model import Role, Usage
 from domain.conversation.ports import CompletionRequest, StreamEvent, TextDelta, Turn, UsageReport
@@ -100,20 +101,20 @@ class AnthropicProvider:
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         system = "\n\n".join(turn.content for turn in request.messages if turn.role is Role.SYSTEM)
         try:
-            async with (
-                self._client.messages.with_streaming_response.create(
-                    model=request.model,
-                    system=system or anthropic.omit,
-                    messages=[
-                        _message(turn)
-                        for turn in request.messages
-                        if turn.role is not Role.SYSTEM and turn.content.strip()
-                    ],
-                    max_tokens=request.max_tokens,
-                    stream=True,
-                ) as response,
-                aclosing(_lines(response)) as lines,
-            ):
+            # The client's generic `post` sends, authenticates, retries and raises status errors as
+            # `messages.create` does, without its recursive transform of typed parameters.
+            body: dict[str, Any] = {
+                "model": request.model,
+                "messages": [
+                    _message(turn) for turn in request.messages if turn.role is not Role.SYSTEM and turn.content.strip()
+                ],
+                "max_tokens": request.max_tokens,
+                "stream": True,
+            }
+            if system:
+                body["system"] = system
+            response = await self._client.post("/v1/messages", cast_to=httpx2.Response, body=body, stream=True)
+            async with aclosing(sse_lines(response)) as lines:
                 async for event in self._events(lines):
                     yield event
         except anthropic.APIStatusError as error:
@@ -127,13 +128,13 @@ class AnthropicProvider:
         except STREAM_FAILURES as error:
             raise stream_failure(self.name, error) from error
 
-    async def _events(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
+    async def _events(self, lines: AsyncIterator[bytes]) -> AsyncIterator[StreamEvent]:
         """Text pieces as they come, then the usage once `message_stop` arrives. Both counts are cumulative:
         `message_start` gives the input and a first output count, each `message_delta` the totals so far, so
         the last value seen is the one to keep, never a sum."""
         counts = _Counts()
         async for line in lines:
-            if not line.startswith("data:"):
+            if not line.startswith(b"data:"):
                 continue
             event = _decode_event(line[5:])
             if event.type == "content_block_delta":
@@ -154,12 +155,6 @@ class AnthropicProvider:
 
     async def aclose(self) -> None:
         await self._client.close()
-
-
-def _lines(response: anthropic.AsyncAPIResponse[Any]) -> AsyncGenerator[str, None]:
-    """The body's lines; an async generator (typed as a mere iterator), closed by the caller as soon as it
-    stops reading, rather than whenever the garbage collector gets to it."""
-    return cast(AsyncGenerator[str, None], response.iter_lines())
 
 
 def _message(turn: Turn) -> MessageParam:
