@@ -22,5 +22,6 @@ class InMemoryRateLimiter:
         if allowed:
             hits.append(now)
         remaining = limit - len(hits)
-        reset = math.ceil(hits[0] + window_seconds - now) if hits else 0
+        # The age first: `hits[0] + window - now` can round to just above the window (a reset one second late).
+        reset = math.ceil(window_seconds - (now - hits[0])) if hits else 0
         return RateLimitDecision(allowed=allowed, limit=limit, remaining=remaining, reset_seconds=reset)
