@@ -27,6 +27,13 @@ from sqlalchemy.exc import DBAPIError
 from domain.shared.errors import Conflict
 
 Processor = Callable[[Any], Any] | None
+CONNECTION_FAILURES = (
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InternalClientError,  # e.g. a statement sent while the server's "terminating connection" arrives
+    OSError,
+)
+"""Driver errors after which the connection is not fit to go back to the pool."""
 
 
 class DirectStatement:
@@ -100,6 +107,6 @@ async def run_direct(driver: asyncpg.Connection, statement: DirectStatement, par
         records = await driver.fetch(statement.sql, *arguments)
     except asyncpg.UniqueViolationError as exc:
         raise Conflict() from exc
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+    except (asyncpg.PostgresError, *CONNECTION_FAILURES) as exc:
         raise DBAPIError(statement.sql, arguments, exc, hide_parameters=True) from exc
     return statement.rows(records)

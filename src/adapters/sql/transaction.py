@@ -41,11 +41,13 @@ from sqlalchemy import (
     insert,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.typing import TupleAny
 
-from adapters.sql.direct import Rows, compile_direct, run_direct
+from adapters.sql.direct import CONNECTION_FAILURES, DirectStatement, Rows, compile_direct, run_direct
 from adapters.sql.engine import is_unique_violation
 from adapters.sql.tables import metadata
 from domain.shared.errors import Conflict
@@ -77,14 +79,25 @@ class SqlTransaction:
     it to the pool, rolling back whatever was not committed (and putting it back in the engine's isolation
     level if it was taken in autocommit)."""
 
-    __slots__ = ("_autocommit", "_autocommit_engine", "_connection", "_driver", "_engine", "_pending", "dialect")
+    __slots__ = (
+        "_autocommit",
+        "_autocommit_engine",
+        "_connection",
+        "_driver",
+        "_engine",
+        "_pending",
+        "_pooled",
+        "dialect",
+    )
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._autocommit_engine = _autocommit_engine_for(engine)
         self._connection: AsyncConnection | None = None
+        self._pooled: PoolProxiedConnection | None = None
+        """A connection taken from the pool without SQLAlchemy's Connection around it, for the statements that
+        run straight on asyncpg outside a transaction (adapters/sql/direct.py); `_driver` is its asyncpg side."""
         self._driver: Any = None
-        """The asyncpg connection under `_connection`, once a statement ran on it directly (adapters/sql/direct.py)."""
         self._autocommit = False
         """The connection runs each statement on its own: nothing was written yet."""
         self._pending: list[Write] = []
@@ -110,6 +123,12 @@ class SqlTransaction:
         if self._pending:
             await self.flush()
         elif self._connection is None:
+            if self._autocommit_engine is not None:
+                values = parameters or {}
+                direct = compile_direct(statement, tuple(values), self._engine.dialect)
+                if direct is not None:
+                    return await self._run_direct(direct, values)
+                await self._release_pooled()
             await self._connect(autocommit=self._autocommit_engine is not None)
         return await self._run(statement, parameters)
 
@@ -125,6 +144,12 @@ class SqlTransaction:
             if batch is not None:  # the unit's every write, in one statement: atomic without a transaction
                 self._pending = []
                 if self._connection is None:
+                    statement, values = batch
+                    direct = compile_direct(statement, tuple(values), self._engine.dialect)
+                    if direct is not None:
+                        await self._run_direct(direct, values)
+                        return
+                    await self._release_pooled()
                     await self._connect(autocommit=True)
                 await self._run(*batch)
                 return
@@ -146,17 +171,40 @@ class SqlTransaction:
         self._pending.clear()
         self._autocommit = False
         connection, self._connection = self._connection, None
-        self._driver = None
         if connection is not None:
             await connection.close()
+        await self._release_pooled()
 
     # --- connections ---------------------------------------------------------------------------------
 
     async def _connect(self, *, autocommit: bool) -> None:
+        """A SQLAlchemy connection (after giving back the pooled one the direct statements used: a unit never
+        holds two, so concurrent units cannot starve the pool waiting for each other)."""
+        await self._release_pooled()
         engine = self._autocommit_engine if autocommit else self._engine
         assert engine is not None
         self._connection = await engine.connect().start()
         self._autocommit = autocommit
+
+    async def _run_direct(self, statement: DirectStatement, values: Mapping[str, Any]) -> Rows:
+        """Outside a transaction, on a connection straight from the pool: asyncpg runs each statement on its own
+        (the pool's connections have no transaction open), so no SQLAlchemy Connection, isolation switch or
+        BEGIN is needed."""
+        if self._pooled is None:
+            self._pooled = await greenlet_spawn(self._engine.sync_engine.raw_connection)
+            self._driver = self._pooled.driver_connection
+        try:
+            return await run_direct(self._driver, statement, values)
+        except DBAPIError as exc:
+            if isinstance(exc.orig, CONNECTION_FAILURES):  # a broken connection must not go back to the pool
+                pooled, self._pooled, self._driver = self._pooled, None, None
+                await greenlet_spawn(pooled.invalidate, exc.orig)
+            raise
+
+    async def _release_pooled(self) -> None:
+        pooled, self._pooled, self._driver = self._pooled, None, None
+        if pooled is not None:
+            await greenlet_spawn(pooled.close)
 
     async def _begin(self) -> None:
         """Make the next statement run in the transaction. Leaving autocommit ends SQLAlchemy's bookkeeping
@@ -202,13 +250,6 @@ class SqlTransaction:
 
     async def _run(self, statement: Executable, parameters: Mapping[str, Any] | None) -> Result:
         assert self._connection is not None
-        if self._autocommit:  # PostgreSQL only: each statement on its own, no transaction to keep in step
-            values = parameters or {}
-            direct = compile_direct(statement, tuple(values), self._connection.dialect)
-            if direct is not None:
-                if self._driver is None:
-                    self._driver = (await self._connection.get_raw_connection()).driver_connection
-                return await run_direct(self._driver, direct, values)
         try:
             return await self._connection.execute(statement, parameters)
         except IntegrityError as exc:
