@@ -8,7 +8,6 @@ from uuid import UUID
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
-from litestar.response import Stream
 
 from application.conversation.dto import ReplyFailed, ReplyFinished
 from application.conversation.send_chat import ChatReply, ChatRequest
@@ -32,6 +31,7 @@ from entrypoints.http.dependencies import hot_path_services, provide_principal
 from entrypoints.http.problems import errors
 from entrypoints.http.rate_limits import RateLimits
 from entrypoints.http.sse import SSE_HEADERS, StreamRecorder, reply_frames, resumed_frames, stream_key
+from entrypoints.http.streaming import EventStream
 
 AUTHED = {"principal": Provide(provide_principal)}
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="page size, 1..100")]
@@ -92,7 +92,7 @@ class ChatController(Controller):
         if wants_stream(request, data):
             recorder = StreamRecorder(container.stream_log, stream_key(user.id, reply.started.message_id))
             frames = reply_frames(reply, recorder, request.app.state.drain)
-            return Stream(frames, media_type="text/event-stream", headers=SSE_HEADERS)
+            return EventStream(frames, media_type="text/event-stream", headers=SSE_HEADERS)
         finished = await collect(reply)
         body = ChatOut(reply.started.conversation_id, MessageOut.of(finished.message), QuotaOut.of(finished.quota))
         return Response(body)
@@ -109,12 +109,12 @@ class ChatController(Controller):
         principal: NamedDependency[Principal],
         container: NamedDependency[Container],
         last_event_id: LastEventId = None,
-    ) -> Stream:
+    ) -> EventStream:
         key = stream_key(principal.user.id, message_id)
         if not await container.stream_log.exists(key):
             raise NotFound("No such stream (or it has expired).")
         frames = resumed_frames(container.stream_log, key, last_event_id or 0)
-        return Stream(frames, media_type="text/event-stream", headers=SSE_HEADERS)
+        return EventStream(frames, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 class ConversationController(Controller):

@@ -15,7 +15,6 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
-from litestar.response import Stream
 
 from application.conversation.dto import ReplyDelta, ReplyFailed, ReplyFinished
 from application.conversation.send_chat import ChatReply, ChatRequest
@@ -30,6 +29,7 @@ from entrypoints.bootstrap import Container
 from entrypoints.http.dependencies import hot_path_services, provide_principal
 from entrypoints.http.problems import STATUS_BY_ERROR, UNAVAILABLE_ERRORS, log
 from entrypoints.http.shutdown import Drain
+from entrypoints.http.streaming import EventStream
 
 _encode = msgspec.json.Encoder().encode
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -224,7 +224,7 @@ async def chat_completions(
     if data.stream:
         include_usage = bool(data.stream_options and data.stream_options.include_usage)
         chunks = completion_chunks(reply, include_usage, request.app.state.drain)
-        return Stream(chunks, media_type="text/event-stream", headers=SSE_HEADERS)
+        return EventStream(chunks, media_type="text/event-stream", headers=SSE_HEADERS)
     return Response(await completion_body(reply))
 
 
