@@ -1,16 +1,18 @@
-"""Statements run straight on the asyncpg connection, for what a chat request runs on every call.
+"""Statements run straight on asyncpg, for what a chat request runs on every call.
 
-SQLAlchemy's execution path (an execution context, a cursor adapter, a greenlet switch and a result object
-per statement) was a fifth of a chat request's CPU once round trips were cut to three per reply. For the
-statements a unit runs in autocommit (plain reads before its first write, and a write-only unit's single
-statement), nothing of that is needed: each Core statement is compiled once, by SQLAlchemy, for the
-PostgreSQL dialect, and then run with asyncpg's `fetch`, with the same bind and result processors SQLAlchemy
-would apply (the column types' own conversions: UUIDs, UTC datetimes). Rows come back as named tuples, so
-the repositories read them exactly as they read SQLAlchemy's rows.
+SQLAlchemy's execution path (a Connection per unit, an execution context, a cursor adapter, a greenlet
+switch and a result object per statement) was a fifth of a chat request's CPU once round trips were cut to
+three per reply. For the statements a unit runs outside a transaction (plain reads before its first write,
+and a write-only unit's single statement) none of it is needed: each Core statement is compiled once, by
+SQLAlchemy, for the PostgreSQL dialect, and run with asyncpg's `fetch` on a connection taken from
+SQLAlchemy's pool (SqlTransaction._run_direct), with the same bind and result processors SQLAlchemy would
+apply (the column types' own conversions: UUIDs, UTC datetimes). Rows come back as named tuples, so the
+repositories read them exactly as they read SQLAlchemy's rows.
 
-What does not fit that plan (expanding IN lists, Python-side column defaults, statements inside an explicit
-transaction) runs through SQLAlchemy as before. A unique violation is a Conflict, as on the other path; any
-other driver error surfaces as SQLAlchemy's DBAPIError, which the HTTP layer answers with 503."""
+What does not fit that plan (expanding IN lists, Python-side column defaults, anything inside a transaction)
+runs through SQLAlchemy as before. A unique violation is a Conflict, as on the other path; any other driver
+error surfaces as SQLAlchemy's DBAPIError, which the HTTP layer answers with 503, and a connection that broke
+is dropped from the pool rather than handed to the next unit."""
 
 from __future__ import annotations
 
