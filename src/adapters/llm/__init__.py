@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+from typing import Any
 
 import httpx2
 import msgspec
 
 from domain.conversation.errors import ProviderError
+from domain.conversation.ports import StreamEvent
 
 DRAIN_SECONDS = 1.0
 """How long a finished stream may take to close its body. The end of the body normally arrives with the last
@@ -44,6 +46,31 @@ def stream_failure(provider: str, error: Exception) -> ProviderError:
     return ProviderError(f"{provider}: the stream broke off ({type(error).__name__}: {error})")
 
 
+async def read_stream(
+    provider: str,
+    send: Callable[[], Awaitable[httpx2.Response]],
+    events: Callable[[AsyncIterator[bytes]], AsyncIterator[StreamEvent]],
+    sdk: Any,
+    status_message: Callable[[Any], str] = lambda error: str(error.message),
+) -> AsyncGenerator[StreamEvent, None]:
+    """One provider call: `send` the request through the SDK (`sdk`, the SDK's module, names its errors), read
+    the body's lines through `events`, and turn every way it can fail into a ProviderError: an error status
+    (retryable or not, by status; `status_message` words it), no connection, a stream that broke off."""
+    try:
+        response = await send()
+        async with aclosing(sse_lines(response)) as lines:
+            async for event in events(lines):
+                yield event
+    except sdk.APIStatusError as error:
+        retryable = is_retryable_status(error.status_code)
+        message = f"{provider}: {status_message(error)}"
+        raise ProviderError(message, retryable=retryable, status=error.status_code) from error
+    except sdk.APIConnectionError as error:
+        raise ProviderError(f"{provider}: {error.message}") from error
+    except STREAM_FAILURES as error:
+        raise stream_failure(provider, error) from error
+
+
 async def sse_lines(response: httpx2.Response) -> AsyncGenerator[bytes, None]:
     """The lines of a streamed body as they arrive, without their line ends: split from the raw bytes (every
     line the adapters act on is ASCII up to its JSON, which msgspec decodes from bytes), which skips httpx's
@@ -64,10 +91,7 @@ async def sse_lines(response: httpx2.Response) -> AsyncGenerator[bytes, None]:
         await response.aclose()
 
 
-Line = TypeVar("Line", str, bytes)
-
-
-async def drain(lines: AsyncIterator[Line]) -> None:
+async def drain(lines: AsyncIterator[bytes]) -> None:
     """Read what is left of a finished stream (normally nothing but the end of the body), within
     DRAIN_SECONDS; a server that keeps the body open is simply left behind."""
     with contextlib.suppress(TimeoutError, *STREAM_FAILURES):

@@ -11,8 +11,7 @@ block (an assistant reply cut off before its first word is stored empty)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import anthropic
@@ -20,7 +19,7 @@ import httpx2
 import msgspec
 from anthropic.types import MessageParam
 
-from adapters.llm import STREAM_FAILURES, drain, is_retryable_status, sse_lines, stream_failure
+from adapters.llm import drain, is_retryable_status, read_stream
 from domain.conversation.errors import ProviderError
 from domain.conversation.model import Role, Usage
 from domain.conversation.ports import CompletionRequest, StreamEvent, TextDelta, Turn, UsageReport
@@ -98,35 +97,25 @@ class AnthropicProvider:
             http_client=anthropic.DefaultAioHttpClient(),
         )
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+    def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+        # The client's generic `post` sends, authenticates, retries and raises status errors as
+        # `messages.create` does, without its recursive transform of typed parameters.
         system = "\n\n".join(turn.content for turn in request.messages if turn.role is Role.SYSTEM)
-        try:
-            # The client's generic `post` sends, authenticates, retries and raises status errors as
-            # `messages.create` does, without its recursive transform of typed parameters.
-            body: dict[str, Any] = {
-                "model": request.model,
-                "messages": [
-                    _message(turn) for turn in request.messages if turn.role is not Role.SYSTEM and turn.content.strip()
-                ],
-                "max_tokens": request.max_tokens,
-                "stream": True,
-            }
-            if system:
-                body["system"] = system
-            response = await self._client.post("/v1/messages", cast_to=httpx2.Response, body=body, stream=True)
-            async with aclosing(sse_lines(response)) as lines:
-                async for event in self._events(lines):
-                    yield event
-        except anthropic.APIStatusError as error:
-            raise ProviderError(
-                f"{self.name}: {_status_message(error)}",
-                retryable=is_retryable_status(error.status_code),
-                status=error.status_code,
-            ) from error
-        except anthropic.APIConnectionError as error:
-            raise ProviderError(f"{self.name}: {error.message}") from error
-        except STREAM_FAILURES as error:
-            raise stream_failure(self.name, error) from error
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": [
+                _message(turn) for turn in request.messages if turn.role is not Role.SYSTEM and turn.content.strip()
+            ],
+            "max_tokens": request.max_tokens,
+            "stream": True,
+        }
+        if system:
+            body["system"] = system
+
+        def send() -> Awaitable[httpx2.Response]:
+            return self._client.post("/v1/messages", cast_to=httpx2.Response, body=body, stream=True)
+
+        return read_stream(self.name, send, self._events, anthropic, _status_message)
 
     async def _events(self, lines: AsyncIterator[bytes]) -> AsyncIterator[StreamEvent]:
         """Text pieces as they come, then the usage once `message_stop` arrives. Both counts are cumulative:

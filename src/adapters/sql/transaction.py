@@ -47,7 +47,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.typing import TupleAny
 
-from adapters.sql.direct import CONNECTION_FAILURES, DirectStatement, Rows, compile_direct, run_direct
+from adapters.sql.direct import CONNECTION_FAILURES, Rows, compile_direct, run_direct
 from adapters.sql.engine import is_unique_violation
 from adapters.sql.tables import metadata
 from domain.shared.errors import Conflict
@@ -124,11 +124,9 @@ class SqlTransaction:
             await self.flush()
         elif self._connection is None:
             if self._autocommit_engine is not None:
-                values = parameters or {}
-                direct = compile_direct(statement, tuple(values), self._engine.dialect)
-                if direct is not None:
-                    return await self._run_direct(direct, values)
-                await self._release_pooled()
+                rows = await self._run_direct(statement, parameters or {})
+                if rows is not None:
+                    return rows
             await self._connect(autocommit=self._autocommit_engine is not None)
         return await self._run(statement, parameters)
 
@@ -144,12 +142,8 @@ class SqlTransaction:
             if batch is not None:  # the unit's every write, in one statement: atomic without a transaction
                 self._pending = []
                 if self._connection is None:
-                    statement, values = batch
-                    direct = compile_direct(statement, tuple(values), self._engine.dialect)
-                    if direct is not None:
-                        await self._run_direct(direct, values)
+                    if await self._run_direct(*batch) is not None:
                         return
-                    await self._release_pooled()
                     await self._connect(autocommit=True)
                 await self._run(*batch)
                 return
@@ -186,15 +180,18 @@ class SqlTransaction:
         self._connection = await engine.connect().start()
         self._autocommit = autocommit
 
-    async def _run_direct(self, statement: DirectStatement, values: Mapping[str, Any]) -> Rows:
+    async def _run_direct(self, statement: Executable, values: Mapping[str, Any]) -> Rows | None:
         """Outside a transaction, on a connection straight from the pool: asyncpg runs each statement on its own
         (the pool's connections have no transaction open), so no SQLAlchemy Connection, isolation switch or
-        BEGIN is needed."""
+        BEGIN is needed. None: the statement must go through SQLAlchemy (adapters/sql/direct.py)."""
+        direct = compile_direct(statement, tuple(values), self._engine.dialect)
+        if direct is None:
+            return None
         if self._pooled is None:
             self._pooled = await greenlet_spawn(self._engine.sync_engine.raw_connection)
             self._driver = self._pooled.driver_connection
         try:
-            return await run_direct(self._driver, statement, values)
+            return await run_direct(self._driver, direct, values)
         except DBAPIError as exc:
             if isinstance(exc.orig, CONNECTION_FAILURES):  # a broken connection must not go back to the pool
                 pooled, self._pooled, self._driver = self._pooled, None, None

@@ -11,39 +11,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from litestar import Request
-from litestar.enums import MediaType
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
 from litestar.types import Receive, Send
-from litestar.utils.helpers import get_enum_string_value
 
 
 class EventStream(Stream):
-    def to_asgi_response(
-        self,
-        app: Any,
-        request: Request[Any, Any, Any],
-        *,
-        headers: dict[str, str] | None = None,
-        media_type: MediaType | str | None = None,
-        status_code: int | None = None,
-        **kwargs: Any,
-    ) -> ASGIResponse:
-        iterator: Any = self.iterator
-        return _StreamingResponse(
-            background=self.background or kwargs.get("background"),
-            content_length=0,
-            cookies=self.cookies,
-            encoded_headers=kwargs.get("encoded_headers"),
-            encoding=self.encoding,
-            headers={**headers, **self.headers} if headers is not None else self.headers,
-            is_head_response=kwargs.get("is_head_response", False),
-            iterator=iterator,
-            media_type=get_enum_string_value(media_type or self.media_type or MediaType.TEXT),
-            status_code=self.status_code or status_code,
-        )
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        response = super().to_asgi_response(*args, **kwargs)
+        assert type(response) is ASGIStreamingResponse
+        # Litestar's response as it built it, sent by the subclass below: same slots, only `send_body` differs.
+        response.__class__ = _StreamingResponse
+        return response
 
 
 class _StreamingResponse(ASGIStreamingResponse):
