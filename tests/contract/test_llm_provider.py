@@ -60,14 +60,17 @@ class Harness:
         return provider
 
     def arrange_reply(
-        self, request: CompletionRequest, prompt_tokens: int = 23, completion_tokens: int = 11
+        self, request: CompletionRequest, prompt_tokens: int = 23, completion_tokens: int = 11, piece_gap: float = 0.0
     ) -> tuple[str, Usage]:
-        """Make the next answer known: the text and usage the provider must give for `request`."""
+        """Make the next answer known: the text and usage the provider must give for `request` (an upstream
+        sends its pieces `piece_gap` seconds apart)."""
         if self.upstream is None:
             text = demo_reply(request.model, request.messages)
             prompt = sum(estimate_tokens(turn.content) for turn in request.messages)
             return text, Usage(prompt_tokens=prompt, completion_tokens=len(text.split(" ")))
-        self.upstream.script(Scenario(reply=REPLY, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens))
+        self.upstream.script(
+            Scenario(reply=REPLY, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, piece_gap=piece_gap)
+        )
         return REPLY, Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
     async def aclose(self) -> None:
@@ -130,9 +133,10 @@ def upstream(harness: Harness) -> FakeUpstream:
 
 
 async def test_the_reply_streams_in_pieces_then_the_usage(harness: Harness) -> None:
-    """For Anthropic this also checks the cumulative count: message_start says output_tokens 1 and
-    message_delta the total; the total is the answer, not their sum."""
-    reply, usage = harness.arrange_reply(QUESTION)
+    """Pieces the model sends apart reach the caller apart. For Anthropic this also checks the cumulative
+    count: message_start says output_tokens 1 and message_delta the total; the total is the answer, not
+    their sum."""
+    reply, usage = harness.arrange_reply(QUESTION, piece_gap=0.005)
 
     events = await collect(harness.provider(), QUESTION)
 
@@ -143,16 +147,28 @@ async def test_the_reply_streams_in_pieces_then_the_usage(harness: Harness) -> N
     assert sum(isinstance(event, UsageReport) for event in events) == 1
 
 
+async def test_text_that_arrives_together_is_passed_on_as_one_piece(upstream_harness: Harness) -> None:
+    """A burst of events (a fast model, a busy process) costs one trip down the chain, not one per token."""
+    upstream(upstream_harness).script(Scenario(reply=REPLY, completion_tokens=11, burst=True))
+
+    events = await collect(upstream_harness.provider(), QUESTION)
+
+    assert text_of(events) == [REPLY]
+    usage = events[-1]
+    assert isinstance(usage, UsageReport)
+    assert usage.usage.completion_tokens == 11
+
+
 async def test_a_reply_stops_at_max_tokens(harness: Harness) -> None:
     request = CompletionRequest(model="test-model", messages=[Turn(Role.USER, "Tell me a long story.")], max_tokens=4)
 
     events = await collect(harness.provider(), request)
 
-    pieces = text_of(events)
-    assert 0 < len(pieces) <= 4
+    words = "".join(text_of(events)).split()
     usage = events[-1]
     assert isinstance(usage, UsageReport)
-    assert usage.usage.completion_tokens == len(pieces)
+    assert 0 < usage.usage.completion_tokens <= 4
+    assert len(words) == usage.usage.completion_tokens
 
 
 async def test_stopping_early_leaves_the_provider_usable(harness: Harness) -> None:
@@ -309,7 +325,7 @@ async def test_an_error_mid_stream_ends_the_reply_after_the_pieces_already_sent(
 
     events, error = await collect_until_error(upstream_harness.provider(), QUESTION)
 
-    assert text_of(events) == ["The ", "quick ", "brown "]
+    assert "".join(text_of(events)) == "The quick brown "
     assert not any(isinstance(event, UsageReport) for event in events)
     assert error.retryable
 
@@ -319,7 +335,7 @@ async def test_a_connection_dropped_mid_stream_ends_the_reply_with_an_error(upst
 
     events, error = await collect_until_error(upstream_harness.provider(), QUESTION)
 
-    assert text_of(events) == ["The ", "quick "]
+    assert "".join(text_of(events)) == "The quick "
     assert error.retryable
 
 

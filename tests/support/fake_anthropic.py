@@ -21,6 +21,7 @@ from tests.support.fake_openai import (
     Receive,
     RecordedRequest,
     Send,
+    burst,
     client_left_during,
     retry_headers,
     send_event,
@@ -103,6 +104,8 @@ class FakeAnthropic(FakeUpstream):
             usage = {**message["usage"], "output_tokens": output_tokens}
             await send_json(send, 200, {**message, "content": content, "stop_reason": stop_reason, "usage": usage})
             return
+        if scenario.burst:
+            send = burst(send)
         await start_event_stream(send, [("request-id", f"req_{uuid4().hex[:24]}")])
         await send_event(send, _event("message_start", {"message": message}))
         await send_event(
@@ -119,6 +122,8 @@ class FakeAnthropic(FakeUpstream):
                 await send_event(send, _event("error", error), last=True)
                 return
             if sent < len(pieces):
+                if sent and scenario.piece_gap and await client_left_during(receive, scenario.piece_gap):
+                    return
                 delta = {"index": 0, "delta": {"type": "text_delta", "text": pieces[sent]}}
                 await send_event(send, _event("content_block_delta", delta))
         await send_event(send, _event("content_block_stop", {"index": 0}))

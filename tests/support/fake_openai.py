@@ -64,6 +64,11 @@ class Scenario:
     """Close the connection after this many pieces, mid-body."""
     first_token_delay: float = 0.0
     """Seconds between the response headers (and opening events) and the first piece."""
+    burst: bool = False
+    """Send the whole streamed body in one write, as a fast server's events reach a busy client together."""
+    piece_gap: float = 0.0
+    """Seconds between one text piece and the next, as a model generating: pieces sent apart arrive apart
+    (without a gap they go out back to back, and a client may read several in one go)."""
     headers_delay: float = 0.0
     """Seconds before anything is sent, response headers included."""
 
@@ -196,6 +201,21 @@ async def start_event_stream(send: Send, headers: Iterable[tuple[str, str]] = ()
     )
 
 
+def burst(send: Send) -> Send:
+    """`send`, holding the body's pieces back until the last and sending them all in one write."""
+    held: list[bytes] = []
+
+    async def send_together(message: Message) -> None:
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        held.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            await send({"type": "http.response.body", "body": b"".join(held), "more_body": False})
+
+    return send_together
+
+
 async def send_event(send: Send, data: bytes, *, last: bool = False) -> None:
     await send({"type": "http.response.body", "body": data, "more_body": not last})
 
@@ -298,6 +318,8 @@ class FakeOpenAi(FakeUpstream):
         send: Send,
     ) -> None:
         extra = {"usage": None} if with_usage else {}
+        if scenario.burst:
+            send = burst(send)
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -316,6 +338,8 @@ class FakeOpenAi(FakeUpstream):
                 await send_event(send, _sse(error), last=True)
                 return
             if sent < len(pieces):
+                if sent and scenario.piece_gap and await client_left_during(receive, scenario.piece_gap):
+                    return
                 await send_event(send, chunk({"content": pieces[sent]}))
         await send_event(send, chunk({}, finish_reason))
         if with_usage and scenario.usage:

@@ -49,7 +49,7 @@ def stream_failure(provider: str, error: Exception) -> ProviderError:
 async def read_stream(
     provider: str,
     send: Callable[[], Awaitable[httpx2.Response]],
-    events: Callable[[AsyncIterator[bytes]], AsyncIterator[StreamEvent]],
+    events: Callable[[AsyncIterator[list[bytes]]], AsyncIterator[StreamEvent]],
     sdk: Any,
     status_message: Callable[[Any], str] = lambda error: str(error.message),
 ) -> AsyncGenerator[StreamEvent, None]:
@@ -58,8 +58,8 @@ async def read_stream(
     (retryable or not, by status; `status_message` words it), no connection, a stream that broke off."""
     try:
         response = await send()
-        async with aclosing(sse_lines(response)) as lines:
-            async for event in events(lines):
+        async with aclosing(sse_lines(response)) as batches:
+            async for event in events(batches):
                 yield event
     except sdk.APIStatusError as error:
         retryable = is_retryable_status(error.status_code)
@@ -71,30 +71,32 @@ async def read_stream(
         raise stream_failure(provider, error) from error
 
 
-async def sse_lines(response: httpx2.Response) -> AsyncGenerator[bytes, None]:
-    """The lines of a streamed body as they arrive, without their line ends: split from the raw bytes (every
-    line the adapters act on is ASCII up to its JSON, which msgspec decodes from bytes), which skips httpx's
-    text decoding and line buffering. The caller closes it (`aclosing`), which closes the response."""
+async def sse_lines(response: httpx2.Response) -> AsyncGenerator[list[bytes], None]:
+    """The lines of a streamed body, without their line ends, in batches: each batch holds the complete lines
+    of what one read of the body brought. Lines are split from the raw bytes (every line the adapters act on
+    is ASCII up to its JSON, which msgspec decodes from bytes), which skips httpx's text decoding and line
+    buffering. A batch is what arrived together, so the adapters forward its text as one piece: a server that
+    sends tokens one by one is relayed one by one, and a burst costs one trip down the chain instead of one
+    per token. The caller closes it (`aclosing`), which closes the response."""
     try:
         pending = b""
         async for chunk in response.aiter_raw():
             if b"\n" not in chunk:
                 pending += chunk
                 continue
-            *lines, rest = (pending + chunk).split(b"\n")
-            pending = rest
-            for line in lines:
-                yield line.rstrip(b"\r")
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            yield [line.rstrip(b"\r") for line in lines]
         if pending:
-            yield pending.rstrip(b"\r")
+            yield [pending.rstrip(b"\r")]
     finally:
         await response.aclose()
 
 
-async def drain(lines: AsyncIterator[bytes]) -> None:
+async def drain(batches: AsyncIterator[list[bytes]]) -> None:
     """Read what is left of a finished stream (normally nothing but the end of the body), within
     DRAIN_SECONDS; a server that keeps the body open is simply left behind."""
     with contextlib.suppress(TimeoutError, *STREAM_FAILURES):
         async with asyncio.timeout(DRAIN_SECONDS):
-            async for _ in lines:
+            async for _ in batches:
                 pass

@@ -117,29 +117,40 @@ class AnthropicProvider:
 
         return read_stream(self.name, send, self._events, anthropic, _status_message)
 
-    async def _events(self, lines: AsyncIterator[bytes]) -> AsyncIterator[StreamEvent]:
-        """Text pieces as they come, then the usage once `message_stop` arrives. Both counts are cumulative:
-        `message_start` gives the input and a first output count, each `message_delta` the totals so far, so
-        the last value seen is the one to keep, never a sum."""
+    async def _events(self, batches: AsyncIterator[list[bytes]]) -> AsyncIterator[StreamEvent]:
+        """Text as it comes (the pieces of one batch of lines joined), then the usage once `message_stop`
+        arrives. Both counts are cumulative: `message_start` gives the input and a first output count, each
+        `message_delta` the totals so far, so the last value seen is the one to keep, never a sum. Text that
+        came before an error is yielded before the error is raised."""
         counts = _Counts()
-        async for line in lines:
-            if not line.startswith(b"data:"):
-                continue
-            event = _decode_event(line[5:])
-            if event.type == "content_block_delta":
-                if event.delta is not None and event.delta.type == "text_delta" and event.delta.text:
-                    yield TextDelta(event.delta.text)
-            elif event.type in ("message_start", "message_delta"):
-                usage = event.message.usage if event.message is not None else event.usage
-                if usage is not None:
-                    counts.update(usage)
-            elif event.type == "message_stop":
+        stopped = False
+        async for lines in batches:
+            text: list[str] = []
+            for line in lines:
+                if not line.startswith(b"data:"):
+                    continue
+                event = _decode_event(line[5:])
+                if event.type == "content_block_delta":
+                    if event.delta is not None and event.delta.type == "text_delta" and event.delta.text:
+                        text.append(event.delta.text)
+                elif event.type in ("message_start", "message_delta"):
+                    usage = event.message.usage if event.message is not None else event.usage
+                    if usage is not None:
+                        counts.update(usage)
+                elif event.type == "message_stop":
+                    stopped = True
+                    break
+                elif event.type == "error":
+                    if text:
+                        yield TextDelta("".join(text))
+                    raise _in_stream_error(self.name, event.error or _Error())
+            if text:
+                yield TextDelta("".join(text))
+            if stopped:
                 break
-            elif event.type == "error":
-                raise _in_stream_error(self.name, event.error or _Error())
-        else:
+        if not stopped:
             raise ProviderError(f"{self.name}: the stream ended before message_stop")
-        await drain(lines)
+        await drain(batches)
         yield UsageReport(counts.usage())
 
     async def aclose(self) -> None:

@@ -105,32 +105,41 @@ class OpenAiProvider:
             body["temperature"] = request.temperature
         return body
 
-    async def _events(self, lines: AsyncIterator[bytes]) -> AsyncIterator[StreamEvent]:
-        """Text pieces as they come, then the usage chunk's count (sent after the last choice, when the
-        server honours `include_usage`). The stream is complete at `[DONE]`, or when it ends after a
-        `finish_reason` (some compatible servers omit `[DONE]`); anything else is a broken stream."""
+    async def _events(self, batches: AsyncIterator[list[bytes]]) -> AsyncIterator[StreamEvent]:
+        """Text as it comes (the pieces of one batch of lines joined), then the usage chunk's count (sent after
+        the last choice, when the server honours `include_usage`). The stream is complete at `[DONE]`, or when
+        it ends after a `finish_reason` (some compatible servers omit `[DONE]`); anything else is a broken
+        stream. Text that came before an error is yielded before the error is raised."""
         usage: _Usage | None = None
-        finished = False
-        async for line in lines:
-            if not line.startswith(b"data:"):
-                continue
-            data = line[5:].strip()
-            if data == b"[DONE]":
-                finished = True
+        finished = done = False
+        async for lines in batches:
+            text: list[str] = []
+            for line in lines:
+                if not line.startswith(b"data:"):
+                    continue
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    finished = done = True
+                    break
+                chunk = _decode_chunk(data)
+                if chunk.error is not None:
+                    if text:
+                        yield TextDelta("".join(text))
+                    raise _in_stream_error(self.name, chunk.error)
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.choices:
+                    choice = chunk.choices[0]
+                    if choice.delta is not None and choice.delta.content:
+                        text.append(choice.delta.content)
+                    finished = finished or choice.finish_reason is not None
+            if text:
+                yield TextDelta("".join(text))
+            if done:
                 break
-            chunk = _decode_chunk(data)
-            if chunk.error is not None:
-                raise _in_stream_error(self.name, chunk.error)
-            if chunk.usage is not None:
-                usage = chunk.usage
-            if chunk.choices:
-                choice = chunk.choices[0]
-                if choice.delta is not None and choice.delta.content:
-                    yield TextDelta(choice.delta.content)
-                finished = finished or choice.finish_reason is not None
         if not finished:
             raise ProviderError(f"{self.name}: the stream ended before the reply did")
-        await drain(lines)
+        await drain(batches)
         if usage is not None:
             yield UsageReport(Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens))
 
