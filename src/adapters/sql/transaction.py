@@ -47,7 +47,14 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.typing import TupleAny
 
-from adapters.sql.direct import CONNECTION_FAILURES, Rows, compile_direct, run_direct
+from adapters.sql.direct import (
+    CONNECTION_FAILURES,
+    DirectConnections,
+    Rows,
+    compile_direct,
+    direct_connections,
+    run_direct,
+)
 from adapters.sql.engine import is_unique_violation
 from adapters.sql.tables import metadata
 from domain.shared.errors import Conflict
@@ -82,7 +89,9 @@ class SqlTransaction:
     __slots__ = (
         "_autocommit",
         "_autocommit_engine",
+        "_clean",
         "_connection",
+        "_direct",
         "_driver",
         "_engine",
         "_pending",
@@ -98,6 +107,11 @@ class SqlTransaction:
         """A connection taken from the pool without SQLAlchemy's Connection around it, for the statements that
         run straight on asyncpg outside a transaction (adapters/sql/direct.py); `_driver` is its asyncpg side."""
         self._driver: Any = None
+        self._clean = True
+        """Every direct statement on `_pooled` ended (a result, or the server's error reply)."""
+        self._direct: DirectConnections | None = (
+            direct_connections(engine) if self._autocommit_engine is not None else None
+        )
         self._autocommit = False
         """The connection runs each statement on its own: nothing was written yet."""
         self._pending: list[Write] = []
@@ -181,27 +195,36 @@ class SqlTransaction:
         self._autocommit = autocommit
 
     async def _run_direct(self, statement: Executable, values: Mapping[str, Any]) -> Rows | None:
-        """Outside a transaction, on a connection straight from the pool: asyncpg runs each statement on its own
-        (the pool's connections have no transaction open), so no SQLAlchemy Connection, isolation switch or
-        BEGIN is needed. None: the statement must go through SQLAlchemy (adapters/sql/direct.py)."""
+        """Outside a transaction, on a connection of the pool's (adapters/sql/direct.py): asyncpg runs each
+        statement on its own (the pool's connections have no transaction open), so no SQLAlchemy Connection,
+        isolation switch or BEGIN is needed. None: the statement must go through SQLAlchemy."""
         direct = compile_direct(statement, tuple(values), self._engine.dialect)
-        if direct is None:
+        if direct is None or self._direct is None:
             return None
         if self._pooled is None:
-            self._pooled = await greenlet_spawn(self._engine.sync_engine.raw_connection)
+            self._pooled = await self._direct.take()
             self._driver = self._pooled.driver_connection
+        self._clean = False
         try:
-            return await run_direct(self._driver, direct, values)
+            rows = await run_direct(self._driver, direct, values)
+        except Conflict:
+            self._clean = True
+            raise
         except DBAPIError as exc:
             if isinstance(exc.orig, CONNECTION_FAILURES):  # a broken connection must not go back to the pool
                 pooled, self._pooled, self._driver = self._pooled, None, None
                 await greenlet_spawn(pooled.invalidate, exc.orig)
+            else:
+                self._clean = True  # the server answered with an error; the connection is fine
             raise
+        self._clean = True
+        return rows
 
     async def _release_pooled(self) -> None:
         pooled, self._pooled, self._driver = self._pooled, None, None
         if pooled is not None:
-            await greenlet_spawn(pooled.close)
+            assert self._direct is not None
+            await self._direct.give_back(pooled, clean=self._clean)
 
     async def _begin(self) -> None:
         """Make the next statement run in the transaction. Leaving autocommit ends SQLAlchemy's bookkeeping
