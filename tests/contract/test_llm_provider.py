@@ -319,14 +319,30 @@ async def test_a_request_the_provider_refuses_is_not_retryable(upstream_harness:
     assert len(fake.requests) == 1
 
 
-async def test_an_error_mid_stream_ends_the_reply_after_the_pieces_already_sent(upstream_harness: Harness) -> None:
-    """OpenAI sends an `error` object as a data line, Anthropic an `error` event (overloaded_error)."""
-    upstream(upstream_harness).script(Scenario(reply=REPLY, fail_after=3))
+@pytest.mark.parametrize("burst", [False, True], ids=["pieces-apart", "one-burst"])
+async def test_an_error_mid_stream_ends_the_reply_after_the_pieces_already_sent(
+    upstream_harness: Harness, burst: bool
+) -> None:
+    """OpenAI sends an `error` object as a data line, Anthropic an `error` event (overloaded_error). In a
+    burst, the text before the error arrives in the same read as the error, and is still passed on first."""
+    upstream(upstream_harness).script(Scenario(reply=REPLY, fail_after=3, burst=burst))
 
     events, error = await collect_until_error(upstream_harness.provider(), QUESTION)
 
     assert "".join(text_of(events)) == "The quick brown "
     assert not any(isinstance(event, UsageReport) for event in events)
+    assert error.retryable
+
+
+async def test_an_unreadable_event_ends_the_reply_with_an_error_after_the_text_before_it(
+    upstream_harness: Harness,
+) -> None:
+    upstream(upstream_harness).script(Scenario(reply=REPLY, garble_after=3, burst=True))
+
+    events, error = await collect_until_error(upstream_harness.provider(), QUESTION)
+
+    assert "".join(text_of(events)) == "The quick brown "
+    assert "unreadable" in str(error)
     assert error.retryable
 
 

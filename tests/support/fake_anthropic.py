@@ -17,6 +17,7 @@ import msgspec
 import pytest
 
 from tests.support.fake_openai import (
+    GARBLED_EVENT,
     FakeUpstream,
     Receive,
     RecordedRequest,
@@ -117,6 +118,9 @@ class FakeAnthropic(FakeUpstream):
         for sent in range(len(pieces) + 1):
             if scenario.drop_after == sent:
                 return  # uvicorn closes a connection whose response the app left unfinished
+            if scenario.garble_after == sent:
+                await send_event(send, b"event: content_block_delta\n" + GARBLED_EVENT, last=True)
+                return
             if scenario.fail_after == sent:
                 error = anthropic_error(529, kind=scenario.error_type or "overloaded_error")
                 await send_event(send, _event("error", error), last=True)

@@ -35,6 +35,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_REPLY = "Hello from the fake upstream! This reply streams one word at a time, as a model would."
 OPENAI_API_KEY = "sk-fake-openai-key"
+GARBLED_EVENT = b"data: {this is not json\n\n"
 OPENAI_MODELS = ("gpt-4o-mini", "gpt-4o")
 
 
@@ -60,6 +61,8 @@ class Scenario:
     """Send the provider's in-stream error event after this many pieces, then end the body."""
     error_type: str | None = None
     """The in-stream error's type; None: the provider's usual one (server_error, overloaded_error)."""
+    garble_after: int | None = None
+    """Send an event whose data is not JSON after this many pieces, then end the body."""
     drop_after: int | None = None
     """Close the connection after this many pieces, mid-body."""
     first_token_delay: float = 0.0
@@ -332,6 +335,9 @@ class FakeOpenAi(FakeUpstream):
         for sent in range(len(pieces) + 1):
             if scenario.drop_after == sent:
                 return  # uvicorn closes a connection whose response the app left unfinished
+            if scenario.garble_after == sent:
+                await send_event(send, GARBLED_EVENT, last=True)
+                return
             if scenario.fail_after == sent:
                 error = openai_error(500)
                 error["error"]["type"] = scenario.error_type or "server_error"

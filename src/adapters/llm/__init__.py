@@ -20,7 +20,7 @@ import httpx2
 import msgspec
 
 from domain.conversation.errors import ProviderError
-from domain.conversation.ports import StreamEvent
+from domain.conversation.ports import StreamEvent, TextDelta
 
 DRAIN_SECONDS = 1.0
 """How long a finished stream may take to close its body. The end of the body normally arrives with the last
@@ -91,6 +91,36 @@ async def sse_lines(response: httpx2.Response) -> AsyncGenerator[list[bytes], No
             yield [pending.rstrip(b"\r")]
     finally:
         await response.aclose()
+
+
+class StreamEnd(Exception):
+    """Raised by a line reader (see `text_pieces`) at the event that ends the stream: `[DONE]`, `message_stop`."""
+
+
+async def text_pieces(
+    batches: AsyncIterator[list[bytes]], read_line: Callable[[bytes], str | None]
+) -> AsyncGenerator[TextDelta, None]:
+    """The text of each batch of lines (see `sse_lines`) as one piece. `read_line` gives a line's text (None or
+    "" for none) and keeps whatever else the adapter needs (usage, a finish reason); it raises StreamEnd at the
+    stream's last event, and an exception for an error event or an unreadable one, which is raised here after
+    the text that came before it in the batch. Ends when the body does, or at StreamEnd."""
+    async for lines in batches:
+        text: list[str] = []
+        try:
+            for line in lines:
+                piece = read_line(line)
+                if piece:
+                    text.append(piece)
+        except StreamEnd:
+            if text:
+                yield TextDelta("".join(text))
+            return
+        except Exception:
+            if text:
+                yield TextDelta("".join(text))
+            raise
+        if text:
+            yield TextDelta("".join(text))
 
 
 async def drain(batches: AsyncIterator[list[bytes]]) -> None:

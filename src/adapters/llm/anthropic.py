@@ -19,10 +19,10 @@ import httpx2
 import msgspec
 from anthropic.types import MessageParam
 
-from adapters.llm import drain, is_retryable_status, read_stream
+from adapters.llm import StreamEnd, drain, is_retryable_status, read_stream, text_pieces
 from domain.conversation.errors import ProviderError
 from domain.conversation.model import Role, Usage
-from domain.conversation.ports import CompletionRequest, StreamEvent, TextDelta, Turn, UsageReport
+from domain.conversation.ports import CompletionRequest, StreamEvent, Turn, UsageReport
 
 WRITE_TIMEOUT_SECONDS = 10.0
 POOL_TIMEOUT_SECONDS = 5.0
@@ -118,40 +118,14 @@ class AnthropicProvider:
         return read_stream(self.name, send, self._events, anthropic, _status_message)
 
     async def _events(self, batches: AsyncIterator[list[bytes]]) -> AsyncIterator[StreamEvent]:
-        """Text as it comes (the pieces of one batch of lines joined), then the usage once `message_stop`
-        arrives. Both counts are cumulative: `message_start` gives the input and a first output count, each
-        `message_delta` the totals so far, so the last value seen is the one to keep, never a sum. Text that
-        came before an error is yielded before the error is raised."""
-        counts = _Counts()
-        stopped = False
-        async for lines in batches:
-            text: list[str] = []
-            for line in lines:
-                if not line.startswith(b"data:"):
-                    continue
-                event = _decode_event(line[5:])
-                if event.type == "content_block_delta":
-                    if event.delta is not None and event.delta.type == "text_delta" and event.delta.text:
-                        text.append(event.delta.text)
-                elif event.type in ("message_start", "message_delta"):
-                    usage = event.message.usage if event.message is not None else event.usage
-                    if usage is not None:
-                        counts.update(usage)
-                elif event.type == "message_stop":
-                    stopped = True
-                    break
-                elif event.type == "error":
-                    if text:
-                        yield TextDelta("".join(text))
-                    raise _in_stream_error(self.name, event.error or _Error())
-            if text:
-                yield TextDelta("".join(text))
-            if stopped:
-                break
-        if not stopped:
+        """Text as it comes, then the usage once `message_stop` arrives."""
+        reading = _Reading(self.name)
+        async for piece in text_pieces(batches, reading.line):
+            yield piece
+        if not reading.stopped:
             raise ProviderError(f"{self.name}: the stream ended before message_stop")
         await drain(batches)
-        yield UsageReport(counts.usage())
+        yield UsageReport(reading.usage())
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -163,14 +137,38 @@ def _message(turn: Turn) -> MessageParam:
     return {"role": "user", "content": turn.content}
 
 
-class _Counts:
-    """The latest value of each cumulative count. The prompt is everything read as input: new tokens plus
-    those written to and read from the prompt cache."""
+class _Reading:
+    """One stream's state while its lines are read. Both counts are cumulative: `message_start` gives the input
+    and a first output count, each `message_delta` the totals so far, so the last value seen is the one to keep,
+    never a sum. The prompt is everything read as input: new tokens plus those written to and read from the
+    prompt cache."""
 
-    def __init__(self) -> None:
+    __slots__ = ("cache_creation", "cache_read", "input", "output", "provider", "stopped")
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.stopped = False
         self.input = self.cache_creation = self.cache_read = self.output = 0
 
-    def update(self, usage: _Usage) -> None:
+    def line(self, line: bytes) -> str | None:
+        if not line.startswith(b"data:"):
+            return None
+        event = _decode_event(line[5:])
+        if event.type == "content_block_delta":
+            delta = event.delta
+            return delta.text if delta is not None and delta.type == "text_delta" else None
+        if event.type in ("message_start", "message_delta"):
+            usage = event.message.usage if event.message is not None else event.usage
+            if usage is not None:
+                self._count(usage)
+        elif event.type == "message_stop":
+            self.stopped = True
+            raise StreamEnd
+        elif event.type == "error":
+            raise _in_stream_error(self.provider, event.error or _Error())
+        return None
+
+    def _count(self, usage: _Usage) -> None:
         self.input = self.input if usage.input_tokens is None else usage.input_tokens
         self.cache_creation = (
             self.cache_creation if usage.cache_creation_input_tokens is None else usage.cache_creation_input_tokens

@@ -16,10 +16,10 @@ import msgspec
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
-from adapters.llm import drain, is_retryable_status, read_stream
+from adapters.llm import StreamEnd, drain, is_retryable_status, read_stream, text_pieces
 from domain.conversation.errors import ProviderError
 from domain.conversation.model import Role, Usage
-from domain.conversation.ports import CompletionRequest, StreamEvent, TextDelta, Turn, UsageReport
+from domain.conversation.ports import CompletionRequest, StreamEvent, Turn, UsageReport
 
 WRITE_TIMEOUT_SECONDS = 10.0
 POOL_TIMEOUT_SECONDS = 5.0
@@ -106,45 +106,50 @@ class OpenAiProvider:
         return body
 
     async def _events(self, batches: AsyncIterator[list[bytes]]) -> AsyncIterator[StreamEvent]:
-        """Text as it comes (the pieces of one batch of lines joined), then the usage chunk's count (sent after
-        the last choice, when the server honours `include_usage`). The stream is complete at `[DONE]`, or when
-        it ends after a `finish_reason` (some compatible servers omit `[DONE]`); anything else is a broken
-        stream. Text that came before an error is yielded before the error is raised."""
-        usage: _Usage | None = None
-        finished = done = False
-        async for lines in batches:
-            text: list[str] = []
-            for line in lines:
-                if not line.startswith(b"data:"):
-                    continue
-                data = line[5:].strip()
-                if data == b"[DONE]":
-                    finished = done = True
-                    break
-                chunk = _decode_chunk(data)
-                if chunk.error is not None:
-                    if text:
-                        yield TextDelta("".join(text))
-                    raise _in_stream_error(self.name, chunk.error)
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                if chunk.choices:
-                    choice = chunk.choices[0]
-                    if choice.delta is not None and choice.delta.content:
-                        text.append(choice.delta.content)
-                    finished = finished or choice.finish_reason is not None
-            if text:
-                yield TextDelta("".join(text))
-            if done:
-                break
-        if not finished:
+        """Text as it comes, then the usage chunk's count (sent after the last choice, when the server honours
+        `include_usage`). The stream is complete at `[DONE]`, or when it ends after a `finish_reason` (some
+        compatible servers omit `[DONE]`); anything else is a broken stream."""
+        reading = _Reading(self.name)
+        async for piece in text_pieces(batches, reading.line):
+            yield piece
+        if not reading.finished:
             raise ProviderError(f"{self.name}: the stream ended before the reply did")
         await drain(batches)
-        if usage is not None:
+        if reading.usage is not None:
+            usage = reading.usage
             yield UsageReport(Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens))
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+class _Reading:
+    """One stream's state while its lines are read."""
+
+    __slots__ = ("finished", "provider", "usage")
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.finished = False
+        self.usage: _Usage | None = None
+
+    def line(self, line: bytes) -> str | None:
+        if not line.startswith(b"data:"):
+            return None
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            self.finished = True
+            raise StreamEnd
+        chunk = _decode_chunk(data)
+        if chunk.error is not None:
+            raise _in_stream_error(self.provider, chunk.error)
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if not chunk.choices:
+            return None
+        choice = chunk.choices[0]
+        self.finished = self.finished or choice.finish_reason is not None
+        return choice.delta.content if choice.delta is not None else None
 
 
 def _message(turn: Turn) -> ChatCompletionMessageParam:
