@@ -1,5 +1,6 @@
 """The connections the direct statements keep between units (adapters/sql/direct.py): a unit cancelled in the
-middle of a statement leaves nothing broken for the next one, and disposing of the engine closes every
+middle of a statement leaves nothing broken for the next one, a unit that goes on into a transaction finds its
+connection in the pool (it never waits for one it holds aside itself), and disposing of the engine closes every
 connection it kept."""
 
 from __future__ import annotations
@@ -30,6 +31,25 @@ async def test_a_unit_cancelled_mid_statement_leaves_the_next_unit_a_working_con
             assert await _read(engine, select(func.abs(-number))) == number
     finally:
         await admin.close()
+        await engine.dispose()
+
+
+async def test_a_unit_that_reads_then_begins_a_transaction_gets_the_pools_only_connection_back(
+    postgres_url: str,
+) -> None:
+    engine = create_engine(postgres_url, pool_size=1, max_overflow=0)
+    try:
+        async with asyncio.timeout(5):  # the pool's own wait for a connection is 30 s
+            for _ in range(3):
+                transaction = SqlTransaction(engine)
+                try:
+                    outside = (await transaction.read(select(func.pg_backend_pid()))).scalar()  # no transaction
+                    inside = (await transaction.execute(select(func.pg_backend_pid()))).scalar()  # BEGIN ...
+                    await transaction.commit()
+                finally:
+                    await transaction.close()
+                assert inside == outside  # the same (and only) connection
+    finally:
         await engine.dispose()
 
 

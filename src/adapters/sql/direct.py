@@ -53,9 +53,10 @@ class DirectConnections:
     """The pooled connections the direct statements run on. `take` hands out one kept aside from an earlier
     unit, or checks one out of the pool; `give_back` keeps it for the next unit (up to `keep`) or checks it
     back in. Only a connection whose statements all ended (no exception but a server's error reply) is kept: a
-    unit cancelled mid-statement gives its connection back to the pool, whose reset repairs or drops it. Kept
-    connections count against the pool's size, so `keep` stays a fraction of it, and the engine's `dispose`
-    closes them with the rest."""
+    unit cancelled mid-statement gives its connection back to the pool, whose reset repairs or drops it; so
+    does a unit that goes on into a transaction, whose own checkout then finds it there. Kept connections
+    count against the pool's size, so `keep` stays a fraction of it, and the engine's `dispose` closes them
+    with the rest."""
 
     def __init__(self, engine: Engine, keep: int) -> None:
         self._engine = engine
@@ -68,8 +69,9 @@ class DirectConnections:
             return self._kept.pop()
         return await greenlet_spawn(self._engine.raw_connection)
 
-    async def give_back(self, pooled: PoolProxiedConnection, *, clean: bool) -> None:
-        if clean and len(self._kept) < self._keep and pooled.is_valid:
+    async def give_back(self, pooled: PoolProxiedConnection, *, keep: bool) -> None:
+        """Keep it for the next unit if `keep` (and there is room), else check it back in to the pool."""
+        if keep and len(self._kept) < self._keep and pooled.is_valid:
             self._kept.append(pooled)
         else:
             await greenlet_spawn(pooled.close)

@@ -188,7 +188,7 @@ class SqlTransaction:
     async def _connect(self, *, autocommit: bool) -> None:
         """A SQLAlchemy connection (after giving back the pooled one the direct statements used: a unit never
         holds two, so concurrent units cannot starve the pool waiting for each other)."""
-        await self._release_pooled()
+        await self._release_pooled(keep=False)  # back to the pool, where this unit's checkout can take it again
         engine = self._autocommit_engine if autocommit else self._engine
         assert engine is not None
         self._connection = await engine.connect().start()
@@ -220,11 +220,11 @@ class SqlTransaction:
         self._clean = True
         return rows
 
-    async def _release_pooled(self) -> None:
+    async def _release_pooled(self, *, keep: bool = True) -> None:
         pooled, self._pooled, self._driver = self._pooled, None, None
         if pooled is not None:
             assert self._direct is not None
-            await self._direct.give_back(pooled, clean=self._clean)
+            await self._direct.give_back(pooled, keep=keep and self._clean)
 
     async def _begin(self) -> None:
         """Make the next statement run in the transaction. Leaving autocommit ends SQLAlchemy's bookkeeping
