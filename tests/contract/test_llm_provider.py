@@ -278,6 +278,22 @@ async def test_a_rate_limit_is_retried_by_the_sdk_and_the_reply_then_streams(ups
     assert len(fake.requests) == 2
 
 
+async def test_openai_a_spent_budget_is_not_retried_but_another_provider_may_answer(fake_openai: FakeOpenAi) -> None:
+    """429 `insufficient_quota` (the account's spend limit) does not pass with time, unlike a rate limit."""
+    fake_openai.script(Scenario(status=429, error_code="insufficient_quota"))
+    provider = OpenAiProvider(api_key=fake_openai.api_key, base_url=fake_openai.base_url)
+    try:
+        events, error = await collect_until_error(provider, QUESTION)
+    finally:
+        await provider.aclose()
+
+    assert events == []
+    assert len(fake_openai.requests) == 1
+    assert error.status == 429
+    assert "exceeded your current quota" in str(error)
+    assert error.retryable
+
+
 async def test_a_rate_limit_on_every_attempt_is_a_retryable_error(upstream_harness: Harness) -> None:
     fake = upstream(upstream_harness)
     fake.default = Scenario(status=429)

@@ -54,6 +54,8 @@ class Scenario:
     """The completion count reported; None: the number of pieces sent."""
     status: int = 200
     """Anything but 200 answers with the provider's error body, and the retry headers below."""
+    error_code: str | None = None
+    """OpenAI: the error body's code (and type) for a status error, e.g. `insufficient_quota` with 429."""
     retry_after: int | None = 1
     retry_after_ms: int | None = 10
     """The SDKs prefer `retry-after-ms` to `retry-after`, so scripted errors cost tests 10 ms per retry."""
@@ -242,6 +244,9 @@ def retry_headers(scenario: Scenario) -> list[tuple[str, str]]:
     return headers
 
 
+OPENAI_CODE_MESSAGES = {
+    "insufficient_quota": "You exceeded your current quota, please check your plan and billing details.",
+}
 OPENAI_ERRORS = {
     400: ("invalid_request_error", None, "Invalid request."),
     401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
@@ -253,11 +258,15 @@ OPENAI_ERRORS = {
 }
 
 
-def openai_error(status: int, message: str | None = None) -> dict[str, Any]:
-    kind, code, default_message = OPENAI_ERRORS.get(
+def openai_error(status: int, message: str | None = None, code: str | None = None) -> dict[str, Any]:
+    """OpenAI's error body for `status`; `code` another of its error codes (type and code both, as OpenAI
+    writes `insufficient_quota`)."""
+    if code is not None:
+        return {"error": {"message": OPENAI_CODE_MESSAGES[code], "type": code, "param": None, "code": code}}
+    kind, usual_code, default_message = OPENAI_ERRORS.get(
         status, ("server_error" if status >= 500 else "invalid_request_error", None, f"Error {status}.")
     )
-    return {"error": {"message": message or default_message, "type": kind, "param": None, "code": code}}
+    return {"error": {"message": message or default_message, "type": kind, "param": None, "code": usual_code}}
 
 
 class FakeOpenAi(FakeUpstream):
@@ -290,7 +299,8 @@ class FakeOpenAi(FakeUpstream):
         if scenario.headers_delay and await client_left_during(receive, scenario.headers_delay):
             return
         if scenario.status != 200:
-            await send_json(send, scenario.status, openai_error(scenario.status), retry_headers(scenario))
+            error = openai_error(scenario.status, code=scenario.error_code)
+            await send_json(send, scenario.status, error, retry_headers(scenario))
             return
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
         pieces = scenario.pieces(max_tokens)

@@ -77,7 +77,7 @@ class OpenAiProvider:
                 connect=connect_timeout, read=read_timeout, write=WRITE_TIMEOUT_SECONDS, pool=POOL_TIMEOUT_SECONDS
             ),
             max_retries=max_retries,
-            http_client=openai.DefaultAioHttpClient(),
+            http_client=openai.DefaultAioHttpClient(event_hooks={"response": [_spent_budget_is_final]}),
         )
 
     def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
@@ -121,6 +121,17 @@ class OpenAiProvider:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+async def _spent_budget_is_final(response: httpx2.Response) -> None:
+    """OpenAI answers an exhausted budget (the account's spend limit, or no credits left) with 429
+    `insufficient_quota`. Unlike a rate limit it does not pass with time, so the SDK must not retry it; the SDK
+    obeys an `x-should-retry` header, which this response hook sets. The error stays retryable for the router:
+    another provider may answer, and the circuit breaker counts the failure."""
+    if response.status_code == 429 and "x-should-retry" not in response.headers:
+        await response.aread()
+        if b"insufficient_quota" in response.content:
+            response.headers["x-should-retry"] = "false"
 
 
 class _Reading:
