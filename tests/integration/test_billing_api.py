@@ -98,8 +98,9 @@ async def test_subscribing_raises_the_quota_at_once_and_records_a_paid_invoice(b
     invoice = await billing.client.get(payments[0]["invoice_url"].replace("http://127.0.0.1:8000", ""))
     assert invoice.status_code == 200 and "text/html" in invoice.headers["content-type"]
     assert "$20.00" in invoice.text and "PRL-" in invoice.text
-    forged = payments[0]["invoice_url"].replace("http://127.0.0.1:8000", "").rsplit("=", 1)[0] + "=0000"
-    assert (await billing.client.get(forged)).status_code == 404
+    unsigned = payments[0]["invoice_url"].replace("http://127.0.0.1:8000", "").rsplit("=", 1)[0]
+    for forged_signature in ("0000", "%C3%A9t%C3%A9"):  # a wrong one; one with non-ASCII characters
+        assert (await billing.client.get(f"{unsigned}={forged_signature}")).status_code == 404
 
     await billing.emails("subscription is active")
     await billing.emails("receipt")

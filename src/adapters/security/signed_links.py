@@ -20,4 +20,5 @@ class SignedLinks:
         return f"{self._public_url}/api/billing/invoices/{payment_id}?sig={self._sign(payment_id)}"
 
     def verify(self, payment_id: UUID, signature: str) -> bool:
-        return hmac.compare_digest(self._sign(payment_id), signature)
+        """Compared as bytes: `compare_digest` refuses str with non-ASCII characters, which anyone can put in a URL."""
+        return hmac.compare_digest(self._sign(payment_id).encode(), signature.encode())
