@@ -93,6 +93,12 @@ async def test_errors_have_openai_shapes(sdk: tuple[openai.AsyncOpenAI, Scripted
     assert gated.value.code == "model-not-allowed"
     with pytest.raises(openai.BadRequestError):
         await client.chat.completions.create(model="m", messages=[])
+    with pytest.raises(openai.BadRequestError) as last_not_user:  # Parley's own check, as OpenAI answers it
+        await client.chat.completions.create(model="m", messages=[{"role": "assistant", "content": "x"}])
+    assert last_not_user.value.param == "messages"
+    with pytest.raises(openai.BadRequestError) as too_long:
+        await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], max_tokens=10**9)
+    assert too_long.value.param == "max_tokens"
     bad_key = client.with_options(api_key="prl_not-a-key")
     with pytest.raises(openai.AuthenticationError):
         await bad_key.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])

@@ -268,6 +268,8 @@ def _status_of(exc: DomainError) -> int:
         return 404
     if isinstance(exc, ModelNotAllowed):
         return 403
+    if isinstance(exc, InvalidInput):
+        return 400  # OpenAI's status for every invalid request (/api says 422)
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[cls]
