@@ -92,7 +92,7 @@ class BillingController(Controller):
         page = await container.billing.list_payments(principal.user.id, limit, cursor)
         return PaymentPageOut([PaymentOut.of(p) for p in page.items], page.next_cursor)
 
-    @get("/invoices/{payment_id:uuid}", responses=errors(404), media_type="text/html")
+    @get("/invoices/{payment_id:uuid}", responses=errors(404, 422), media_type="text/html")
     async def invoice(
         self, payment_id: FromPath[UUID], sig: Signature, container: NamedDependency[Container]
     ) -> Response[str]:

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from application.conversation.dto import ReplyFailed, ReplyFinished
@@ -28,6 +29,7 @@ from entrypoints.http.conversation_schemas import (
     UsageReportOut,
 )
 from entrypoints.http.dependencies import hot_path_services, provide_principal
+from entrypoints.http.openapi import EventStreamOnly, JsonOrEventStream
 from entrypoints.http.problems import errors
 from entrypoints.http.rate_limits import RateLimits
 from entrypoints.http.sse import SSE_HEADERS, StreamRecorder, reply_frames, resumed_frames, stream_key
@@ -63,7 +65,11 @@ class ChatController(Controller):
     @post(
         "/",
         status_code=200,
-        responses=errors(401, 402, 403, 404, 422, 429, 503),
+        responses={
+            200: ResponseSpec(ChatOut, description="The reply as JSON, or as server-sent events (`stream: true`)"),
+            **errors(401, 402, 403, 404, 422, 429, 503),
+        },
+        operation_class=JsonOrEventStream,
         description="Send a message; the reply comes as JSON, or as server-sent events with `stream: true` "
         "(events start, delta..., done | error; each with an `id:` for Last-Event-ID).",
     )
@@ -99,7 +105,8 @@ class ChatController(Controller):
 
     @get(
         "/{message_id:uuid}/events",
-        responses=errors(401, 404),
+        responses=errors(401, 404, 422),
+        operation_class=EventStreamOnly,
         description="Resume a streamed reply: send the last event id you received as `Last-Event-ID` and get the "
         "events after it (kept for 5 minutes).",
     )

@@ -27,6 +27,7 @@ from domain.identity.errors import Unauthenticated
 from domain.shared.errors import DomainError, InvalidInput, RateLimited
 from entrypoints.bootstrap import Container
 from entrypoints.http.dependencies import hot_path_services, provide_principal
+from entrypoints.http.openapi import JsonOrEventStream
 from entrypoints.http.problems import STATUS_BY_ERROR, UNAVAILABLE_ERRORS, log
 from entrypoints.http.shutdown import Drain
 from entrypoints.http.streaming import EventStream
@@ -211,7 +212,12 @@ def v1_errors(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-@post("/chat/completions", status_code=200, responses=v1_errors(401, 403, 404, 429, 503))
+@post(
+    "/chat/completions",
+    status_code=200,
+    responses=v1_errors(401, 403, 404, 429, 503),
+    operation_class=JsonOrEventStream,
+)
 async def chat_completions(
     request: Request[Any, Any, Any],
     data: JSONBody[CompletionBody],
