@@ -124,10 +124,6 @@ class DirectStatement:
         )
 
 
-def _processed(processors: Sequence[Processor], record: asyncpg.Record) -> Any:
-    return (value if process is None else process(value) for process, value in zip(processors, record, strict=True))
-
-
 class Rows(list[Any]):
     """The part of SQLAlchemy's result the repositories use."""
 

@@ -198,8 +198,10 @@ class SqlTransaction:
         """Outside a transaction, on a connection of the pool's (adapters/sql/direct.py): asyncpg runs each
         statement on its own (the pool's connections have no transaction open), so no SQLAlchemy Connection,
         isolation switch or BEGIN is needed. None: the statement must go through SQLAlchemy."""
+        if self._direct is None:
+            return None
         direct = compile_direct(statement, tuple(values), self._engine.dialect)
-        if direct is None or self._direct is None:
+        if direct is None:
             return None
         if self._pooled is None:
             self._pooled = await self._direct.take()

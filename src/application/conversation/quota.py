@@ -43,15 +43,13 @@ class QuotaGate:
                 "quota.settle_after_hold_expired", extra={"user_id": str(reservation.user_id), "tokens": actual}
             )
             return await self.status(reservation.user_id, allowance)
-        balance = LedgerBalance(allowance.limit, settlement.used, settlement.reserved)
-        return QuotaStatus(balance.limit, balance.used, balance.remaining, allowance.period_end)
+        return _status(LedgerBalance(allowance.limit, settlement.used, settlement.reserved), allowance)
 
     async def release(self, reservation: Reservation) -> None:
         await self._ledger.release(reservation)
 
     async def status(self, user_id: UUID, allowance: Allowance) -> QuotaStatus:
-        balance = await self.balance(user_id, allowance)
-        return QuotaStatus(balance.limit, balance.used, balance.remaining, allowance.period_end)
+        return _status(await self.balance(user_id, allowance), allowance)
 
     async def balance(self, user_id: UUID, allowance: Allowance) -> LedgerBalance:
         try:
@@ -64,3 +62,7 @@ class QuotaGate:
         async with self._uow_factory() as uow:
             used = await uow.usage.total_for_period(user_id, allowance.period_start)
         await self._ledger.seed(user_id, allowance, used)
+
+
+def _status(balance: LedgerBalance, allowance: Allowance) -> QuotaStatus:
+    return QuotaStatus(balance.limit, balance.used, balance.remaining, allowance.period_end)

@@ -30,8 +30,10 @@ class ResponseCache:
     def enabled(self) -> bool:
         return self._ttl > 0
 
-    @staticmethod
-    def key(user_id: UUID, model: str, max_tokens: int, temperature: float | None, turns: Sequence[Turn]) -> str:
+    def key(self, user_id: UUID, model: str, max_tokens: int, temperature: float | None, turns: Sequence[Turn]) -> str:
+        """The entry's key; "" when the cache is off (the key hashes the whole context, for nothing then)."""
+        if not self.enabled:
+            return ""
         material = json.dumps(
             [str(user_id), model, max_tokens, temperature, [[t.role.value, t.content] for t in turns]],
             separators=(",", ":"),

@@ -82,7 +82,6 @@ class _Turn:
     max_tokens: int
     prompt_estimate: int
     cache_key: str
-    """The response cache's key ("" when the cache is off: the key hashes the whole context)."""
     message_id: UUID = field(default_factory=new_id)
     reservation: Reservation | None = None
 
@@ -164,11 +163,7 @@ class SendChat:
             estimate_tokens,
         )
         prompt_estimate = sum(estimate_tokens(t.content) + PER_MESSAGE_OVERHEAD_TOKENS for t in turns)
-        key = (
-            ResponseCache.key(request.user_id, spec.id, max_tokens, request.temperature, turns)
-            if self._cache.enabled
-            else ""
-        )
+        key = self._cache.key(request.user_id, spec.id, max_tokens, request.temperature, turns)
         return _Turn(request, spec, allowance, conversation, turns, max_tokens, prompt_estimate, key)
 
     async def _conversation_and_history(

@@ -32,7 +32,7 @@ from entrypoints.http.dependencies import hot_path_services, provide_principal
 from entrypoints.http.openapi import EventStreamOnly, JsonOrEventStream
 from entrypoints.http.problems import errors
 from entrypoints.http.rate_limits import RateLimits
-from entrypoints.http.sse import SSE_HEADERS, StreamRecorder, reply_frames, resumed_frames, stream_key
+from entrypoints.http.sse import StreamRecorder, reply_frames, resumed_frames, stream_key
 from entrypoints.http.streaming import EventStream
 
 AUTHED = {"principal": Provide(provide_principal)}
@@ -98,7 +98,7 @@ class ChatController(Controller):
         if wants_stream(request, data):
             recorder = StreamRecorder(container.stream_log, stream_key(user.id, reply.started.message_id))
             frames = reply_frames(reply, recorder, request.app.state.drain)
-            return EventStream(frames, media_type="text/event-stream", headers=SSE_HEADERS)
+            return EventStream(frames)
         finished = await collect(reply)
         body = ChatOut(reply.started.conversation_id, MessageOut.of(finished.message), QuotaOut.of(finished.quota))
         return Response(body)
@@ -121,7 +121,7 @@ class ChatController(Controller):
         if not await container.stream_log.exists(key):
             raise NotFound("No such stream (or it has expired).")
         frames = resumed_frames(container.stream_log, key, last_event_id or 0)
-        return EventStream(frames, media_type="text/event-stream", headers=SSE_HEADERS)
+        return EventStream(frames)
 
 
 class ConversationController(Controller):

@@ -33,7 +33,6 @@ from entrypoints.http.shutdown import Drain
 from entrypoints.http.streaming import EventStream
 
 _encode = msgspec.json.Encoder().encode
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class TextPart(msgspec.Struct):
@@ -230,7 +229,7 @@ async def chat_completions(
     if data.stream:
         include_usage = bool(data.stream_options and data.stream_options.include_usage)
         chunks = completion_chunks(reply, include_usage, request.app.state.drain)
-        return EventStream(chunks, media_type="text/event-stream", headers=SSE_HEADERS)
+        return EventStream(chunks)
     return Response(await completion_body(reply))
 
 

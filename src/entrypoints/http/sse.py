@@ -18,7 +18,6 @@ from entrypoints.http.shutdown import Drain
 
 log = logging.getLogger("parley.sse")
 _encode = msgspec.json.Encoder().encode
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 FINAL_EVENTS = ("done", "error")
 
 

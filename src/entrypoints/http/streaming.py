@@ -16,8 +16,16 @@ from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
 from litestar.types import Receive, Send
 
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+"""No caching, and no buffering by a proxy (nginx honours X-Accel-Buffering): each event goes out at once."""
+
 
 class EventStream(Stream):
+    """A response of server-sent events (`text/event-stream`, never cached or buffered on the way)."""
+
+    def __init__(self, content: Any) -> None:
+        super().__init__(content, media_type="text/event-stream", headers=SSE_HEADERS)
+
     def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
         response = super().to_asgi_response(*args, **kwargs)
         assert type(response) is ASGIStreamingResponse
