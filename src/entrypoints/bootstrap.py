@@ -26,7 +26,7 @@ from application.billing.renewals import RunBillingCycle
 from application.billing.subscribe import Subscribe
 from application.billing.webhooks import ProcessGatewayEvent, ReceiveGatewayEvent
 from application.conversation.allowance_cache import CachedAllowance
-from application.conversation.ports import AllowanceProvider, QuotaLedger, StreamLog
+from application.conversation.ports import QuotaLedger, StreamLog
 from application.conversation.queries import (
     DeleteConversation,
     GetConversation,
@@ -50,6 +50,7 @@ from application.identity.sign_in import SignIn
 from application.identity.sign_out import SignOut
 from application.identity.sign_up import SignUp
 from application.identity.verify_email import VerifyEmail
+from application.shared.allowance import AllowanceProvider
 from application.shared.jobs import JobHandler, RelayOutbox, RunJob
 from application.shared.ports import Cache, EmailRenderer, Mailer, MessagePublisher, RateLimiter
 from domain.billing.ports import PaymentGateway

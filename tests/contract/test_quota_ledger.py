@@ -23,7 +23,8 @@ from adapters.memory.clock import FrozenClock
 from adapters.memory.quota_ledger import InMemoryQuotaLedger
 from adapters.redis.client import create_redis
 from adapters.redis.quota_ledger import RedisQuotaLedger
-from application.conversation.ports import Allowance, NeedsBaseline, QuotaLedger, Reservation
+from application.conversation.ports import NeedsBaseline, QuotaLedger, Reservation
+from application.shared.allowance import Allowance
 from domain.conversation.errors import QuotaExceeded, QuotaUnavailable
 
 HOLD_TTL_SECONDS = 1

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from application.conversation.ports import Allowance, LedgerBalance, NeedsBaseline, Reservation, Settlement
+from application.conversation.ports import LedgerBalance, NeedsBaseline, Reservation, Settlement
+from application.shared.allowance import Allowance
 from domain.conversation.errors import QuotaExceeded
 
 COUNTER_KEPT_AFTER_PERIOD = timedelta(days=7)

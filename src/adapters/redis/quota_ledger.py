@@ -21,7 +21,8 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from application.conversation.ports import Allowance, LedgerBalance, NeedsBaseline, Reservation, Settlement
+from application.conversation.ports import LedgerBalance, NeedsBaseline, Reservation, Settlement
+from application.shared.allowance import Allowance
 from domain.conversation.errors import QuotaExceeded, QuotaUnavailable
 
 COUNTER_KEPT_AFTER_PERIOD = timedelta(days=7)

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from application.billing.plans import StaticPlanCatalogue
 from application.billing.ports import BillingUnitOfWork
-from application.conversation.ports import Allowance
+from application.shared.allowance import Allowance
 from domain.billing.model import FREE, anniversary_period
 
 

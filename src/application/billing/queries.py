@@ -10,8 +10,7 @@ from uuid import UUID
 from application.billing.plans import StaticPlanCatalogue
 from application.billing.ports import Account, BillingUnitOfWork
 from application.billing.view import SubscriptionView
-from application.conversation.ports import AllowanceProvider
-from application.conversation.quota import QuotaGate
+from application.shared.allowance import AllowanceProvider, QuotaMeter
 from application.shared.pagination import check_limit, decode_cursor, encode_cursor
 from domain.billing.model import Payment, Plan, anniversary_period
 from domain.shared.clock import Clock
@@ -53,21 +52,21 @@ class BillingUsage:
 
 
 class GetBillingUsage:
-    def __init__(self, allowance: AllowanceProvider, quota: QuotaGate, clock: Clock) -> None:
+    def __init__(self, allowance: AllowanceProvider, quota: QuotaMeter, clock: Clock) -> None:
         self._allowance = allowance
         self._quota = quota
         self._clock = clock
 
     async def __call__(self, user_id: UUID, plan: str) -> BillingUsage:
         allowance = await self._allowance.current(user_id, plan, self._clock.now())
-        balance = await self._quota.balance(user_id, allowance)
+        status = await self._quota.status(user_id, allowance)
         return BillingUsage(
             allowance.plan,
             allowance.period_start,
             allowance.period_end,
             allowance.limit,
-            balance.used,
-            balance.remaining,
+            status.used,
+            status.remaining,
         )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from application.conversation.ports import Allowance, AllowanceProvider
+from application.shared.allowance import Allowance, AllowanceProvider
 
 DEFAULT_MAX_ENTRIES = 100_000
 

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
+from application.shared.allowance import QuotaStatus
 from domain.conversation.model import Message
 from domain.shared.errors import DomainError
-
-
-@dataclass(frozen=True, slots=True)
-class QuotaStatus:
-    limit: int
-    used: int
-    remaining: int
-    period_end: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +27,8 @@ class ReplyDelta:
 class ReplyFinished:
     message: Message
     quota: QuotaStatus
+    finish_reason: str = "stop"
+    """"stop" (the model finished) or "length" (max_tokens or the context window cut the reply)."""
 
 
 @dataclass(frozen=True, slots=True)

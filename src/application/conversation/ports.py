@@ -1,5 +1,5 @@
-"""What conversation's use cases need beyond the domain: the quota ledger, the allowance (which billing
-implements), the resumable-stream log and their unit of work."""
+"""What conversation's use cases need beyond the domain: the quota ledger, the resumable-stream log and
+their unit of work."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from application.shared.allowance import Allowance
 from application.shared.ports import UnitOfWork
 from domain.conversation.ports import ConversationRepository, MessageRepository, UsageRepository
 
@@ -17,28 +18,6 @@ class ConversationUnitOfWork(UnitOfWork, Protocol):
     conversations: ConversationRepository
     messages: MessageRepository
     usage: UsageRepository
-
-
-@dataclass(frozen=True, slots=True)
-class Allowance:
-    """How many tokens a user may spend in the current period. `overage` tokens beyond the limit are allowed
-    (and billed) on plans with usage-based overage; 0 makes the limit a hard cap."""
-
-    plan: str
-    limit: int
-    period_start: datetime
-    period_end: datetime
-    overage: int = 0
-
-    @property
-    def ceiling(self) -> int:
-        return self.limit + self.overage
-
-
-class AllowanceProvider(Protocol):
-    """Implemented by billing (application/billing/allowance.py)."""
-
-    async def current(self, user_id: UUID, plan: str, now: datetime) -> Allowance: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from application.conversation.dto import QuotaStatus
-from application.conversation.ports import AllowanceProvider, ConversationUnitOfWork, QuotaLedger
+from application.conversation.ports import ConversationUnitOfWork, QuotaLedger
 from application.conversation.quota import QuotaGate
+from application.shared.allowance import AllowanceProvider, QuotaStatus
 from application.shared.pagination import check_limit, decode_cursor, encode_cursor
 from domain.conversation.catalogue import ModelCatalogue, ModelSpec
 from domain.conversation.model import Conversation, Message

@@ -8,15 +8,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from uuid import UUID
 
-from application.conversation.dto import QuotaStatus
 from application.conversation.ports import (
-    Allowance,
     ConversationUnitOfWork,
     LedgerBalance,
     NeedsBaseline,
     QuotaLedger,
     Reservation,
 )
+from application.shared.allowance import Allowance, QuotaStatus
 
 log = logging.getLogger("parley.quota")
 

@@ -21,23 +21,18 @@ from typing import Any
 from uuid import UUID
 
 from application.conversation.dto import (
-    QuotaStatus,
     ReplyDelta,
     ReplyEvent,
     ReplyFailed,
     ReplyFinished,
     ReplyStarted,
 )
-from application.conversation.ports import (
-    Allowance,
-    AllowanceProvider,
-    ConversationUnitOfWork,
-    QuotaLedger,
-    Reservation,
-)
+from application.conversation.ports import ConversationUnitOfWork, QuotaLedger, Reservation
 from application.conversation.quota import QuotaGate
 from application.conversation.response_cache import CachedReply, ResponseCache
 from application.conversation.router import OpenedStream, ProviderRouter
+from application.shared import topics
+from application.shared.allowance import Allowance, AllowanceProvider, QuotaStatus
 from application.shared.ports import OutboxMessage
 from domain.conversation.catalogue import ModelCatalogue, ModelSpec, RouteStep
 from domain.conversation.context import check_content, fit_context
@@ -52,8 +47,6 @@ from domain.shared.ids import new_id
 log = logging.getLogger("parley.chat")
 PER_MESSAGE_OVERHEAD_TOKENS = 4
 QUOTA_THRESHOLDS = (80, 100)
-QUOTA_THRESHOLD_TOPIC = "conversation.quota_threshold"
-OVERAGE_TOPIC = "conversation.overage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +338,7 @@ class SendChat:
         async with self._uow_factory() as uow:
             if overage and turn.allowance.overage:
                 payload = {"user_id": str(turn.request.user_id), "tokens": overage, "usage_id": str(record_id)}
-                await uow.outbox.add(OutboxMessage(topic=OVERAGE_TOPIC, payload=payload, created_at=now))
+                await uow.outbox.add(OutboxMessage(topic=topics.OVERAGE, payload=payload, created_at=now))
             for threshold in crossed:
                 payload = {
                     "user_id": str(turn.request.user_id),
@@ -355,7 +348,7 @@ class SendChat:
                     "period_start": turn.allowance.period_start.isoformat(),
                     "period_end": turn.allowance.period_end.isoformat(),
                 }
-                await uow.outbox.add(OutboxMessage(topic=QUOTA_THRESHOLD_TOPIC, payload=payload, created_at=now))
+                await uow.outbox.add(OutboxMessage(topic=topics.QUOTA_THRESHOLD, payload=payload, created_at=now))
             await uow.commit()
 
     # --- cache hits ---------------------------------------------------------------------------------

@@ -33,9 +33,11 @@ class TextDelta:
 
 @dataclass(frozen=True, slots=True)
 class UsageReport:
-    """The provider's own count, when it gives one (normally last)."""
+    """The provider's own count, when it gives one (normally last), and why the reply ended: "stop" (the model
+    finished) or "length" (max_tokens or the context window cut it)."""
 
     usage: Usage
+    finish_reason: str = "stop"
 
 
 StreamEvent = TextDelta | UsageReport

@@ -8,8 +8,8 @@ from uuid import UUID
 
 import msgspec
 
-from application.conversation.dto import QuotaStatus
 from application.conversation.queries import ModelEntry, UsageReport
+from application.shared.allowance import QuotaStatus
 from domain.conversation.model import Conversation, Message
 
 Content = Annotated[str, msgspec.Meta(min_length=1, max_length=32_000)]

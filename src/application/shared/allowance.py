@@ -1,0 +1,46 @@
+"""What conversation and billing share about a user's tokens: the allowance billing grants for a period, the
+quota a user sees, and the port through which one context asks the other. Conversation implements
+`QuotaMeter` (over its ledger); billing implements `AllowanceProvider` (over plans and subscriptions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """How many tokens a user may spend in the current period. `overage` tokens beyond the limit are allowed
+    (and billed) on plans with usage-based overage; 0 makes the limit a hard cap."""
+
+    plan: str
+    limit: int
+    period_start: datetime
+    period_end: datetime
+    overage: int = 0
+
+    @property
+    def ceiling(self) -> int:
+        return self.limit + self.overage
+
+
+class AllowanceProvider(Protocol):
+    """Implemented by billing (application/billing/allowance.py)."""
+
+    async def current(self, user_id: UUID, plan: str, now: datetime) -> Allowance: ...
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaStatus:
+    limit: int
+    used: int
+    remaining: int
+    period_end: datetime
+
+
+class QuotaMeter(Protocol):
+    """Implemented by conversation (application/conversation/quota.py): what a user has spent of an allowance."""
+
+    async def status(self, user_id: UUID, allowance: Allowance) -> QuotaStatus: ...
