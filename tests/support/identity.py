@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import functools
 import re
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from adapters.memory.clock import FrozenClock
@@ -24,7 +26,6 @@ from adapters.security.jwt import JwtTokenIssuer
 from application.identity.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from application.identity.authenticate import Authenticate
 from application.identity.dto import Principal, TokenPair
-from application.identity.emails import IDENTITY_EMAILS, SendIdentityEmail
 from application.identity.refresh_session import RefreshSession
 from application.identity.request_email import ForgotPassword, ResendVerification
 from application.identity.reset_password import ResetPassword
@@ -32,12 +33,16 @@ from application.identity.sign_in import SignIn, SignInRequest
 from application.identity.sign_out import SignOut
 from application.identity.sign_up import SignUp, SignUpRequest
 from application.identity.verify_email import VerifyEmail
-from application.shared.jobs import JobHandler, RelayOutbox, RunJob
+from application.shared.jobs import RelayOutbox, RunJob
 from domain.identity.model import User
+from entrypoints.bootstrap import bootstrap
+from entrypoints.settings import Settings
 
 PUBLIC_URL = "https://parley.example.test"
 SECRET_KEY = "unit-tests-only-secret-key-0123456789abcdef"
 PASSWORD = "tangerine-kayak-orbit"
+_VAR_DIR = Path(tempfile.gettempdir()) / "parley-unit-tests"
+"""bootstrap's var_dir: nothing is written there (the secret key, mailer and database are given)."""
 
 
 @functools.cache
@@ -139,6 +144,7 @@ def build_identity_kit(
     issuer: JwtTokenIssuer | None = None,
     clock: FrozenClock | None = None,
 ) -> IdentityKit:
+    """The use cases as the composition root wires them (bootstrap), on in-memory adapters."""
     db = InMemoryDatabase()
 
     def uow_factory() -> InMemoryUnitOfWork:
@@ -150,8 +156,21 @@ def build_identity_kit(
     hasher = hasher or Pbkdf2PasswordHasher()
     issuer = issuer or JwtTokenIssuer(SECRET_KEY)
     denylist = bundled_denylist()
-    send_email = SendIdentityEmail(uow_factory, mailer, TemplateNameRenderer(), clock, PUBLIC_URL)
-    handlers: dict[str, JobHandler] = {topic: send_email for topic in IDENTITY_EMAILS}
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, var_dir=_VAR_DIR, secret_key=SECRET_KEY, public_url=PUBLIC_URL
+    )
+    container = bootstrap(
+        settings,
+        uow_factory=uow_factory,
+        mailer=mailer,
+        publisher=publisher,
+        clock=clock,
+        hasher=hasher,
+        issuer=issuer,
+        denylist=denylist,
+        renderer=TemplateNameRenderer(),
+    )
+    use_cases = container.identity
     return IdentityKit(
         db=db,
         uow_factory=uow_factory,
@@ -161,18 +180,18 @@ def build_identity_kit(
         hasher=hasher,
         issuer=issuer,
         denylist=denylist,
-        sign_up=SignUp(uow_factory, hasher, denylist, clock),
-        verify_email=VerifyEmail(uow_factory, clock),
-        resend_verification=ResendVerification(uow_factory, clock),
-        forgot_password=ForgotPassword(uow_factory, clock),
-        sign_in=SignIn(uow_factory, hasher, issuer, clock),
-        refresh=RefreshSession(uow_factory, issuer, clock),
-        sign_out=SignOut(uow_factory, issuer, clock),
-        reset_password=ResetPassword(uow_factory, hasher, denylist, clock),
-        authenticate=Authenticate(uow_factory, issuer, clock),
-        create_api_key=CreateApiKey(uow_factory, clock),
-        list_api_keys=ListApiKeys(uow_factory),
-        revoke_api_key=RevokeApiKey(uow_factory, clock),
-        relay_outbox=RelayOutbox(uow_factory, publisher, clock),
-        run_job=RunJob(uow_factory, handlers, clock),
+        sign_up=use_cases.sign_up,
+        verify_email=use_cases.verify_email,
+        resend_verification=use_cases.resend_verification,
+        forgot_password=use_cases.forgot_password,
+        sign_in=use_cases.sign_in,
+        refresh=use_cases.refresh,
+        sign_out=use_cases.sign_out,
+        reset_password=use_cases.reset_password,
+        authenticate=use_cases.authenticate,
+        create_api_key=use_cases.create_api_key,
+        list_api_keys=use_cases.list_api_keys,
+        revoke_api_key=use_cases.revoke_api_key,
+        relay_outbox=container.relay_outbox,
+        run_job=container.run_job,
     )
