@@ -21,7 +21,11 @@ all plans).
 
 Every POST carries an idempotency key derived from the caller's, so an app-level retry replays Stripe's first
 answer instead of charging again; the SDK retries network errors, 409 and 5xx with that same key. Stripe
-renews subscriptions by itself: `renew` only re-fetches."""
+renews subscriptions by itself (`renews_itself`): `renew` only re-fetches.
+
+Webhook events are read here too (`parse_event`), from the body stored as received: the event names billing
+acts on, the subscription of an invoice (`parent.subscription_details`), and the invoice's amount, currency and
+the period of its plan lines; the application sees only billing's `GatewayEvent`."""
 
 from __future__ import annotations
 
