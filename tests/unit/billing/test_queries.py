@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from domain.billing.model import add_month
+from domain.billing.model import SubscriptionStatus, add_month
 from domain.shared.errors import InvalidInput, NotFound
 from domain.shared.ids import new_id
-from tests.factories.billing import START, PaymentFactory
+from tests.factories.billing import START, PaymentFactory, SubscriptionFactory
 from tests.unit.billing.conftest import BillingKit
 
 
@@ -82,3 +82,23 @@ async def test_an_invoice_is_the_payment_with_its_account(kit: BillingKit) -> No
     assert (invoice.payment, invoice.account.name) == (payment, "Ada")
     with pytest.raises(NotFound):
         await kit.get_invoice(new_id())
+
+
+async def test_a_subscription_waiting_for_the_card_is_shown_with_its_client_secret(kit: BillingKit) -> None:
+    account = await kit.account()
+    await kit.store(
+        SubscriptionFactory.build(
+            user_id=account.user_id, status=SubscriptionStatus.INCOMPLETE, client_secret="pi_123_secret_456"
+        )
+    )
+
+    view = await kit.get_subscription(account.user_id)
+
+    assert (view.plan, view.status, view.client_secret) == ("plus", "incomplete", "pi_123_secret_456")
+
+
+async def test_a_canceled_subscription_shows_the_free_plan(kit: BillingKit) -> None:
+    account = await kit.account()
+    await kit.store(SubscriptionFactory.build(user_id=account.user_id, status=SubscriptionStatus.CANCELED))
+
+    assert (await kit.get_subscription(account.user_id)).plan == "free"
