@@ -309,16 +309,17 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         get_usage=GetUsage(uow_factory, shared.ledger, allowance, clock),
         list_models=ListModels(catalogue),
     )
+    quota_meter = QuotaGate(shared.ledger, uow_factory)
     billing = BillingUseCases(
         list_plans=ListPlans(plans),
         subscribe=Subscribe(uow_factory, gateway, plans, clock, links.invoice_url),
         cancel=CancelSubscription(uow_factory, gateway, plans, clock),
         get_subscription=GetSubscription(uow_factory, clock),
-        get_usage=GetBillingUsage(allowance, QuotaGate(shared.ledger, uow_factory), clock),
+        get_usage=GetBillingUsage(allowance, quota_meter, clock),
         list_payments=ListPayments(uow_factory),
         get_invoice=GetInvoice(uow_factory),
         receive_event=ReceiveGatewayEvent(uow_factory, clock),
-        run_cycle=RunBillingCycle(uow_factory, gateway, plans, clock, links.invoice_url),
+        run_cycle=RunBillingCycle(uow_factory, gateway, plans, clock, links.invoice_url, quota_meter),
     )
     send_identity_email = SendIdentityEmail(uow_factory, mailer, renderer, clock, settings.public_url)
     handlers: dict[str, JobHandler] = {topic: send_identity_email for topic in IDENTITY_EMAILS}

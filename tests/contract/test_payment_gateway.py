@@ -23,11 +23,11 @@ import pytest
 import stripe
 
 from adapters.memory.clock import FrozenClock
-from adapters.payments.local import LocalPaymentGateway
+from adapters.payments.local import LocalPaymentGateway, local_event
 from adapters.payments.stripe import InvalidSignature, StripePaymentGateway, construct_event
 from domain.billing.errors import GatewayError
 from domain.billing.model import Plan, add_month
-from domain.billing.ports import GatewaySubscription, PaymentGateway, SubscriptionRef
+from domain.billing.ports import GatewayEvent, GatewayEventKind, GatewaySubscription, PaymentGateway, SubscriptionRef
 from tests.support.fake_stripe import FakeStripe, Fault
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -284,6 +284,23 @@ async def test_an_unknown_subscription_is_an_error_worth_no_retry(billing: Billi
 
 
 # --- local only ------------------------------------------------------------------------------------------
+
+
+async def test_the_local_gateway_renews_nothing_itself_and_reads_back_the_events_it_writes() -> None:
+    clock = FrozenClock(START)
+    gateway = LocalPaymentGateway(clock)
+    subscription = await gateway.create_subscription("cus_local_1", PLUS, None, "subscribe-1")
+    invoice = subscription.latest_invoice
+    assert invoice is not None
+
+    event = local_event("evt_1", GatewayEventKind.INVOICE_PAID, subscription.external_id, invoice)
+
+    assert gateway.renews_itself is False
+    assert gateway.parse_event(json.loads(json.dumps(event))) == GatewayEvent(
+        GatewayEventKind.INVOICE_PAID, subscription.external_id, invoice
+    )
+    with pytest.raises(GatewayError):
+        gateway.parse_event({"id": "evt_2", "type": "invoice.paid"})
 
 
 async def test_a_local_proration_of_half_a_cent_rounds_up() -> None:
@@ -630,6 +647,74 @@ async def test_a_wrong_api_key_is_an_error_worth_no_retry(fake_stripe: FakeStrip
     await gateway.aclose()
     assert raised.value.retryable is False
     assert fake_stripe.customers == []
+
+
+# --- Stripe only: events in billing's words -------------------------------------------------------------------
+
+
+async def test_stripe_renews_itself_and_its_renewal_events_name_the_subscription_and_the_invoice(
+    stripe_gateway: StripePaymentGateway,
+    fake_stripe: FakeStripe,
+) -> None:
+    customer = await stripe_gateway.ensure_customer(uuid4(), "ada@example.com", None)
+    subscription = await stripe_gateway.create_subscription(customer, PLUS, "pm_card_visa", "subscribe-1")
+    await stripe_gateway.report_overage(customer, 2_500, "overage-1")
+    fake_stripe.advance_clock(add_month(START))
+    renewed = await stripe_gateway.retrieve_subscription(subscription.external_id)
+
+    parsed = {e["type"]: stripe_gateway.parse_event(e) for e in fake_stripe.events[-5:]}
+
+    assert stripe_gateway.renews_itself is True
+    assert parsed["customer.subscription.updated"] == GatewayEvent(
+        GatewayEventKind.SUBSCRIPTION_CHANGED, subscription.external_id
+    )
+    paid = parsed["invoice.paid"]
+    assert (paid.kind, paid.subscription_external_id) == (GatewayEventKind.INVOICE_PAID, subscription.external_id)
+    assert paid.invoice == renewed.latest_invoice
+    assert paid.invoice is not None and paid.invoice.amount_cents == 2_000 + 3 * 2  # the plan, 3 started thousands
+    assert (paid.invoice.period_start, paid.invoice.period_end) == (add_month(START), add_month(START, 2))
+    assert parsed["invoice.created"].kind is GatewayEventKind.OTHER
+
+
+async def test_a_failed_stripe_payment_parses_with_the_amount_due(
+    stripe_gateway: StripePaymentGateway,
+    fake_stripe: FakeStripe,
+) -> None:
+    customer = await stripe_gateway.ensure_customer(uuid4(), "ada@example.com", None)
+    subscription = await stripe_gateway.create_subscription(customer, PLUS, "pm_card_visa", "subscribe-1")
+    fake_stripe.fail_future_charges(subscription.external_id)
+    fake_stripe.advance(subscription.external_id)
+    [failed] = [e for e in fake_stripe.events if e["type"] == "invoice.payment_failed"]
+
+    parsed = stripe_gateway.parse_event(failed)
+
+    assert (parsed.kind, parsed.subscription_external_id) == (
+        GatewayEventKind.INVOICE_PAYMENT_FAILED,
+        subscription.external_id,
+    )
+    assert parsed.invoice is not None
+    assert (parsed.invoice.amount_cents, parsed.invoice.currency, parsed.invoice.paid) == (2_000, "usd", False)
+
+
+def test_an_invoice_of_an_older_api_version_names_its_subscription_directly(
+    stripe_gateway: StripePaymentGateway, fake_stripe: FakeStripe
+) -> None:
+    invoice = {"id": "in_1", "object": "invoice", "currency": "usd", "amount_due": 900, "amount_paid": 900}
+    invoice |= {"status": "paid", "subscription": "sub_old", "period_start": 1, "period_end": 2}
+
+    parsed = stripe_gateway.parse_event(fake_stripe.event("invoice.paid", invoice))
+
+    assert parsed.subscription_external_id == "sub_old"
+    assert parsed.invoice is not None and (parsed.invoice.amount_cents, parsed.invoice.paid) == (900, True)
+
+
+def test_a_malformed_stripe_event_of_a_handled_kind_is_an_error_worth_no_retry(
+    stripe_gateway: StripePaymentGateway, fake_stripe: FakeStripe
+) -> None:
+    with pytest.raises(GatewayError) as raised:
+        stripe_gateway.parse_event(fake_stripe.event("invoice.paid", {"id": "in_1", "object": "invoice"}))
+
+    assert raised.value.retryable is False
 
 
 # --- webhook signatures -----------------------------------------------------------------------------------

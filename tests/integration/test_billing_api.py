@@ -11,10 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from litestar.testing import AsyncTestClient
 
 from adapters.memory.clock import FrozenClock
 from adapters.memory.mailer import InMemoryMailer
 from entrypoints.bootstrap import Container
+from entrypoints.http.app import create_app
 from tests.support.app import app_client, bearer, memory_container, verified_user_token
 from tests.support.fake_stripe import FakeStripe
 
@@ -267,3 +269,76 @@ async def test_plans_come_from_configuration(tmp_path: Path) -> None:
     ]
     assert usage["token_quota"] == 20_000
     assert payments[0]["amount_cents"] == 1_500
+
+
+async def test_with_stripe_overage_is_billed_once_when_the_period_ends(tmp_path: Path, fake_stripe: FakeStripe) -> None:
+    """The reply's meter event is the overage: when the period ends, neither the billing cycle nor the renewal
+    reports it again, so the renewal invoice bills the plan plus the period's 20 started thousands once."""
+    from adapters.memory.llm import Script, ScriptedProvider
+    from adapters.memory.publisher import InMemoryPublisher
+    from domain.conversation.catalogue import ModelCatalogue, ModelSpec, RouteStep
+    from domain.conversation.model import Usage
+
+    clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    publisher = InMemoryPublisher()
+    big = ScriptedProvider("big", [Script(pieces=("long answer",), usage=Usage(60_000, 60_000))])
+    catalogue = ModelCatalogue([ModelSpec("m", (RouteStep("big", "up"),), 400_000, frozenset({"free", "plus", "pro"}))])
+    container = memory_container(
+        tmp_path,
+        settings={
+            "overage_cents_per_1k_tokens": {"plus": 50},
+            "stripe_secret_key": fake_stripe.api_key,
+            "stripe_webhook_secret": fake_stripe.webhook_secret,
+            "stripe_api_base": fake_stripe.api_base,
+            "stripe_price_plus": fake_stripe.prices["plus"],
+            "stripe_price_pro": fake_stripe.prices["pro"],
+            "stripe_price_overage": fake_stripe.overage_price,
+            "refresh_token_ttl_seconds": 90 * 86400,
+            "allowance_cache_seconds": 0,
+            "billing_cycle_seconds": 3600,  # the test runs the cycle itself
+        },
+        clock=clock,
+        publisher=publisher,
+        providers={"big": big},
+        catalogue=catalogue,
+    )
+    jobs_seen = 0
+
+    async def run_jobs() -> None:  # relay and worker, in the test's own steps
+        nonlocal jobs_seen
+        while await container.relay_outbox():
+            for message_id, _topic in publisher.published[jobs_seen:]:
+                await container.run_job(message_id)
+            jobs_seen = len(publisher.published)
+
+    async with AsyncTestClient(app=create_app(container, run_jobs_in_process=False)) as client:
+        headers = bearer(await verified_user_token(container, "ada@example.com"))
+        sub = await client.post(
+            "/api/billing/subscribe", json={"plan": "plus", "payment_method_id": "pm_card_visa"}, headers=headers
+        )
+        assert sub.json()["status"] == "active"
+        first_period_end = sub.json()["current_period_end"]
+        reply = await client.post(
+            "/api/chat", json={"content": "one", "model": "m", "max_tokens": 100}, headers=headers
+        )
+        assert reply.json()["quota"]["used"] == 120_000
+        await run_jobs()
+
+        clock.advance(timedelta(days=31, seconds=1))  # the period has ended; Stripe's webhooks are yet to come
+        await container.billing.run_cycle()
+        await run_jobs()
+        [renewal] = fake_stripe.advance_clock(clock.now())
+        for event in fake_stripe.events:
+            payload, signature = fake_stripe.signed(event)
+            delivered = await client.post(
+                "/api/billing/webhooks/stripe", content=payload, headers={"Stripe-Signature": signature}
+            )
+            assert delivered.status_code == 200
+        await run_jobs()
+        payments = (await client.get("/api/billing/payments", headers=headers)).json()["items"]
+        view = (await client.get("/api/billing/subscription", headers=headers)).json()
+
+    assert [event["payload"]["value"] for event in fake_stripe.meter_events] == ["20000"]
+    assert renewal["amount_paid"] == 2_000 + 20 * 2  # the fake's overage price: 2 cents per started 1,000 tokens
+    assert [p["amount_cents"] for p in payments] == [2_040, 2_000]
+    assert (view["plan"], view["status"], view["current_period_start"]) == ("plus", "active", first_period_end)

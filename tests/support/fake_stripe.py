@@ -28,9 +28,11 @@ creates a new `pm_...` on the customer, as Stripe does.
 
 Tests drive what Stripe would do by itself: `advance` closes a subscription's period (a renewal invoice with
 the closed period's metered usage, charged off-session; or the end of a subscription set to cancel),
-`complete_payment` is the customer finishing 3-D Secure in the browser, `fail_next` scripts 5xx answers
-before a request runs or a connection dropped after it ran. The clock starts at the real time and moves only
-when told (`set_time`, `advance_time`), like a Stripe test clock. Every object change is recorded as an event
+`advance_clock` moves the clock as a test clock advances, closing every period that ends on the way,
+`complete_payment` is the customer finishing 3-D Secure in the browser, `fail_future_charges` a card that stops
+paying, `fail_next` scripts 5xx answers before a request runs or a connection dropped after it ran. The clock
+starts at the real time and moves only when told (`set_time`, `advance_time`, `advance_clock`), like a Stripe
+test clock. Every object change is recorded as an event
 (`events`), which `deliver` POSTs to a URL signed as Stripe signs webhooks (`Stripe-Signature: t=..,v1=..`,
 HMAC-SHA256 of "{t}.{body}"), with a chosen timestamp, secret or a body changed after signing."""
 
@@ -486,6 +488,31 @@ class FakeStripe:
             self._emit_invoice(invoice, outcome)
             self._emit("customer.subscription.updated", self._render_subscription(sub, []), previous)
             return self._render_invoice(invoice, [])
+
+    def advance_clock(self, moment: datetime) -> list[dict[str, Any]]:
+        """Move the clock to `moment` as a Stripe test clock advances: every live subscription whose period ends
+        by then is closed (`advance`), as many periods as have passed. Returns the renewal invoices, oldest first."""
+        invoices: list[dict[str, Any]] = []
+        with self._lock:
+            target = _timestamp(moment)
+            while due := [
+                sub_id
+                for sub_id, sub in self._subscriptions.items()
+                if sub["status"] not in ("canceled", "incomplete_expired") and self._period(sub)[1] <= target
+            ]:
+                for sub_id in due:
+                    if (invoice := self.advance(sub_id)) is not None:
+                        invoices.append(invoice)
+            self._now = max(self._now, target)
+        return invoices
+
+    def fail_future_charges(self, subscription_id: str) -> None:
+        """The subscription's card stops paying (expired, insufficient funds): its next charges fail."""
+        with self._lock:
+            sub = self._subscriptions[subscription_id]
+            customer = self._customers[sub["customer"]]
+            method = sub["default_payment_method"] or customer["invoice_settings"]["default_payment_method"]
+            self._outcomes[method] = FAILS
 
     def complete_payment(self, subscription_id: str) -> dict[str, Any]:
         """The customer confirms the latest invoice's payment in the browser (3-D Secure done, or a working

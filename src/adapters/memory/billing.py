@@ -58,7 +58,8 @@ class InMemoryPaymentRepository(TableView):
         self._put(payment.id, payment)
 
     async def get(self, payment_id: UUID) -> Payment | None:
-        return self._get(payment_id)
+        payment: Payment | None = self._get(payment_id)
+        return payment
 
     async def get_by_external_id(self, external_id: str) -> Payment | None:
         return next((p for p in self._rows() if p.external_id == external_id), None)
@@ -87,7 +88,8 @@ class InMemoryReceivedEventRepository(TableView):
         return True
 
     async def lock(self, event_id: str) -> ReceivedEvent | None:
-        return self._get(event_id)
+        event: ReceivedEvent | None = self._get(event_id)
+        return event
 
     async def update(self, event: ReceivedEvent) -> None:
         self._put(event.id, event)

@@ -5,7 +5,8 @@ renders itself (no hosted URL).
 It is an adapter, not a test double, yet it keeps its subscriptions in memory: only what it handed back
 (ids, periods, plans, the latest invoice). Parley's own subscription and payment rows are the truth: before
 acting on a subscription Parley `recall`s it, so after a restart, or in another process, this gateway rebuilds
-it from Parley's record. Overage reported but not yet billed is the one thing a restart forgets.
+it from Parley's record. Overage reported but not yet billed is the one thing a restart forgets, which is why
+Parley reports a period's overage only just before the renewal that bills it.
 
 Money is integer cents. The rules the Stripe adapter also follows (see the contract suite):
 - an upgrade (`prorate=True`) charges the difference between the two prices for the time left in the period,
@@ -16,18 +17,29 @@ Money is integer cents. The rules the Stripe adapter also follows (see the contr
   started 1,000 at the plan's `overage_per_1k_tokens_cents` (a plan without a rate bills none), as Stripe's
   metered price with `transform_quantity[divide_by]=1000, round=up` does.
 Every write takes an idempotency key: the same key with the same request returns the first answer (no second
-invoice); the same key with another request is refused, as Stripe refuses it."""
+invoice); the same key with another request is refused, as Stripe refuses it.
+
+It does not renew by itself (`renews_itself` is False): Parley's billing cycle reports the closing period's
+overage, then calls `renew`. It sends no webhooks; `parse_event` reads events in the shape `local_event`
+writes (billing's own words, serialised), for whatever feeds Parley's webhook job by hand."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 from domain.billing.errors import GatewayError
-from domain.billing.model import Plan, add_month
-from domain.billing.ports import GatewayInvoice, GatewaySubscription, SubscriptionRef
+from domain.billing.model import Plan, SubscriptionStatus, add_month
+from domain.billing.ports import (
+    GatewayEvent,
+    GatewayEventKind,
+    GatewayInvoice,
+    GatewaySubscription,
+    SubscriptionRef,
+)
 from domain.shared.clock import Clock
 
 TOKENS_PER_OVERAGE_UNIT = 1000
@@ -52,8 +64,28 @@ class _LocalSubscription:
         return add_month(self.anchor, self.periods_renewed), add_month(self.anchor, self.periods_renewed + 1)
 
 
+def local_event(
+    event_id: str, kind: GatewayEventKind, subscription: str | None = None, invoice: GatewayInvoice | None = None
+) -> dict[str, Any]:
+    """An event as the local gateway's `parse_event` reads it (JSON-ready: the shape a stored event keeps)."""
+    payload: dict[str, Any] = {"id": event_id, "type": kind.value, "subscription": subscription}
+    if invoice is not None:
+        payload["invoice"] = {
+            "id": invoice.external_id,
+            "amount_cents": invoice.amount_cents,
+            "currency": invoice.currency,
+            "paid": invoice.paid,
+            "hosted_url": invoice.hosted_url,
+            "period_start": invoice.period_start.isoformat(),
+            "period_end": invoice.period_end.isoformat(),
+        }
+    return payload
+
+
 class LocalPaymentGateway:
     name = "local"
+    renews_itself = False
+    """Parley closes each period (`renew`), reporting the period's overage first."""
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
@@ -62,6 +94,28 @@ class LocalPaymentGateway:
         self._unbilled_tokens: dict[str, dict[str, int]] = {}
         """Per customer, the overage reported since its last renewal, by idempotency key."""
         self._reported: set[str] = set()
+
+    def parse_event(self, payload: Mapping[str, Any]) -> GatewayEvent:
+        try:
+            kind = GatewayEventKind(payload["type"])
+            invoice = payload.get("invoice")
+            return GatewayEvent(
+                kind,
+                payload.get("subscription"),
+                None
+                if invoice is None
+                else GatewayInvoice(
+                    external_id=str(invoice["id"]),
+                    amount_cents=int(invoice["amount_cents"]),
+                    currency=str(invoice["currency"]),
+                    paid=bool(invoice["paid"]),
+                    hosted_url=invoice.get("hosted_url"),
+                    period_start=datetime.fromisoformat(invoice["period_start"]),
+                    period_end=datetime.fromisoformat(invoice["period_end"]),
+                ),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise GatewayError(f"Unexpected local event: {error!r}", retryable=False) from error
 
     async def recall(self, ref: SubscriptionRef) -> None:
         """Rebuild a subscription this instance does not know (made before a restart, or by another process)
@@ -207,7 +261,7 @@ def _view(subscription: _LocalSubscription) -> GatewaySubscription:
     return GatewaySubscription(
         external_id=subscription.external_id,
         customer_id=subscription.customer_id,
-        status="canceled" if subscription.canceled else "active",
+        status=SubscriptionStatus.CANCELED if subscription.canceled else SubscriptionStatus.ACTIVE,
         plan=subscription.plan.id,
         current_period_start=start,
         current_period_end=end,

@@ -21,7 +21,11 @@ all plans).
 
 Every POST carries an idempotency key derived from the caller's, so an app-level retry replays Stripe's first
 answer instead of charging again; the SDK retries network errors, 409 and 5xx with that same key. Stripe
-renews subscriptions by itself: `renew` only re-fetches."""
+renews subscriptions by itself (`renews_itself`): `renew` only re-fetches.
+
+Webhook events are read here too (`parse_event`), from the body stored as received: the event names billing
+acts on, the subscription of an invoice (`parent.subscription_details`), and the invoice's amount, currency and
+the period of its plan lines; the application sees only billing's `GatewayEvent`."""
 
 from __future__ import annotations
 
@@ -44,21 +48,27 @@ from stripe.params import (
 from stripe.params.billing import MeterEventCreateParams
 
 from domain.billing.errors import GatewayError
-from domain.billing.model import Plan
-from domain.billing.ports import GatewayInvoice, GatewaySubscription, SubscriptionRef
+from domain.billing.model import Plan, SubscriptionStatus
+from domain.billing.ports import (
+    GatewayEvent,
+    GatewayEventKind,
+    GatewayInvoice,
+    GatewaySubscription,
+    SubscriptionRef,
+)
 
 WEBHOOK_TOLERANCE_SECONDS = 300
 _EXPAND_INVOICE = "latest_invoice.confirmation_secret"
 _METER_IDENTIFIER_MAX = 100
 _STATUSES = {
-    "active": "active",
-    "trialing": "trialing",
-    "past_due": "past_due",
-    "unpaid": "past_due",
-    "canceled": "canceled",
-    "incomplete_expired": "canceled",
-    "incomplete": "incomplete",
-    "paused": "incomplete",
+    "active": SubscriptionStatus.ACTIVE,
+    "trialing": SubscriptionStatus.TRIALING,
+    "past_due": SubscriptionStatus.PAST_DUE,
+    "unpaid": SubscriptionStatus.PAST_DUE,
+    "canceled": SubscriptionStatus.CANCELED,
+    "incomplete_expired": SubscriptionStatus.CANCELED,
+    "incomplete": SubscriptionStatus.INCOMPLETE,
+    "paused": SubscriptionStatus.INCOMPLETE,
 }
 """Stripe's subscription statuses in ours. `paused` (a trial ended without a payment method) grants nothing
 until the customer pays, like `incomplete`."""
@@ -90,12 +100,23 @@ class _ConfirmationSecret(msgspec.Struct):
     client_secret: str
 
 
+class _SubscriptionDetails(msgspec.Struct):
+    subscription: str | None = None
+
+
+class _InvoiceParent(msgspec.Struct):
+    subscription_details: _SubscriptionDetails | None = None
+
+
 class _Invoice(msgspec.Struct):
     id: str
     currency: str
     amount_due: int
     amount_paid: int
     status: str | None = None
+    parent: _InvoiceParent | None = None
+    subscription: str | None = None
+    """Where API versions before 2025-03-31 named the invoice's subscription (now `parent.subscription_details`)."""
     hosted_invoice_url: str | None = None
     period_start: int = 0
     period_end: int = 0
@@ -130,11 +151,33 @@ class _Subscription(msgspec.Struct):
     """Where API versions before 2025-03-31 kept the period; read only when the item has none."""
 
 
+class _EventData(msgspec.Struct):
+    object: dict[str, Any]
+
+
+class _Event(msgspec.Struct):
+    id: str
+    type: str
+    data: _EventData
+
+
+_SUBSCRIPTION_EVENTS = frozenset(
+    {"customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted"}
+)
+_INVOICE_EVENTS = {
+    "invoice.paid": GatewayEventKind.INVOICE_PAID,
+    "invoice.payment_failed": GatewayEventKind.INVOICE_PAYMENT_FAILED,
+}
+"""The webhook events billing acts on (the endpoint's subscription in Stripe lists the same five)."""
+
+
 class StripePaymentGateway:
     """`prices` maps each paid plan's id to its Stripe price (monthly, licensed); `overage_price`, when set,
     is the metered price on the `meter_event_name` meter that bills reported overage."""
 
     name = "stripe"
+    renews_itself = True
+    """Stripe renews and charges each period, billing the meter events of the one it closes (webhooks tell us)."""
 
     def __init__(
         self,
@@ -251,6 +294,23 @@ class StripePaymentGateway:
         }
         with _translated_errors():
             await self._client.v1.billing.meter_events.create_async(params, {"idempotency_key": idempotency_key})
+
+    def parse_event(self, payload: Mapping[str, Any]) -> GatewayEvent:
+        """A subscription event names the subscription (its state is re-fetched, never read from the body);
+        an invoice event carries the invoice, whose subscription is `parent.subscription_details`."""
+        try:
+            event = msgspec.convert(payload, _Event)
+            if event.type in _SUBSCRIPTION_EVENTS:
+                return GatewayEvent(GatewayEventKind.SUBSCRIPTION_CHANGED, str(event.data.object["id"]))
+            kind = _INVOICE_EVENTS.get(event.type)
+            if kind is None:
+                return GatewayEvent(GatewayEventKind.OTHER)
+            invoice = msgspec.convert(event.data.object, _Invoice)
+        except (msgspec.ValidationError, KeyError) as error:
+            raise GatewayError(f"Unexpected event from Stripe: {error}", retryable=False) from error
+        details = invoice.parent.subscription_details if invoice.parent else None
+        subscription = (details.subscription if details else None) or invoice.subscription
+        return GatewayEvent(kind, subscription, self._invoice(invoice))
 
     def _price_of(self, plan: Plan) -> str:
         price = self._prices.get(plan.id)

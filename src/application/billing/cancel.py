@@ -1,20 +1,25 @@
+"""Cancel at the period end: the plan and its quota stay until then, then the user is on free."""
+
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from uuid import UUID
 
+from application.billing.gateway import gateway_call_failed, ref_of
+from application.billing.notices import queue_email
 from application.billing.plans import StaticPlanCatalogue
 from application.billing.ports import BillingUnitOfWork
-from application.billing.subscribe import CancelAtPeriodEnd, gateway_call_failed, ref_of
 from application.billing.view import SubscriptionView
 from domain.billing.errors import GatewayError, NoSubscription
+from domain.billing.model import Subscription
 from domain.billing.ports import PaymentGateway
 from domain.shared.clock import Clock
 
+log = logging.getLogger("parley.billing")
+
 
 class CancelSubscription:
-    """Cancel at the period end: the plan and its quota stay until then, then the user is on free."""
-
     def __init__(
         self,
         uow_factory: Callable[[], BillingUnitOfWork],
@@ -39,3 +44,26 @@ class CancelSubscription:
                 raise gateway_call_failed(exc) from exc
             await uow.commit()
         return SubscriptionView.of(subscription)
+
+
+class CancelAtPeriodEnd:
+    """The shared step of cancelling and of downgrading to free; asking twice changes nothing."""
+
+    def __init__(self, gateway: PaymentGateway, clock: Clock) -> None:
+        self._gateway = gateway
+        self._clock = clock
+
+    async def __call__(self, uow: BillingUnitOfWork, current: Subscription) -> Subscription:
+        if current.cancel_at_period_end:
+            return current
+        if current.external_id:
+            key = f"cancel:{current.id}:{current.current_period_end.isoformat()}"
+            await self._gateway.set_cancel_at_period_end(current.external_id, True, key)
+        current.schedule_cancel(self._clock.now())
+        await uow.subscriptions.update(current)
+        period_end = f"{current.current_period_end:%Y-%m-%d}"
+        await queue_email(
+            uow, self._clock, current.user_id, "cancellation_scheduled", plan=current.plan, period_end=period_end
+        )
+        log.info("billing.cancel_scheduled", extra={"user_id": str(current.user_id)})
+        return current

@@ -10,7 +10,6 @@ from uuid import UUID
 
 from application.shared.ports import UnitOfWork
 from domain.billing.ports import PaymentRepository, SubscriptionRepository
-from domain.conversation.ports import UsageRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +56,6 @@ class QuotaNoticeRepository(Protocol):
 
 class BillingUnitOfWork(UnitOfWork, Protocol):
     accounts: AccountDirectory
-    usage: UsageRepository
-    """Conversation's durable usage records: the local gateway's overage is billed from them at renewal."""
     subscriptions: SubscriptionRepository
     payments: PaymentRepository
     received_events: ReceivedEventRepository

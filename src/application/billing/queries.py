@@ -12,7 +12,7 @@ from application.billing.ports import Account, BillingUnitOfWork
 from application.billing.view import SubscriptionView
 from application.shared.allowance import AllowanceProvider, QuotaMeter
 from application.shared.pagination import check_limit, decode_cursor, encode_cursor
-from domain.billing.model import Payment, Plan, anniversary_period
+from domain.billing.model import Payment, Plan, SubscriptionStatus, anniversary_period
 from domain.shared.clock import Clock
 from domain.shared.errors import NotFound
 
@@ -33,7 +33,9 @@ class GetSubscription:
     async def __call__(self, user_id: UUID) -> SubscriptionView:
         async with self._uow_factory() as uow:
             subscription = await uow.subscriptions.get_for_user(user_id)
-            if subscription is not None and (subscription.grants_plan or subscription.status.value == "incomplete"):
+            if subscription is not None and (
+                subscription.grants_plan or subscription.status is SubscriptionStatus.INCOMPLETE
+            ):
                 return SubscriptionView.of(subscription)
             account = await uow.accounts.get(user_id)
         if account is None:

@@ -9,50 +9,22 @@ import logging
 from collections.abc import Callable
 from uuid import UUID
 
+from application.billing.cancel import CancelAtPeriodEnd
+from application.billing.gateway import gateway_call_failed, ref_of
 from application.billing.money import format_money
 from application.billing.notices import queue_email
 from application.billing.payments import InvoiceLink, record_payment
 from application.billing.plans import StaticPlanCatalogue
 from application.billing.ports import Account, BillingUnitOfWork
 from application.billing.view import SubscriptionView
-from domain.billing.errors import GatewayError, PaymentFailed
-from domain.billing.model import FREE, Plan, Subscription, SubscriptionStatus, anniversary_period
-from domain.billing.ports import GatewaySubscription, PaymentGateway, SubscriptionRef
+from domain.billing.errors import GatewayError
+from domain.billing.model import FREE, Plan, Subscription, anniversary_period
+from domain.billing.ports import GatewaySubscription, PaymentGateway
 from domain.shared.clock import Clock
-from domain.shared.errors import NotFound, Unavailable
+from domain.shared.errors import NotFound
 from domain.shared.ids import new_id
 
 log = logging.getLogger("parley.billing")
-
-
-def status_of(remote: GatewaySubscription) -> SubscriptionStatus:
-    try:
-        return SubscriptionStatus(remote.status)
-    except ValueError:
-        return SubscriptionStatus.CANCELED
-
-
-def ref_of(subscription: Subscription, plans: StaticPlanCatalogue) -> SubscriptionRef:
-    """The subscription as the gateway should know it: the plan is the one its next invoice charges."""
-    assert subscription.external_id is not None and subscription.customer_id is not None
-    return SubscriptionRef(
-        external_id=subscription.external_id,
-        customer_id=subscription.customer_id,
-        plan=plans.get(
-            subscription.pending_plan if subscription.pending_plan not in (None, FREE) else subscription.plan
-        ),
-        current_period_start=subscription.current_period_start,
-        current_period_end=subscription.current_period_end,
-        cancel_at_period_end=subscription.cancel_at_period_end,
-    )
-
-
-def gateway_call_failed(exc: GatewayError) -> Exception:
-    return (
-        Unavailable("The payment provider is not answering; nothing was charged. Try again.")
-        if exc.retryable
-        else PaymentFailed(str(exc))
-    )
 
 
 class Subscribe:
@@ -113,7 +85,7 @@ class Subscribe:
             id=new_id(),
             user_id=account.user_id,
             plan=plan.id,
-            status=status_of(remote),
+            status=remote.status,
             gateway=self._gateway.name,
             current_period_start=remote.current_period_start,
             current_period_end=remote.current_period_end,
@@ -163,9 +135,7 @@ class Subscribe:
             plan = self._plans.get(current.plan)
             key = f"undo-downgrade:{current.id}:{current.pending_plan}:{period}"
             await self._gateway.change_plan(current.external_id, plan, prorate=False, idempotency_key=key)
-        current.cancel_at_period_end = False
-        current.pending_plan = None
-        current.updated_at = self._clock.now()
+        current.reactivate(self._clock.now())
         await uow.subscriptions.update(current)
         return current
 
@@ -175,18 +145,12 @@ class Subscribe:
         remote = await self._gateway.change_plan(current.external_id, plan, prorate=True, idempotency_key=key)
         if remote.latest_invoice is not None and not remote.latest_invoice.paid:
             # The card needs the customer's action: the upgrade applies when the invoice is paid (webhook).
-            current.client_secret = remote.client_secret
-            current.updated_at = self._clock.now()
+            current.await_payment(remote.client_secret, self._clock.now())
             await uow.subscriptions.update(current)
             return current
-        current.plan = plan.id
-        current.client_secret = None
-        current.pending_plan = None
-        current.cancel_at_period_end = False
-        current.status = status_of(remote)
-        current.updated_at = self._clock.now()
+        current.upgrade(plan.id, remote.status, self._clock.now())
         await uow.subscriptions.update(current)
-        await uow.accounts.set_plan(current.user_id, plan.id)  # the new quota applies at once
+        await uow.accounts.set_plan(current.user_id, current.entitled_plan)  # the new quota applies at once
         if remote.latest_invoice is not None:
             await record_payment(
                 uow,
@@ -207,36 +171,7 @@ class Subscribe:
         key = f"downgrade:{current.id}:{plan.id}:{current.current_period_end.isoformat()}"
         # The gateway bills the lower price from the next period; our plan and quota change at the period end.
         await self._gateway.change_plan(current.external_id, plan, prorate=False, idempotency_key=key)
-        current.pending_plan = plan.id
-        current.updated_at = self._clock.now()
+        current.downgrade(plan.id, self._clock.now())
         await uow.subscriptions.update(current)
         log.info("billing.downgrade_scheduled", extra={"user_id": str(current.user_id), "plan": plan.id})
-        return current
-
-
-class CancelAtPeriodEnd:
-    """The shared step of cancelling and of downgrading to free."""
-
-    def __init__(self, gateway: PaymentGateway, clock: Clock) -> None:
-        self._gateway = gateway
-        self._clock = clock
-
-    async def __call__(self, uow: BillingUnitOfWork, current: Subscription) -> Subscription:
-        if not current.cancel_at_period_end:
-            if current.external_id:
-                key = f"cancel:{current.id}:{current.current_period_end.isoformat()}"
-                await self._gateway.set_cancel_at_period_end(current.external_id, True, key)
-            current.cancel_at_period_end = True
-            current.pending_plan = FREE
-            current.updated_at = self._clock.now()
-            await uow.subscriptions.update(current)
-            await queue_email(
-                uow,
-                self._clock,
-                current.user_id,
-                "cancellation_scheduled",
-                plan=current.plan,
-                period_end=f"{current.current_period_end:%Y-%m-%d}",
-            )
-            log.info("billing.cancel_scheduled", extra={"user_id": str(current.user_id)})
         return current

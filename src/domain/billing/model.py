@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 from uuid import UUID
+
+if TYPE_CHECKING:
+    from domain.billing.ports import GatewaySubscription
 
 FREE = "free"
 
@@ -42,7 +46,10 @@ class SubscriptionStatus(StrEnum):
 @dataclass(kw_only=True)
 class Subscription:
     """A user's paid subscription (a free user has none). `plan` and its quota stay those of the current
-    period until `current_period_end`; a downgrade waits in `pending_plan`, a cancel in `cancel_at_period_end`."""
+    period until `current_period_end`; a downgrade waits in `pending_plan`, a cancel in `cancel_at_period_end`.
+
+    Its transitions are the methods below; each says what it changes, and use cases call them rather than
+    assigning fields. None talks to a gateway: a use case asks the gateway first and hands the answer in."""
 
     id: UUID
     user_id: UUID
@@ -62,6 +69,91 @@ class Subscription:
     @property
     def grants_plan(self) -> bool:
         return self.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
+
+    @property
+    def entitled_plan(self) -> str:
+        """The plan the account is on because of this subscription: its plan while it grants one, else free."""
+        return self.plan if self.grants_plan else FREE
+
+    @property
+    def next_plan(self) -> str:
+        """The plan the next period's invoice charges (a scheduled downgrade's, unless it is a cancel)."""
+        return self.pending_plan if self.pending_plan not in (None, FREE) else self.plan
+
+    def upgrade(self, plan: str, status: SubscriptionStatus, now: datetime) -> None:
+        """A paid upgrade applies at once and replaces whatever was scheduled (downgrade or cancel)."""
+        self.plan = plan
+        self.status = status
+        self.pending_plan = None
+        self.cancel_at_period_end = False
+        self.client_secret = None
+        self.updated_at = now
+
+    def await_payment(self, client_secret: str | None, now: datetime) -> None:
+        """A change whose invoice needs the customer (3-D Secure): nothing applies until it is paid."""
+        self.client_secret = client_secret
+        self.updated_at = now
+
+    def downgrade(self, plan: str, now: datetime) -> None:
+        """A lower plan from the next period on: the current plan and quota stay until the period ends."""
+        self.pending_plan = plan
+        self.updated_at = now
+
+    def schedule_cancel(self, now: datetime) -> bool:
+        """Cancel at the period end (the plan stays until then); False if a cancel was scheduled already."""
+        if self.cancel_at_period_end:
+            return False
+        self.cancel_at_period_end = True
+        self.pending_plan = FREE
+        self.updated_at = now
+        return True
+
+    def reactivate(self, now: datetime) -> None:
+        """Withdraw a scheduled cancel or downgrade: the subscription renews on its current plan."""
+        self.cancel_at_period_end = False
+        self.pending_plan = None
+        self.updated_at = now
+
+    def renew(self, period_start: datetime, period_end: datetime, now: datetime) -> None:
+        """The next period starts: a pending downgrade becomes the plan (a pending cancel never renews)."""
+        if self.pending_plan is not None and self.pending_plan != FREE:
+            self.plan, self.pending_plan = self.pending_plan, None
+        self.current_period_start = period_start
+        self.current_period_end = period_end
+        self.status = SubscriptionStatus.ACTIVE
+        self.updated_at = now
+
+    def mark_past_due(self, now: datetime) -> None:
+        """The period's payment failed: the plan stays granted while the gateway retries."""
+        self.status = SubscriptionStatus.PAST_DUE
+        self.updated_at = now
+
+    def mark_canceled(self, now: datetime) -> None:
+        """The subscription has ended: it grants nothing any more, and nothing is scheduled."""
+        self.status = SubscriptionStatus.CANCELED
+        self.pending_plan = None
+        self.client_secret = None
+        self.updated_at = now
+
+    def sync(self, remote: GatewaySubscription, now: datetime) -> None:
+        """Take the gateway's view (re-fetched, so the order of webhooks does not matter): a later period is
+        a renewal; a plan the gateway moved to is adopted unless a downgrade is waiting for the period end."""
+        if remote.current_period_start > self.current_period_start:
+            self.renew(remote.current_period_start, remote.current_period_end, now)
+        else:
+            self.current_period_start = remote.current_period_start
+            self.current_period_end = remote.current_period_end
+        if remote.plan and remote.plan != self.plan and not self.pending_plan:
+            self.plan = remote.plan  # e.g. an upgrade whose payment the customer just completed
+            self.client_secret = None
+        self.cancel_at_period_end = remote.cancel_at_period_end
+        if remote.status is SubscriptionStatus.CANCELED:
+            self.mark_canceled(now)
+            return
+        self.status = remote.status
+        if remote.status is SubscriptionStatus.INCOMPLETE and remote.client_secret:
+            self.client_secret = remote.client_secret
+        self.updated_at = now
 
 
 class PaymentStatus(StrEnum):

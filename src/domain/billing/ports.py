@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from enum import StrEnum
+from typing import Any, Protocol
 from uuid import UUID
 
-from domain.billing.model import Payment, Plan, Subscription
+from domain.billing.model import Payment, Plan, Subscription, SubscriptionStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,14 +29,36 @@ class GatewaySubscription:
 
     external_id: str
     customer_id: str
-    status: str
-    """active, trialing, past_due, canceled or incomplete (incomplete_expired -> canceled, unpaid -> past_due)."""
+    status: SubscriptionStatus
+    """The gateway's status in ours (Stripe's incomplete_expired is canceled, unpaid past_due, ...)."""
     plan: str | None
     current_period_start: datetime
     current_period_end: datetime
     cancel_at_period_end: bool
     client_secret: str | None = None
     latest_invoice: GatewayInvoice | None = None
+
+
+class GatewayEventKind(StrEnum):
+    """What a gateway's webhook event means to billing."""
+
+    SUBSCRIPTION_CHANGED = "subscription_changed"
+    """Created, updated or deleted: sync from the gateway's current view."""
+    INVOICE_PAID = "invoice_paid"
+    INVOICE_PAYMENT_FAILED = "invoice_payment_failed"
+    OTHER = "other"
+    """Anything else: stored and marked processed, with no effect."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayEvent:
+    """A verified webhook event, parsed by the gateway's adapter into billing's words."""
+
+    kind: GatewayEventKind
+    subscription_external_id: str | None = None
+    """The subscription it concerns (None when it concerns none)."""
+    invoice: GatewayInvoice | None = None
+    """For invoice events: its amount (paid, or due when the payment failed), currency and period."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +78,19 @@ class PaymentGateway(Protocol):
     (app-level or network) never charges twice."""
 
     name: str
+
+    @property
+    def renews_itself(self) -> bool:
+        """True (Stripe): the gateway starts and charges each period by itself, billing the usage reported to
+        it during the period (`report_overage`, once per reply), and tells Parley by webhook; Parley's billing
+        cycle leaves its subscriptions alone. False (the local gateway): Parley closes each period by calling
+        `renew`, and reports the closing period's overage just before."""
+        ...
+
+    def parse_event(self, payload: Mapping[str, Any]) -> GatewayEvent:
+        """A stored, verified webhook event in billing's words. Raises GatewayError for an event of a handled
+        kind that is malformed (retrying does not help; the job ends in the dead letters)."""
+        ...
 
     async def recall(self, ref: SubscriptionRef) -> None:
         """Know this subscription before acting on it. Stripe knows its own; the local gateway keeps no state

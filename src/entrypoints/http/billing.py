@@ -118,5 +118,6 @@ class BillingController(Controller):
             event = construct_event(payload, request.headers.get("stripe-signature", ""), secret)
         except InvalidSignature:
             return problem(400, "invalid-signature", "The Stripe-Signature header does not match this payload.")
-        await container.billing.receive_event(event)  # a duplicate is accepted and applied once
+        # Stored as received (a duplicate is accepted and applied once); the job has the adapter read it.
+        await container.billing.receive_event(event["id"], str(event.get("type", "")), event)
         return Response(Received(received=True), status_code=200)

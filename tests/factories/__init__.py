@@ -1,0 +1,1 @@
+"""Test data factories (polyfactory), one module per context."""
