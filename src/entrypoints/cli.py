@@ -14,13 +14,15 @@ from domain.shared.errors import InvalidInput
 from entrypoints.settings import Settings
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parley", description="Parley: self-hostable AI chat SaaS backend.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="migrate the database, then serve the API (and, embedded, the jobs)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="also the host of emailed links, unless PARLEY_PUBLIC_URL")
+    serve.add_argument(
+        "--port", type=int, default=8000, help="also the port of emailed links, unless PARLEY_PUBLIC_URL"
+    )
     serve.add_argument("--workers", type=int, default=1, help="API processes (more than 1 needs Redis and a broker)")
     serve.add_argument("--no-migrate", action="store_true", help="skip migrating the database first")
 
@@ -41,6 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also replace an existing user's password (read from stdin) and revoke all their sessions",
     )
 
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "serve":
