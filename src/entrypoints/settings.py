@@ -18,9 +18,13 @@ def _csv(value: object) -> object:
     return value
 
 
+# Listening on every interface is no address to link to: the link names this machine instead.
+_WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "localhost", "[::]": "localhost"}  # noqa: S104
+
+
 def local_url(host: str, port: int) -> str:
     """`http://host:port` for a listening address: wildcards become this machine, IPv6 gets brackets."""
-    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "localhost", "[::]": "localhost"}.get(host, host)
+    host = _WILDCARD_HOSTS.get(host, host)
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"http://{host}:{port}"
