@@ -30,7 +30,7 @@ test: install
 lint: install
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
-	$(BIN)/mypy src/domain src/application
+	$(BIN)/mypy src
 	$(BIN)/lint-imports
 
 format: install

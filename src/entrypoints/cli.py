@@ -5,20 +5,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 from collections.abc import Sequence
 
+from application.identity.create_admin import AdminResult
 from domain.shared.errors import InvalidInput
 from entrypoints.settings import Settings
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parley", description="Parley: self-hostable AI chat SaaS backend.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="migrate the database, then serve the API (and, embedded, the jobs)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="also the host of emailed links, unless PARLEY_PUBLIC_URL")
+    serve.add_argument(
+        "--port", type=int, default=8000, help="also the port of emailed links, unless PARLEY_PUBLIC_URL"
+    )
     serve.add_argument("--workers", type=int, default=1, help="API processes (more than 1 needs Redis and a broker)")
     serve.add_argument("--no-migrate", action="store_true", help="skip migrating the database first")
 
@@ -28,9 +32,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("migrate", help="upgrade the database to the latest schema")
 
     users = commands.add_parser("users", help="manage users").add_subparsers(dest="users_command", required=True)
-    create_admin = users.add_parser("create-admin", help="create or promote an admin; password from stdin")
+    create_admin = users.add_parser(
+        "create-admin",
+        help="create an admin (password from stdin), or promote an existing user (who keeps their password)",
+    )
     create_admin.add_argument("email")
+    create_admin.add_argument(
+        "--reset-password",
+        action="store_true",
+        help="also replace an existing user's password (read from stdin) and revoke all their sessions",
+    )
 
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "serve":
@@ -44,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _migrate(settings)
         return 0
     if args.command == "users" and args.users_command == "create-admin":
-        return _create_admin(settings, args.email)
+        return _create_admin(settings, args.email, reset_password=args.reset_password)
     parser.error("unknown command")
     return 2
 
@@ -76,6 +93,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     if not args.no_migrate:
         _migrate(settings)
+    # The app (in this process, or in each of uvicorn's worker processes) reads its settings afresh: hand it
+    # the public URL through the environment, so links in emails point where this server answers.
+    os.environ["PARLEY_PUBLIC_URL"] = settings.served_public_url(args.host, args.port)
     uvicorn.run(
         "entrypoints.http.app:asgi",
         factory=True,
@@ -92,24 +112,35 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _create_admin(settings: Settings, email: str) -> int:
-    password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+def _read_password() -> str:
+    return getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+
+
+def _create_admin(settings: Settings, email: str, *, reset_password: bool) -> int:
     from entrypoints.bootstrap import bootstrap
 
-    async def run() -> bool:
+    async def run() -> AdminResult:
         container = bootstrap(settings)
         try:
-            return await container.identity.create_admin(email, password)
+            create_admin = container.identity.create_admin
+            needed = await create_admin.needs_password(email, reset_password=reset_password)
+            password = _read_password() if needed else None  # asked only when it will be used
+            return await create_admin(email, password, reset_password=reset_password)
         finally:
             await container.aclose()
 
     _migrate(settings)
     try:
-        created = asyncio.run(run())
+        result = asyncio.run(run())
     except InvalidInput as exc:
         print(f"{exc.field}: {exc.detail}", file=sys.stderr)
         return 1
-    print(f"admin {'created' if created else 'promoted'}: {email}")
+    if result.created:
+        print(f"admin created: {email}")
+    elif result.password_reset:
+        print(f"admin promoted: {email}; password replaced, {result.sessions_revoked} session(s) revoked")
+    else:
+        print(f"admin promoted: {email} (password unchanged)")
     return 0
 
 

@@ -1,5 +1,6 @@
 """Configuration from the environment and .env (pydantic-settings). Read when `Settings()` is built,
-never at import time. Names follow ../shared/API.md; providers keep their standard variable names."""
+never at import time. Names are the documented PARLEY_* variables (docs/configuration.md); providers keep
+their standard variable names."""
 
 from __future__ import annotations
 
@@ -17,6 +18,18 @@ def _csv(value: object) -> object:
     return value
 
 
+# Listening on every interface is no address to link to: the link names this machine instead.
+_WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "localhost", "[::]": "localhost"}  # noqa: S104
+
+
+def local_url(host: str, port: int) -> str:
+    """`http://host:port` for a listening address: wildcards become this machine, IPv6 gets brackets."""
+    host = _WILDCARD_HOSTS.get(host, host)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PARLEY_", env_file=".env", extra="ignore", populate_by_name=True)
 
@@ -29,6 +42,8 @@ class Settings(BaseSettings):
     broker_url: str | None = None
     jobs_queue: str = "parley-jobs"
     public_url: str = "http://127.0.0.1:8000"
+    """Base of the links in emails and pages. Unset, `parley serve` makes it its own --host and --port
+    (`served_public_url`); other commands (the worker) keep this default."""
     secret_key: str | None = None
     secret_keys_old: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
@@ -107,6 +122,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.var_dir / 'parley.db').resolve()}"
+
+    def served_public_url(self, host: str, port: int) -> str:
+        """PARLEY_PUBLIC_URL when it is set (environment or .env), else where `parley serve --host --port`
+        answers: a wildcard host (0.0.0.0, ::) is not an address to link to, so the link names this machine
+        (127.0.0.1, or localhost for IPv6)."""
+        if "public_url" in self.model_fields_set:
+            return self.public_url
+        return local_url(host, port)
 
     @property
     def mail_dir(self) -> Path:

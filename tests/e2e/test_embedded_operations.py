@@ -1,5 +1,6 @@
 """What an operator of the embedded default sees: files under ./var, JSON logs with request ids and no
-secrets, per-IP limits that believe X-Forwarded-For only from trusted proxies, the admin command."""
+secrets, per-IP limits that believe X-Forwarded-For only from trusted proxies, links that point at the
+server's own port, /metrics, the admin command."""
 
 from __future__ import annotations
 
@@ -7,12 +8,34 @@ import json
 import stat
 import subprocess
 import uuid
+from pathlib import Path
 
 import httpx
 
-from tests.support.server import PARLEY, Mailbox, ServerProcess, base_env, link_token
+from tests.support.server import PARLEY, Mailbox, ServerProcess, base_env, link_token, text_of
 
 PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "marmalade glacier tuba sonnet"
+
+
+def _parley(workdir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PARLEY, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        env=base_env(workdir),
+        timeout=60,
+        check=False,
+    )
+
+
+def _signed_up_and_in(client: httpx.Client, mailbox: Mailbox, email: str) -> dict[str, str]:
+    client.post("/api/auth/signup", json={"email": email, "password": PASSWORD})
+    client.post("/api/auth/verify-email", json={"token": link_token(mailbox.wait_for(email)[0], "/verify-email")})
+    tokens: dict[str, str] = client.post("/api/auth/signin", json={"email": email, "password": PASSWORD}).json()
+    return tokens
 
 
 def test_embedded_default_keeps_its_state_under_var(server: ServerProcess) -> None:
@@ -119,3 +142,60 @@ def test_create_admin_reads_the_password_from_stdin(tmp_path) -> None:  # type: 
         assert tokens["user"]["role"] == "admin" and tokens["user"]["email_verified"] is True
     finally:
         servers.close()
+
+
+def test_email_links_point_at_the_port_serve_listens_on(
+    client: httpx.Client, mailbox: Mailbox, server: ServerProcess
+) -> None:
+    email = f"links-{uuid.uuid4().hex[:8]}@example.com"
+    client.post("/api/auth/signup", json={"email": email, "password": PASSWORD})
+
+    text = text_of(mailbox.wait_for(email)[0])
+
+    assert server.url != "http://127.0.0.1:8000"  # a free port, never the default one
+    assert f"{server.url}/verify-email?token=" in text
+
+
+def test_metrics_are_prometheus_text_with_one_charset(client: httpx.Client) -> None:
+    answer = client.get("/metrics")
+
+    assert answer.status_code == 200
+    content_type = answer.headers["Content-Type"]
+    assert content_type.startswith("text/plain; version=") and content_type.count("charset=") == 1
+    assert "parley_http_requests_total" in answer.text
+
+
+def test_create_admin_promotes_an_existing_user_who_keeps_their_password_and_sessions(
+    client: httpx.Client, mailbox: Mailbox, server: ServerProcess
+) -> None:
+    email = f"promoted-{uuid.uuid4().hex[:8]}@example.com"
+    tokens = _signed_up_and_in(client, mailbox, email)
+
+    # A password on stdin, as an operator used to give: a promotion does not read it.
+    done = _parley(server.workdir, "users", "create-admin", email, stdin=f"{NEW_PASSWORD}\n")
+
+    assert done.returncode == 0, done.stderr
+    assert "promoted" in done.stdout
+    again = client.post("/api/auth/signin", json={"email": email, "password": PASSWORD})
+    assert again.status_code == 200 and again.json()["user"]["role"] == "admin"
+    assert client.post("/api/auth/signin", json={"email": email, "password": NEW_PASSWORD}).status_code == 401
+    me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert me.status_code == 200 and me.json()["role"] == "admin"
+
+
+def test_create_admin_reset_password_revokes_every_session(
+    client: httpx.Client, mailbox: Mailbox, server: ServerProcess
+) -> None:
+    email = f"reset-{uuid.uuid4().hex[:8]}@example.com"
+    tokens = _signed_up_and_in(client, mailbox, email)
+
+    done = _parley(server.workdir, "users", "create-admin", email, "--reset-password", stdin=f"{NEW_PASSWORD}\n")
+
+    assert done.returncode == 0, done.stderr
+    assert NEW_PASSWORD not in done.stdout + done.stderr
+    me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert me.status_code == 401
+    assert client.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]}).status_code == 401
+    assert client.post("/api/auth/signin", json={"email": email, "password": PASSWORD}).status_code == 401
+    signed_in = client.post("/api/auth/signin", json={"email": email, "password": NEW_PASSWORD})
+    assert signed_in.status_code == 200 and signed_in.json()["user"]["role"] == "admin"

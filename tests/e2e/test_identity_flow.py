@@ -17,7 +17,7 @@ def test_signup_verify_signin_refresh_signout(client: httpx.Client, mailbox: Mai
     [message] = mailbox.wait_for(email)
     assert message["Subject"]
     token = link_token(message, "/verify-email")
-    assert "http://127.0.0.1:8000/verify-email?token=" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert f"{server.url}/verify-email?token=" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
     # A second signup with the same address: same answer, and the owner is told by email instead.
     again = client.post("/api/auth/signup", json={"email": email, "password": "another long password"})

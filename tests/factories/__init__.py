@@ -1,1 +1,2 @@
-"""Test data factories (polyfactory), one module per context."""
+"""polyfactory factories for the domain's dataclasses, one module per context: a test states only the fields it
+is about."""

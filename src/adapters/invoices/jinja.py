@@ -22,7 +22,10 @@ class JinjaInvoicePages:
         """Amounts are tax-inclusive: with a tax rate configured, the tax line shows the part of the total
         that is tax."""
         tax_cents = round(payment.amount_cents * tax_rate_percent / (100 + tax_rate_percent)) if tax_rate_percent else 0
-        money = lambda cents: format_money(cents, payment.currency)  # noqa: E731
+
+        def money(cents: int) -> str:
+            return format_money(cents, payment.currency)
+
         return self._env.get_template("invoice.html").render(
             seller=self._seller,
             number=payment.invoice_number,

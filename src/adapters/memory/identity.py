@@ -26,7 +26,8 @@ class InMemoryUserRepository(TableView):
             raise Conflict("That email address is taken.")
 
     async def get(self, user_id: UUID) -> User | None:
-        return self._get(user_id)
+        user: User | None = self._get(user_id)
+        return user
 
     async def get_by_email(self, email: str) -> User | None:
         return next((u for u in self._rows() if u.email == email), None)
@@ -42,7 +43,8 @@ class InMemorySessionRepository(TableView):
         self._put(session.id, session)
 
     async def get(self, session_id: UUID) -> Session | None:
-        return self._get(session_id)
+        session: Session | None = self._get(session_id)
+        return session
 
     async def get_with_user(self, session_id: UUID) -> tuple[Session, User] | None:
         session: Session | None = self._get(session_id)

@@ -14,10 +14,11 @@ class InMemoryOutbox(TableView):
         self._put(message.id, message)
 
     async def get(self, message_id: UUID) -> OutboxMessage | None:
-        return self._get(message_id)
+        message: OutboxMessage | None = self._get(message_id)
+        return message
 
     async def lock(self, message_id: UUID) -> OutboxMessage | None:
-        return self._get(message_id)
+        return await self.get(message_id)  # no row locks in memory
 
     async def claim_unpublished(self, limit: int) -> Sequence[OutboxMessage]:
         pending = [m for m in self._rows() if m.published_at is None]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from adapters.memory.audit import InMemoryAuditLog
 from adapters.memory.billing import (
     InMemoryAccountDirectory,
     InMemoryPaymentRepository,
@@ -24,6 +25,7 @@ from adapters.memory.identity import (
 )
 from adapters.memory.outbox import InMemoryOutbox
 from application.billing.ports import AccountDirectory, QuotaNoticeRepository, ReceivedEventRepository
+from application.shared.audit import AuditLog
 from application.shared.ports import Outbox
 from domain.billing.ports import PaymentRepository, SubscriptionRepository
 from domain.conversation.ports import ConversationRepository, MessageRepository, UsageRepository
@@ -52,6 +54,7 @@ class InMemoryUnitOfWork:
         self.payments: PaymentRepository = InMemoryPaymentRepository(self._tx)
         self.received_events: ReceivedEventRepository = InMemoryReceivedEventRepository(self._tx)
         self.quota_notices: QuotaNoticeRepository = InMemoryQuotaNoticeRepository(self._tx)
+        self.audit: AuditLog = InMemoryAuditLog(self._tx)
         return self
 
     async def __aexit__(

@@ -9,7 +9,8 @@ with named parameters, so each run is a compiled-cache hit (and, on PostgreSQL, 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 from uuid import UUID
 
 from sqlalchemy import Row, bindparam, insert, select, update
@@ -35,7 +36,28 @@ def user_values(user: User) -> dict[str, Any]:
     }
 
 
-def user_from_row(row: Row[Any]) -> User:
+class UserColumns(Protocol):
+    """The columns of `users` as attributes: a row of the table, or a joined row's `u_` columns."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def password_hash(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def plan(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def email_verified_at(self) -> datetime | None: ...
+
+
+def user_from_row(row: UserColumns) -> User:
     return User(
         id=row.id,
         email=row.email,

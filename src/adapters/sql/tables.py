@@ -261,6 +261,27 @@ class QuotaNoticeRow(Base):
     threshold: Mapped[int] = mapped_column(Integer)
 
 
+class AuditLogRow(Base):
+    """One audit entry (application/shared/audit.py). Append-only, and deliberately without foreign keys:
+    the record of a change outlives the accounts it names."""
+
+    __tablename__ = "audit_log"
+    # Pages are newest first, over everything or one actor's or one target's entries.
+    __table_args__ = (
+        Index(None, "created_at", "id"),
+        Index(None, "actor_id", "created_at", "id"),
+        Index(None, "target_id", "created_at", "id"),
+    )
+
+    id: Mapped[UUID] = mapped_column(Id, primary_key=True)
+    actor_id: Mapped[UUID | None] = mapped_column(Id)
+    actor: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64))
+    target_id: Mapped[UUID | None] = mapped_column(Id)
+    details: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+
+
 # Invoice numbers. PostgreSQL draws them from a real sequence: nextval never hands a number out twice,
 # whatever the concurrency, and never waits for another transaction. SQLite has no sequences; there the
 # one row of `invoice_number_counter` is bumped in the unit's transaction (writers are serialised by the
@@ -290,3 +311,4 @@ payments: Table = metadata.tables["payments"]
 received_events: Table = metadata.tables["received_events"]
 quota_notices: Table = metadata.tables["quota_notices"]
 invoice_number_counter: Table = metadata.tables["invoice_number_counter"]
+audit_log: Table = metadata.tables["audit_log"]

@@ -7,6 +7,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from adapters.sql.audit import SqlAuditLog
 from adapters.sql.billing import (
     SqlAccountDirectory,
     SqlPaymentRepository,
@@ -24,6 +25,7 @@ from adapters.sql.identity import (
 from adapters.sql.outbox import SqlOutbox
 from adapters.sql.transaction import SqlTransaction
 from application.billing.ports import AccountDirectory, QuotaNoticeRepository, ReceivedEventRepository
+from application.shared.audit import AuditLog
 from application.shared.ports import Outbox
 from domain.billing.ports import PaymentRepository, SubscriptionRepository
 from domain.conversation.ports import ConversationRepository, MessageRepository, UsageRepository
@@ -73,6 +75,7 @@ class SqlUnitOfWork:
         self.payments = SqlPaymentRepository(tx)
         self.received_events = SqlReceivedEventRepository(tx)
         self.quota_notices = SqlQuotaNoticeRepository(tx)
+        self.audit: AuditLog = SqlAuditLog(tx)
 
     async def __aenter__(self) -> Self:
         return self

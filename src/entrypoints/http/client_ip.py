@@ -4,7 +4,7 @@ right-most X-Forwarded-For address that is not itself a trusted proxy."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -22,7 +22,7 @@ def _trusted(address: str, networks: Sequence[Network]) -> bool:
     return any(ip in network for network in networks)
 
 
-def client_ip(scope: dict[str, Any], trusted: Sequence[Network]) -> str:
+def client_ip(scope: Mapping[str, Any], trusted: Sequence[Network]) -> str:
     client = scope.get("client")
     peer = client[0] if client else "unknown"
     if not trusted or not _trusted(peer, trusted):

@@ -13,6 +13,8 @@ from adapters.jobs.dramatiq_broker import broker_ready
 from entrypoints.bootstrap import Container
 
 CHECK_TIMEOUT_SECONDS = 2.0
+# Litestar appends "; charset=utf-8" to every text/* media type itself: give it the type without one.
+METRICS_MEDIA_TYPE = "; ".join(part for part in CONTENT_TYPE_LATEST.split("; ") if not part.startswith("charset="))
 
 
 @get("/health", include_in_schema=False, sync_to_thread=False)
@@ -46,4 +48,4 @@ async def ready(state: State) -> Response[dict[str, Any]]:
 @get("/metrics", include_in_schema=False)
 async def metrics(state: State) -> Response[bytes]:
     registry: CollectorRegistry = state.metrics_registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry), media_type=METRICS_MEDIA_TYPE)

@@ -1,4 +1,4 @@
-"""Named rate limits (API.md defaults) applied by route handlers, with RateLimit-* headers on every
+"""Named rate limits (defaults in docs/api.md) applied by route handlers, with RateLimit-* headers on every
 response of a limited route and 429 + Retry-After when a limit is reached. Counting happens in the
 RateLimiter port, so with Redis the limits hold across every API process."""
 

@@ -32,7 +32,7 @@ def drain_on_signals(drain: Drain) -> Iterator[None]:
     """Chain our handler in front of the server's for SIGTERM and SIGINT (main thread only: elsewhere, such as
     in tests driving the app in-process, there are no signals to take)."""
     loop = asyncio.get_running_loop()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     try:
         for sig in (signal.SIGTERM, signal.SIGINT):
             former = signal.getsignal(sig)

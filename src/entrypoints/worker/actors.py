@@ -63,8 +63,7 @@ def declare_actors(
             raise RuntimeError("this process only publishes jobs")
         await runtime.run(message_id)
 
-    return dramatiq.actor(
-        run_job,
+    declare = dramatiq.actor(
         broker=broker,
         actor_name=RUN_JOB_ACTOR,
         queue_name=queue_name,
@@ -74,3 +73,4 @@ def declare_actors(
         time_limit=TIME_LIMIT_MS + 5_000,
         throws=(UnknownJob, PermanentEmailError),
     )
+    return declare(run_job)
