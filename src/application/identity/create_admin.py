@@ -7,12 +7,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from application.identity import topics
+from application.identity.credentials import replace_password
 from application.identity.ports import IdentityUnitOfWork
 from application.shared import audit
 from application.shared.audit import AuditEntry
-from application.shared.ports import OutboxMessage
-from domain.identity.model import Role, TokenPurpose, User, check_password, normalize_email
+from domain.identity.model import Role, User, check_password, normalize_email
 from domain.identity.ports import PasswordDenylist, PasswordHasher
 from domain.shared.clock import Clock
 from domain.shared.errors import InvalidInput
@@ -100,19 +99,9 @@ class CreateAdmin:
 
     async def _reset_password(self, uow: IdentityUnitOfWork, user: User, password: str, now: datetime) -> int:
         """The new password, and nothing of the old credentials left alive: sessions, reset links."""
-        user.password_hash = self._hasher.hash(password)
-        sessions = await uow.sessions.list_active_for_user(user.id)
-        for session in sessions:
-            session.revoke(now)
-            await uow.sessions.update(session)
-        for link in await uow.tokens.list_unused_for_user(user.id, TokenPurpose.RESET_PASSWORD):
-            if now < link.expires_at:
-                link.use(now)
-                await uow.tokens.update(link)
-        payload = {"user_id": str(user.id)}
-        await uow.outbox.add(OutboxMessage(topic=topics.PASSWORD_CHANGED_EMAIL, payload=payload, created_at=now))
-        await self._record(uow, audit.USER_PASSWORD_RESET, user, now, {"sessions_revoked": len(sessions)})
-        return len(sessions)
+        revoked = await replace_password(uow, user, self._hasher.hash(password), now)
+        await self._record(uow, audit.USER_PASSWORD_RESET, user, now, {"sessions_revoked": revoked})
+        return revoked
 
     @staticmethod
     async def _record(

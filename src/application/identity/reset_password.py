@@ -4,9 +4,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from application.identity import topics
+from application.identity.credentials import replace_password
 from application.identity.ports import IdentityUnitOfWork
-from application.shared.ports import OutboxMessage
 from domain.identity.errors import InvalidToken
 from domain.identity.model import TokenPurpose, check_password
 from domain.identity.ports import PasswordDenylist, PasswordHasher
@@ -50,18 +49,9 @@ class ResetPassword:
             user = await uow.users.get(record.user_id)
             if user is None:
                 raise InvalidToken()
-            user.password_hash = self._hasher.hash(request.password)
+            await uow.tokens.update(record)
+            revoked = await replace_password(uow, user, self._hasher.hash(request.password), now)
             user.verify_email(now)
             await uow.users.update(user)
-            await uow.tokens.update(record)
-            for other in await uow.tokens.list_unused_for_user(user.id, TokenPurpose.RESET_PASSWORD):
-                other.use(now)  # every other reset link dies with this reset
-                await uow.tokens.update(other)
-            sessions = await uow.sessions.list_active_for_user(user.id)
-            for session in sessions:
-                session.revoke(now)
-                await uow.sessions.update(session)
-            payload = {"user_id": str(user.id)}
-            await uow.outbox.add(OutboxMessage(topic=topics.PASSWORD_CHANGED_EMAIL, payload=payload, created_at=now))
             await uow.commit()
-        log.info("auth.password_reset", extra={"user_id": str(user.id), "sessions_revoked": len(sessions)})
+        log.info("auth.password_reset", extra={"user_id": str(user.id), "sessions_revoked": revoked})

@@ -150,3 +150,8 @@ class OneTimeToken:
         if self.used_at is not None or now >= self.expires_at:
             raise InvalidToken()
         self.used_at = now
+
+    def discard(self, now: datetime) -> None:
+        """Make it unusable without using it (expired or not): a later `use` is refused."""
+        if self.used_at is None:
+            self.used_at = now

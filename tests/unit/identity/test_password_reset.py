@@ -172,3 +172,14 @@ async def test_a_reset_kills_every_other_reset_link(kit: IdentityKit) -> None:
     with pytest.raises(InvalidToken):
         await kit.reset_password(ResetPasswordRequest(token=older, password="someone else's choice"))
     assert (await kit.signed_in(ALICE, NEW_PASSWORD)).user.email == ALICE
+
+
+async def test_an_expired_older_link_does_not_block_a_reset_with_a_newer_one(kit: IdentityKit) -> None:
+    await kit.signed_up_and_verified(ALICE)
+    await _reset_link(kit)
+    kit.clock.advance(timedelta(hours=2))  # the first link has expired, unused
+    newer = await _reset_link(kit)
+
+    await kit.reset_password(ResetPasswordRequest(token=newer, password=NEW_PASSWORD))
+
+    assert (await kit.signed_in(ALICE, NEW_PASSWORD)).user.email == ALICE
