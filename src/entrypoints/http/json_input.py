@@ -54,8 +54,10 @@ def nesting_depth_exceeds(body: bytes, limit: int = MAX_DEPTH) -> bool:
     brackets left, as +1 and -1, are summed."""
     if _fewer_than(body, limit + 1):
         return False
-    if b"\\" in body:
-        body = body.replace(_ESCAPED_BACKSLASH, b"").replace(_ESCAPED_QUOTE, b"")
+    if _ESCAPED_BACKSLASH in body:  # before a quote, it is not the quote that is escaped
+        body = body.replace(_ESCAPED_BACKSLASH, b"")
+    if _ESCAPED_QUOTE in body:
+        body = body.replace(_ESCAPED_QUOTE, b"")
     structure = b"".join(body.translate(_STEPS, _NOT_STRUCTURE).split(b'"')[::2])
     if len(structure) <= limit:
         return False
@@ -89,7 +91,7 @@ def decode_body(body: bytes) -> Any:
         raise MalformedBody("invalid-json", f"The body is not valid JSON: {error}.") from None
     if not isinstance(value, dict):
         raise MalformedBody("not-an-object", "The body must be a JSON object.")
-    if (path := _bad_text_at(value)) is not None:
+    if (path := bad_text_at(value)) is not None:
         _refuse(value, path)
     return value
 
@@ -101,11 +103,11 @@ def _raise_for_bad_text(body: bytes) -> None:
         value = json.loads(body, strict=False)
     except (ValueError, RecursionError):
         return
-    if isinstance(value, dict) and (path := _bad_text_at(value)) is not None:
+    if isinstance(value, dict) and (path := bad_text_at(value)) is not None:
         _refuse(value, path)
 
 
-def _bad_text_at(value: Any) -> list[str | int] | None:
+def bad_text_at(value: Any) -> list[str | int] | None:
     """The path to the first string holding a NUL or a lone surrogate, innermost key last; None if there is none."""
     if isinstance(value, str):
         if "\x00" in value or (not value.isascii() and _NOT_TEXT.search(value)):
@@ -118,7 +120,7 @@ def _bad_text_at(value: Any) -> list[str | int] | None:
     else:
         return None
     for key, item in items:
-        if (path := _bad_text_at(item)) is not None:
+        if (path := bad_text_at(item)) is not None:
             path.append(key)
             return path
     return None

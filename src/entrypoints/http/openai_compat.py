@@ -149,7 +149,8 @@ async def completion_chunks(reply: ChatReply, include_usage: bool, drain: Drain)
                 else:
                     chunk = prefix + _encode(event.text) + suffix
             elif isinstance(event, ReplyFinished):
-                chunk = b"data: " + head + b',"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+                finish = _encode(event.finish_reason)
+                chunk = b"data: " + head + b',"choices":[{"index":0,"delta":{},"finish_reason":' + finish + b"}]}\n\n"
                 if include_usage:
                     usage = event.message.usage
                     chunk += (
@@ -198,7 +199,7 @@ async def completion_body(reply: ChatReply) -> dict[str, Any]:
                             "index": 0,
                             "message": {"role": "assistant", "content": message.content, "refusal": None},
                             "logprobs": None,
-                            "finish_reason": "stop",
+                            "finish_reason": event.finish_reason,
                         }
                     ],
                     "usage": {
