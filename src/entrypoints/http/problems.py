@@ -17,7 +17,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from redis.exceptions import ClusterDownError, ReadOnlyError, RedisError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, EmulatedDBAPIException, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 
 from domain.billing.errors import NoSubscription, PaymentFailed
@@ -170,9 +170,16 @@ def log_bug(request: Request[Any, Any, Any], exc: BaseException) -> None:
     )
 
 
+DRIVER_ERRORS: tuple[type[Exception], ...] = (
+    EmulatedDBAPIException,  # what SQLAlchemy's async adapters raise on a raw connection (the direct path)
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     RedisError,
     SQLAlchemyError,
+    *DRIVER_ERRORS,
     ConnectionError,
     TimeoutError,
 )
@@ -199,6 +206,8 @@ def is_outage(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DBAPIError):
         return exc.connection_invalidated or _driver_down(exc.orig)
+    if isinstance(exc, DRIVER_ERRORS):
+        return _driver_down(exc)
     if isinstance(exc, RedisError):
         return isinstance(exc, _REDIS_DOWN)
     return isinstance(exc, ConnectionError | TimeoutError)
