@@ -157,7 +157,11 @@ def unexpected_handler(request: Request[Any, Any, Any], exc: Exception) -> Respo
 
 
 def log_outage(exc: BaseException) -> None:
-    log.error("dependency.unavailable", extra={"error": type(exc).__name__, "detail": str(exc)[:200]})
+    """The error's class and the driver's (never its message: SQLAlchemy's carries the statement's parameters)."""
+    cause = getattr(exc, "orig", None) or exc.__cause__
+    cause = getattr(cause, "__cause__", None) or cause  # asyncpg's error, behind SQLAlchemy's adapter
+    extra = {"error": type(exc).__name__, "cause": type(cause).__name__ if cause is not None else None}
+    log.error("dependency.unavailable", extra=extra)
 
 
 def log_bug(request: Request[Any, Any, Any], exc: BaseException) -> None:
