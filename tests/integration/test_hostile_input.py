@@ -235,3 +235,16 @@ def test_the_body_checks_stay_cheap_on_a_32_kb_message() -> None:
         decoded = msgspec.json.decode(body)
         walk = min(timeit.repeat(partial(bad_text_at, decoded), number=100, repeat=5)) / 100
         assert scan + walk < budget, (scan, walk, text[:20])
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "NaN", "Infinity", "-Infinity"])
+async def test_numbers_that_are_not_finite_are_refused_naming_the_field(memory_api: Api, number: str) -> None:
+    """Out of a 64-bit float's range (1e400), or not JSON numbers at all but what JavaScript writes (NaN)."""
+    chat = Route("POST", "/api/chat", {}, "temperature", authed=True)
+    response = await memory_api.send(chat, f'{{"content": "hi", "temperature": {number}}}'.encode())
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "temperature"
+
+    v1 = ROUTES[-1]
+    body = f'{{"model": "parley-demo", "messages": [{{"role": "user", "content": "hi"}}], "max_tokens": {number}}}'
+    response = await memory_api.send(v1, body.encode())
+    assert response.status_code == 400 and response.json()["error"]["param"] == "max_tokens"

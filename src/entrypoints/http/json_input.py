@@ -14,7 +14,9 @@ naming the field (422 on /api, 400 with `param` on /v1), so nothing of it reache
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Callable
 from itertools import accumulate
 from typing import Any
 
@@ -97,14 +99,33 @@ def decode_body(body: bytes) -> Any:
 
 
 def _raise_for_bad_text(body: bytes) -> None:
-    """msgspec refuses a lone surrogate (and a raw control character in a string) as malformed JSON; Python's
-    lenient reader accepts both, so the field that holds one can be named. Only on the error path."""
+    """msgspec refuses a lone surrogate (and a raw control character in a string) as malformed JSON, and a number
+    out of range (1e400), NaN and Infinity too; Python's lenient reader accepts them all, so the field that holds
+    one can be named (422). Only on the error path."""
     try:
         value = json.loads(body, strict=False)
     except (ValueError, RecursionError):
         return
+    if isinstance(value, dict) and (path := _path_to(value, _not_finite)) is not None:
+        raise InvalidInput(_field(path), "Numbers must be finite and within the range of a 64-bit float.")
     if isinstance(value, dict) and (path := bad_text_at(value)) is not None:
         _refuse(value, path)
+
+
+def _not_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _path_to(value: Any, bad: Callable[[Any], bool]) -> list[str | int] | None:
+    """The path to the first value `bad` accepts, innermost key first (see bad_text_at)."""
+    if bad(value):
+        return []
+    items: Any = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if (path := _path_to(item, bad)) is not None:
+            path.append(key)
+            return path
+    return None
 
 
 def bad_text_at(value: Any) -> list[str | int] | None:
@@ -126,15 +147,20 @@ def bad_text_at(value: Any) -> list[str | int] | None:
     return None
 
 
-def _refuse(body: dict[str, Any], reversed_path: list[str | int]) -> None:
+def _field(reversed_path: list[str | int]) -> str:
+    """`messages[0].content` for ["content", 0, "messages"]."""
     field = ""
     for part in reversed(reversed_path):
         field += f"[{part}]" if isinstance(part, int) else f".{part}" if field else str(part)
+    return field or "body"
+
+
+def _refuse(body: dict[str, Any], reversed_path: list[str | int]) -> None:
     value: Any = body
     for part in reversed(reversed_path):
         value = value[part]
     what = "a NUL character" if "\x00" in value else "a lone surrogate (not Unicode text)"
-    raise InvalidInput(field or "body", f"Text must not contain {what}.")
+    raise InvalidInput(_field(reversed_path), f"Text must not contain {what}.")
 
 
 class JsonRequest(Request[Any, Any, Any]):
