@@ -159,7 +159,8 @@ async def test_text_that_arrives_together_is_passed_on_as_one_piece(upstream_har
     assert usage.usage.completion_tokens == 11
 
 
-async def test_a_reply_stops_at_max_tokens(harness: Harness) -> None:
+async def test_a_reply_stops_at_max_tokens_and_says_so(harness: Harness) -> None:
+    """OpenAI's finish_reason `length` and Anthropic's stop_reason `max_tokens` are both "length"."""
     request = CompletionRequest(model="test-model", messages=[Turn(Role.USER, "Tell me a long story.")], max_tokens=4)
 
     events = await collect(harness.provider(), request)
@@ -169,6 +170,17 @@ async def test_a_reply_stops_at_max_tokens(harness: Harness) -> None:
     assert isinstance(usage, UsageReport)
     assert 0 < usage.usage.completion_tokens <= 4
     assert len(words) == usage.usage.completion_tokens
+    assert usage.finish_reason == "length"
+
+
+async def test_a_reply_the_model_finished_says_stop(harness: Harness) -> None:
+    harness.arrange_reply(QUESTION)
+
+    events = await collect(harness.provider(), QUESTION)
+
+    usage = events[-1]
+    assert isinstance(usage, UsageReport)
+    assert usage.finish_reason == "stop"
 
 
 async def test_stopping_early_leaves_the_provider_usable(harness: Harness) -> None:

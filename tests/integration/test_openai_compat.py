@@ -3,9 +3,11 @@ OpenAI-shaped errors."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -114,3 +116,66 @@ async def test_quota_exhaustion_is_429_insufficient_quota(sdk: tuple[openai.Asyn
         await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "y"}])
     assert exhausted.value.body is not None and exhausted.value.code == "insufficient_quota"
     assert exhausted.value.response.json()["error"]["type"] == "insufficient_quota"
+
+
+async def test_unknown_paths_and_methods_answer_openai_errors_the_sdk_shows(
+    sdk: tuple[openai.AsyncOpenAI, ScriptedProvider],
+) -> None:
+    client, _ = sdk
+    with pytest.raises(openai.NotFoundError) as unknown:
+        await client.post("/responses", cast_to=httpx.Response, body={"model": "m", "input": "hi"})
+    assert unknown.value.code == "unknown_url"
+    assert "Unknown request URL: POST /v1/responses" in str(unknown.value)  # not a bare "Error code: 404"
+    with pytest.raises(openai.NotFoundError) as anything:
+        await client.get("/anything/at/all", cast_to=httpx.Response)
+    assert anything.value.code == "unknown_url" and anything.value.type == "invalid_request_error"
+    with pytest.raises(openai.APIStatusError) as wrong_method:
+        await client.get("/chat/completions", cast_to=httpx.Response)
+    assert wrong_method.value.status_code == 405 and wrong_method.value.code == "method_not_allowed"
+    assert "Invalid method for URL (GET /v1/chat/completions)" in str(wrong_method.value)
+    assert wrong_method.value.response.headers["content-type"].startswith("application/json")
+
+
+async def test_a_path_outside_v1_still_answers_problem_details(
+    sdk: tuple[openai.AsyncOpenAI, ScriptedProvider],
+) -> None:
+    client, _ = sdk
+    response = await client._client.get(str(client.base_url).replace("/v1/", "/api/nothing-here"))
+    assert response.status_code == 404 and response.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.fixture
+async def demo(tmp_path: Path) -> AsyncIterator[tuple[openai.AsyncOpenAI, httpx.AsyncClient, dict[str, str]]]:
+    """The offline demo model (one word a token), reached by the SDK and by plain HTTP."""
+    container = memory_container(tmp_path, settings={"demo_delay_ms": 0})
+    async with app_client(container) as client:
+        token = await verified_user_token(container, "ada@example.com")
+        sdk = openai.AsyncOpenAI(base_url=str(client.base_url.join("/v1")), api_key=token, http_client=client)
+        yield sdk, client, bearer(token)
+
+
+async def test_a_reply_cut_by_max_tokens_finishes_for_length(
+    demo: tuple[openai.AsyncOpenAI, httpx.AsyncClient, dict[str, str]],
+) -> None:
+    """On /v1 (plain and streamed) and in the `done` event of /api/chat; a reply the model finished says stop."""
+    sdk, client, headers = demo
+    cut = await sdk.chat.completions.create(
+        model="parley-demo", messages=[{"role": "user", "content": "Tell me a long story"}], max_tokens=3
+    )
+    assert cut.choices[0].finish_reason == "length"
+    assert cut.usage is not None and cut.usage.completion_tokens == 3
+    stream = await sdk.chat.completions.create(
+        model="parley-demo", messages=[{"role": "user", "content": "Tell me another"}], max_tokens=3, stream=True
+    )
+    assert [c.choices[0].finish_reason async for c in stream if c.choices][-1] == "length"
+    whole = await sdk.chat.completions.create(
+        model="parley-demo", messages=[{"role": "user", "content": "Hi"}], max_tokens=500
+    )
+    assert whole.choices[0].finish_reason == "stop"
+
+    for max_tokens, reason in ((3, "length"), (500, "stop")):
+        body = {"content": f"And a story of {max_tokens}", "max_tokens": max_tokens, "stream": True}
+        response = await client.post("/api/chat", json=body, headers=headers)
+        done = [block for block in response.text.split("\n\n") if "event: done" in block]
+        assert len(done) == 1
+        assert json.loads(done[0].split("data: ", 1)[1])["finish_reason"] == reason

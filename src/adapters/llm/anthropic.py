@@ -56,6 +56,7 @@ class _Message(msgspec.Struct):
 class _Delta(msgspec.Struct):
     type: str | None = None
     text: str | None = None
+    stop_reason: str | None = None
 
 
 class _Error(msgspec.Struct):
@@ -118,14 +119,15 @@ class AnthropicProvider:
         return read_stream(self.name, send, self._events, anthropic, _status_message)
 
     async def _events(self, batches: AsyncIterator[list[bytes]]) -> AsyncIterator[StreamEvent]:
-        """Text as it comes, then the usage once `message_stop` arrives."""
+        """Text as it comes, then the usage once `message_stop` arrives, with why the reply ended (`stop_reason`
+        `max_tokens` is OpenAI's and Parley's "length")."""
         reading = _Reading(self.name)
         async for piece in text_pieces(batches, reading.line):
             yield piece
         if not reading.stopped:
             raise ProviderError(f"{self.name}: the stream ended before message_stop")
         await drain(batches)
-        yield UsageReport(reading.usage())
+        yield UsageReport(reading.usage(), finish_reason="length" if reading.stop_reason == "max_tokens" else "stop")
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -143,11 +145,12 @@ class _Reading:
     never a sum. The prompt is everything read as input: new tokens plus those written to and read from the
     prompt cache."""
 
-    __slots__ = ("cache_creation", "cache_read", "input", "output", "provider", "stopped")
+    __slots__ = ("cache_creation", "cache_read", "input", "output", "provider", "stop_reason", "stopped")
 
     def __init__(self, provider: str) -> None:
         self.provider = provider
         self.stopped = False
+        self.stop_reason: str | None = None
         self.input = self.cache_creation = self.cache_read = self.output = 0
 
     def line(self, line: bytes) -> str | None:
@@ -161,6 +164,8 @@ class _Reading:
             usage = event.message.usage if event.message is not None else event.usage
             if usage is not None:
                 self._count(usage)
+            if event.delta is not None and event.delta.stop_reason is not None:  # message_delta
+                self.stop_reason = event.delta.stop_reason
         elif event.type == "message_stop":
             self.stopped = True
             raise StreamEnd

@@ -4,7 +4,8 @@ provider whose every answer is known in advance.
 The reply is a few friendly sentences built from the last user message: no randomness, the same request
 always gives the same reply, and a longer prompt or a longer conversation gives a longer reply. It streams
 word by word, like a real model streams tokens, and reports usage the way a provider would: the prompt
-estimated from every input message, one completion token per piece streamed."""
+estimated from every input message, one completion token per piece streamed, and a reply cut
+by max_tokens (one word a token) ends for "length"."""
 
 from __future__ import annotations
 
@@ -29,14 +30,16 @@ class DemoProvider:
         self._delay_seconds = delay_seconds
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
-        words = demo_reply(request.model, request.messages).split(" ")[: max(request.max_tokens, 0)]
+        whole = demo_reply(request.model, request.messages).split(" ")
+        words = whole[: max(request.max_tokens, 0)]
         pieces = [f"{word} " for word in words[:-1]] + words[-1:]
         for piece in pieces:
             if self._delay_seconds > 0:
                 await asyncio.sleep(self._delay_seconds)
             yield TextDelta(piece)
         prompt_tokens = sum(estimate_tokens(turn.content) for turn in request.messages)
-        yield UsageReport(Usage(prompt_tokens=prompt_tokens, completion_tokens=len(pieces)))
+        usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=len(pieces))
+        yield UsageReport(usage, finish_reason="length" if len(words) < len(whole) else "stop")
 
 
 def demo_reply(model: str, messages: Sequence[Turn]) -> str:

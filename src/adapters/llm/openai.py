@@ -107,8 +107,9 @@ class OpenAiProvider:
 
     async def _events(self, batches: AsyncIterator[list[bytes]]) -> AsyncIterator[StreamEvent]:
         """Text as it comes, then the usage chunk's count (sent after the last choice, when the server honours
-        `include_usage`). The stream is complete at `[DONE]`, or when it ends after a `finish_reason` (some
-        compatible servers omit `[DONE]`); anything else is a broken stream."""
+        `include_usage`) with the choice's finish reason ("length" when max_tokens cut the reply; without the
+        usage chunk the caller estimates both). The stream is complete at `[DONE]`, or when it ends after a
+        `finish_reason` (some compatible servers omit `[DONE]`); anything else is a broken stream."""
         reading = _Reading(self.name)
         async for piece in text_pieces(batches, reading.line):
             yield piece
@@ -116,8 +117,8 @@ class OpenAiProvider:
             raise ProviderError(f"{self.name}: the stream ended before the reply did")
         await drain(batches)
         if reading.usage is not None:
-            usage = reading.usage
-            yield UsageReport(Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens))
+            usage = Usage(prompt_tokens=reading.usage.prompt_tokens, completion_tokens=reading.usage.completion_tokens)
+            yield UsageReport(usage, finish_reason=reading.finish_reason)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -137,11 +138,12 @@ async def _spent_budget_is_final(response: httpx2.Response) -> None:
 class _Reading:
     """One stream's state while its lines are read."""
 
-    __slots__ = ("finished", "provider", "usage")
+    __slots__ = ("finish_reason", "finished", "provider", "usage")
 
     def __init__(self, provider: str) -> None:
         self.provider = provider
         self.finished = False
+        self.finish_reason = "stop"
         self.usage: _Usage | None = None
 
     def line(self, line: bytes) -> str | None:
@@ -159,7 +161,9 @@ class _Reading:
         if not chunk.choices:
             return None
         choice = chunk.choices[0]
-        self.finished = self.finished or choice.finish_reason is not None
+        if choice.finish_reason is not None:
+            self.finished = True
+            self.finish_reason = "length" if choice.finish_reason == "length" else "stop"
         return choice.delta.content if choice.delta is not None else None
 
 

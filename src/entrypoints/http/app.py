@@ -10,7 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
@@ -24,8 +24,9 @@ from entrypoints.http.coalescing import CoalescingMiddleware
 from entrypoints.http.conversation import ChatController, ConversationController, models, usage
 from entrypoints.http.dependencies import provide_container, provide_rate_limits
 from entrypoints.http.identity import ApiKeyController, AuthController
+from entrypoints.http.json_input import JsonRequest
 from entrypoints.http.middleware import HttpMetrics, RequestContextMiddleware
-from entrypoints.http.openai_compat import v1_router
+from entrypoints.http.openai_compat import V1_EXCEPTION_HANDLERS, v1_router
 from entrypoints.http.operations import health, metrics, ready
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limits import RateLimits, add_rate_limit_headers
@@ -92,7 +93,8 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
             "container": Provide(provide_container, sync_to_thread=False),
             "rate_limits": Provide(provide_rate_limits, sync_to_thread=False),
         },
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=_exception_handlers(),
+        request_class=JsonRequest,  # every JSON body is decoded (and refused) there
         before_send=[add_rate_limit_headers],
         lifespan=[lifespan],
         state=State(_state(container, registry)),
@@ -107,6 +109,20 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
         logging_config=None,  # logging is configured once per process by entrypoints.logging
         debug=False,
     )
+
+
+def _exception_handlers() -> dict[Any, Any]:
+    """Problem details, except under /v1, where even a path that matches no route (404) or a method a route does
+    not answer (405) gets OpenAI's error body: the SDKs show its message, not a bare status."""
+    return {error: _v1_or_api(handler, V1_EXCEPTION_HANDLERS[error]) for error, handler in EXCEPTION_HANDLERS.items()}
+
+
+def _v1_or_api(api: Any, v1: Any) -> Any:
+    def handle(request: Request[Any, Any, Any], exc: Exception) -> Any:
+        path: str = request.scope["path"]
+        return v1(request, exc) if path == "/v1" or path.startswith("/v1/") else api(request, exc)
+
+    return handle
 
 
 def _state(container: Container, registry: CollectorRegistry) -> dict[str, Any]:

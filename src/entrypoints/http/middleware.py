@@ -80,7 +80,8 @@ class RequestContextMiddleware:
 
 
 def _request_id(scope: Scope) -> str:
-    for name, value in scope.get("headers", ()):
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for name, value in headers:
         if name == REQUEST_ID_HEADER:
             if _VALID_REQUEST_ID.match(value):
                 return value.decode()

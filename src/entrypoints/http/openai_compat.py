@@ -27,8 +27,16 @@ from domain.identity.errors import Unauthenticated
 from domain.shared.errors import DomainError, InvalidInput, RateLimited
 from entrypoints.bootstrap import Container
 from entrypoints.http.dependencies import hot_path_services, provide_principal
+from entrypoints.http.json_input import MalformedBody
 from entrypoints.http.openapi import JsonOrEventStream
-from entrypoints.http.problems import STATUS_BY_ERROR, UNAVAILABLE_ERRORS, log
+from entrypoints.http.problems import (
+    STATUS_BY_ERROR,
+    UNAVAILABLE_ERRORS,
+    field_error,
+    is_outage,
+    log_bug,
+    log_outage,
+)
 from entrypoints.http.shutdown import Drain
 from entrypoints.http.streaming import EventStream
 
@@ -141,7 +149,8 @@ async def completion_chunks(reply: ChatReply, include_usage: bool, drain: Drain)
                 else:
                     chunk = prefix + _encode(event.text) + suffix
             elif isinstance(event, ReplyFinished):
-                chunk = b"data: " + head + b',"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+                finish = _encode(event.finish_reason)
+                chunk = b"data: " + head + b',"choices":[{"index":0,"delta":{},"finish_reason":' + finish + b"}]}\n\n"
                 if include_usage:
                     usage = event.message.usage
                     chunk += (
@@ -190,7 +199,7 @@ async def completion_body(reply: ChatReply) -> dict[str, Any]:
                             "index": 0,
                             "message": {"role": "assistant", "content": message.content, "refusal": None},
                             "logprobs": None,
-                            "finish_reason": "stop",
+                            "finish_reason": event.finish_reason,
                         }
                     ],
                     "usage": {
@@ -292,28 +301,49 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Respons
 
 
 def validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
-    detail = exc.extra[0].get("message", exc.detail) if isinstance(exc.extra, list) and exc.extra else exc.detail
-    return openai_error(400, OpenAIError(str(detail), "invalid_request_error", None, "invalid_request"))
+    problems = [field_error(item) for item in exc.extra] if isinstance(exc.extra, list) else []
+    first = problems[0] if problems else {"field": "body", "message": str(exc.detail)}
+    param = None if first["field"] == "body" else first["field"]
+    return openai_error(400, OpenAIError(first["message"], "invalid_request_error", param, "invalid_request"))
 
 
-def http_exception_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
+def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
     status = exc.status_code
     message = exc.detail if status < 500 else HTTPStatus(status).phrase
     kind = "server_error" if status >= 500 else "invalid_request_error"
-    return openai_error(status, OpenAIError(message, kind, None, None), exc.headers)
+    code = exc.code if isinstance(exc, MalformedBody) else None
+    if status == 404:  # the router found no route: /v1 routes answer their own 404s as domain errors
+        message = f"Unknown request URL: {request.method} {request.url.path}. Check the URL for typos."
+        code = "unknown_url"
+    elif status == 405:
+        message, code = f"Invalid method for URL ({request.method} {request.url.path}).", "method_not_allowed"
+    return openai_error(status, OpenAIError(message, kind, None, code), exc.headers)
 
 
-def unavailable_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
-    log.error("dependency.unavailable", extra={"error": type(exc).__name__})
+def unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    if not is_outage(exc):
+        return unexpected_handler(request, exc)
+    log_outage(exc)
     message = "A service this request needs is unavailable; try again shortly."
     return openai_error(503, OpenAIError(message, "server_error", None, "service-unavailable"))
 
 
-def unexpected_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
-    log.exception("v1.unhandled_error", exc_info=exc)
+def unexpected_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    log_bug(request, exc)
     return openai_error(
         500, OpenAIError("The server had an error processing your request.", "server_error", None, None)
     )
+
+
+V1_EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: domain_error_handler,
+    ValidationException: validation_handler,
+    HTTPException: http_exception_handler,
+    **dict.fromkeys(UNAVAILABLE_ERRORS, unavailable_handler),
+    Exception: unexpected_handler,
+}
+"""Every error under /v1 in OpenAI's body: on the router for its routes, and (see app.py) for the paths under
+/v1 that match no route."""
 
 
 def v1_router() -> Router:
@@ -321,12 +351,6 @@ def v1_router() -> Router:
         path="/v1",
         route_handlers=[chat_completions, list_models],
         dependencies={"principal": Provide(provide_principal)},
-        exception_handlers={
-            DomainError: domain_error_handler,
-            ValidationException: validation_handler,
-            HTTPException: http_exception_handler,
-            **dict.fromkeys(UNAVAILABLE_ERRORS, unavailable_handler),
-            Exception: unexpected_handler,
-        },
+        exception_handlers=V1_EXCEPTION_HANDLERS,
         tags=["openai-compatible"],
     )

@@ -5,20 +5,26 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from redis.exceptions import RedisError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from redis.exceptions import ClusterDownError, ReadOnlyError, RedisError, TryAgainError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, EmulatedDBAPIException, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 
 from domain.billing.errors import NoSubscription, PaymentFailed
 from domain.conversation.errors import ModelNotAllowed, ProviderUnavailable, QuotaExceeded, QuotaUnavailable
 from domain.identity.errors import EmailNotVerified, Forbidden, InvalidCredentials, InvalidToken, Unauthenticated
 from domain.shared.errors import Conflict, DomainError, InvalidInput, NotFound, RateLimited, Unavailable
+from entrypoints.http.json_input import MalformedBody
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("parley.http")
@@ -109,7 +115,7 @@ _AT_PATH = re.compile(r"^(?P<message>.*?) - at `\$\.(?P<field>[\w.\[\]]+)`$")
 _MISSING = re.compile(r"missing required field `(?P<field>\w+)`")
 
 
-def _field_error(item: Any) -> dict[str, str]:
+def field_error(item: Any) -> dict[str, str]:
     """Turn Litestar/msgspec's {"key": "data", "message": "... - at `$.email`"} into {"field": "email", ...}."""
     if not isinstance(item, dict):
         return {"field": "body", "message": str(item)}
@@ -124,7 +130,7 @@ def _field_error(item: Any) -> dict[str, str]:
 
 
 def validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
-    errors = [_field_error(item) for item in (exc.extra if isinstance(exc.extra, list) else [])]
+    errors = [field_error(item) for item in (exc.extra if isinstance(exc.extra, list) else [])]
     if not errors:
         errors.append({"field": "body", "message": str(exc.detail)})
     return problem(422, "validation-error", "The request has invalid fields.", errors=errors)
@@ -132,29 +138,97 @@ def validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> R
 
 def http_exception_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     status = exc.status_code
-    slug = SLUG_BY_STATUS.get(status, "http-error")
+    slug = exc.code if isinstance(exc, MalformedBody) else SLUG_BY_STATUS.get(status, "http-error")
     detail = exc.detail if status < 500 else HTTPStatus(status).description
     return problem(status, slug, detail, headers=exc.headers)
 
 
-def unavailable_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    log.error("dependency.unavailable", extra={"error": type(exc).__name__})
+def unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """An error of the database or Redis client: 503 if the service is down, else a bug (500)."""
+    if not is_outage(exc):
+        return unexpected_handler(request, exc)
+    log_outage(exc)
     return problem(503, "service-unavailable", "A service this request needs is unavailable; try again shortly.")
 
 
-def unexpected_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    log.exception("http.unhandled_error", exc_info=exc)
+def unexpected_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log_bug(request, exc)
     return problem(500, "internal-error", "Something went wrong on our side; it has been logged.")
 
 
+def log_outage(exc: BaseException) -> None:
+    """The error's class and the driver's (never its message: SQLAlchemy's carries the statement's parameters)."""
+    cause = getattr(exc, "orig", None) or exc.__cause__
+    cause = getattr(cause, "__cause__", None) or cause  # asyncpg's error, behind SQLAlchemy's adapter
+    extra = {"error": type(exc).__name__, "cause": type(cause).__name__ if cause is not None else None}
+    log.error("dependency.unavailable", extra=extra)
+
+
+def log_bug(request: Request[Any, Any, Any], exc: BaseException) -> None:
+    """A 500: Parley failed. The traceback, and the request's id so that the client's report finds it."""
+    request_id = request.scope.get("state", {}).get("request_id")
+    log.error(
+        "http.unhandled_error",
+        exc_info=exc,
+        extra={"request_id": request_id, "method": request.method, "path": request.url.path},
+    )
+
+
+DRIVER_ERRORS: tuple[type[Exception], ...] = (
+    EmulatedDBAPIException,  # what SQLAlchemy's async adapters raise on a raw connection (the direct path)
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     RedisError,
-    OperationalError,
-    DBAPIError,
+    SQLAlchemyError,
+    *DRIVER_ERRORS,
     ConnectionError,
     TimeoutError,
 )
-"""A dependency (database, Redis, broker) that cannot be reached: 503, and nothing was done."""
+"""The errors of the clients of a dependency (database, Redis): `is_outage` tells the service being down (503,
+and nothing was done) from a bug (500)."""
+
+_REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, TryAgainError, ClusterDownError)
+_DRIVER_DOWN = (
+    OSError,  # refused, reset, unreachable, name resolution
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, and a connection that is gone
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,  # starting up, shutting down, in recovery
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+_SQLITE_BUSY = ("database is locked", "database table is locked", "unable to open database file")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when the dependency behind `exc` is down or saturated (try again shortly); False for an error that
+    retrying cannot fix: a constraint, a missing table, bad SQL, a value the database refuses."""
+    if isinstance(exc, SqlTimeoutError | DisconnectionError):  # the pool had no connection to give in time
+        return True
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or _driver_down(exc.orig)
+    if isinstance(exc, DRIVER_ERRORS):
+        return _driver_down(exc)
+    if isinstance(exc, RedisError):
+        return isinstance(exc, _REDIS_DOWN)
+    return isinstance(exc, ConnectionError | TimeoutError)
+
+
+def _driver_down(error: BaseException | None) -> bool:
+    """The driver's error, or what caused it (SQLAlchemy's asyncpg adapter raises its own error from asyncpg's)."""
+    for _ in range(4):
+        if error is None:
+            return False
+        if isinstance(error, _DRIVER_DOWN):
+            return True
+        if isinstance(error, sqlite3.OperationalError) and str(error).startswith(_SQLITE_BUSY):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     DomainError: domain_error_handler,

@@ -44,6 +44,7 @@ def encode_event(event: ReplyEvent) -> tuple[str, bytes]:
                 "message_id": event.message.id,
                 "usage": UsageOut(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens),
                 "cached": event.message.cached,
+                "finish_reason": event.finish_reason,
                 "quota": QuotaOut.of(event.quota),
             }
         )
