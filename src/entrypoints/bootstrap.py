@@ -21,7 +21,8 @@ from application.billing.cancel import CancelSubscription
 from application.billing.notices import SendBillingEmail, SendQuotaWarning
 from application.billing.overage import ReportOverage
 from application.billing.plans import StaticPlanCatalogue
-from application.billing.queries import GetBillingUsage, GetInvoice, GetSubscription, ListPayments, ListPlans
+from application.billing.ports import InvoiceLinks
+from application.billing.queries import GetBillingUsage, GetSubscription, ListPayments, ListPlans, ShowInvoice
 from application.billing.renewals import RunBillingCycle
 from application.billing.subscribe import Subscribe
 from application.billing.webhooks import ProcessGatewayEvent, ReceiveGatewayEvent
@@ -97,7 +98,7 @@ class BillingUseCases:
     get_subscription: GetSubscription
     get_usage: GetBillingUsage
     list_payments: ListPayments
-    get_invoice: GetInvoice
+    show_invoice: ShowInvoice
     receive_event: ReceiveGatewayEvent
     run_cycle: RunBillingCycle
 
@@ -120,8 +121,7 @@ class Container:
     conversation: ConversationUseCases
     billing: BillingUseCases
     gateway: PaymentGateway
-    invoice_links: SignedLinks
-    invoice_pages: JinjaInvoicePages
+    invoice_links: InvoiceLinks
     catalogue: ModelCatalogue
     router: ProviderRouter
     ledger: QuotaLedger
@@ -317,7 +317,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         get_subscription=GetSubscription(uow_factory, clock),
         get_usage=GetBillingUsage(allowance, quota_meter, clock),
         list_payments=ListPayments(uow_factory),
-        get_invoice=GetInvoice(uow_factory),
+        show_invoice=ShowInvoice(uow_factory, links, JinjaInvoicePages(), settings.tax_rate_percent),
         receive_event=ReceiveGatewayEvent(uow_factory, clock),
         run_cycle=RunBillingCycle(uow_factory, gateway, plans, clock, links.invoice_url, quota_meter),
     )
@@ -346,7 +346,6 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         billing=billing,
         gateway=gateway,
         invoice_links=links,
-        invoice_pages=JinjaInvoicePages(),
         catalogue=catalogue,
         router=router,
         ledger=shared.ledger,

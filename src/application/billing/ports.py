@@ -1,5 +1,5 @@
 """What billing's use cases need beyond the domain: the account directory (identity's users, seen from
-billing), the store of received webhook events, and their unit of work."""
+billing), the store of received webhook events, invoice links and pages, and their unit of work."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from application.shared.ports import UnitOfWork
+from domain.billing.model import Payment
 from domain.billing.ports import PaymentRepository, SubscriptionRepository
 
 
@@ -52,6 +53,19 @@ class QuotaNoticeRepository(Protocol):
     async def add_once(self, user_id: UUID, period_start: datetime, threshold: int) -> bool:
         """Remember that the `threshold`% notice went out for this period; False if it already had."""
         ...
+
+
+class InvoiceLinks(Protocol):
+    """Signed links to invoice pages: anyone with the link may read that one invoice, no one can guess another."""
+
+    def invoice_url(self, payment_id: UUID) -> str: ...
+    def verify(self, payment_id: UUID, signature: str) -> bool: ...
+
+
+class InvoiceRenderer(Protocol):
+    """An invoice as a page (HTML). Amounts are tax-inclusive: `tax_rate_percent` shows the part that is tax."""
+
+    def render(self, payment: Payment, account: Account, tax_rate_percent: float = 0.0) -> str: ...
 
 
 class BillingUnitOfWork(UnitOfWork, Protocol):

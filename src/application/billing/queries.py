@@ -8,7 +8,7 @@ from datetime import datetime
 from uuid import UUID
 
 from application.billing.plans import StaticPlanCatalogue
-from application.billing.ports import Account, BillingUnitOfWork
+from application.billing.ports import BillingUnitOfWork, InvoiceLinks, InvoiceRenderer
 from application.billing.view import SubscriptionView
 from application.shared.allowance import AllowanceProvider, QuotaMeter
 from application.shared.pagination import check_limit, decode_cursor, encode_cursor
@@ -91,20 +91,27 @@ class ListPayments:
         return PaymentPage(items[:limit], encode_cursor(last.created_at, last.id) if last else None)
 
 
-@dataclass(frozen=True, slots=True)
-class Invoice:
-    payment: Payment
-    account: Account
+class ShowInvoice:
+    """The page of one invoice, for whoever holds its signed link (the receipt email, the payments list)."""
 
-
-class GetInvoice:
-    def __init__(self, uow_factory: Callable[[], BillingUnitOfWork]) -> None:
+    def __init__(
+        self,
+        uow_factory: Callable[[], BillingUnitOfWork],
+        links: InvoiceLinks,
+        pages: InvoiceRenderer,
+        tax_rate_percent: float = 0.0,
+    ) -> None:
         self._uow_factory = uow_factory
+        self._links = links
+        self._pages = pages
+        self._tax_rate_percent = tax_rate_percent
 
-    async def __call__(self, payment_id: UUID) -> Invoice:
+    async def __call__(self, payment_id: UUID, signature: str) -> str:
+        if not self._links.verify(payment_id, signature):
+            raise NotFound("No such invoice.")
         async with self._uow_factory() as uow:
             payment = await uow.payments.get(payment_id)
             account = await uow.accounts.get(payment.user_id) if payment is not None else None
         if payment is None or account is None:
             raise NotFound("No such invoice.")
-        return Invoice(payment, account)
+        return self._pages.render(payment, account, self._tax_rate_percent)

@@ -11,7 +11,6 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from application.identity.dto import Principal
 from application.identity.guards import require_verified_email
-from domain.shared.errors import NotFound
 from entrypoints.bootstrap import Container
 from entrypoints.http.billing_schemas import (
     BillingUsageOut,
@@ -97,11 +96,7 @@ class BillingController(Controller):
         self, payment_id: FromPath[UUID], sig: Signature, container: NamedDependency[Container]
     ) -> Response[str]:
         """The invoice page of a payment (linked from the payment and the receipt email; the link is signed)."""
-        if not container.invoice_links.verify(payment_id, sig):
-            raise NotFound("No such invoice.")
-        invoice = await container.billing.get_invoice(payment_id)
-        html = container.invoice_pages.render(invoice.payment, invoice.account, container.settings.tax_rate_percent)
-        return Response(html, media_type="text/html")
+        return Response(await container.billing.show_invoice(payment_id, sig), media_type="text/html")
 
     @post("/webhooks/stripe", status_code=200, responses=errors(400))
     async def stripe_webhook(

@@ -5,9 +5,11 @@ Emails and webhook events go the way they go in production: a use case writes an
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -20,23 +22,21 @@ from adapters.memory.publisher import InMemoryPublisher
 from adapters.memory.quota_ledger import InMemoryQuotaLedger
 from adapters.memory.unit_of_work import InMemoryUnitOfWork
 from adapters.payments.local import LocalPaymentGateway
-from application.billing import topics
-from application.billing.allowance import BillingAllowance
 from application.billing.cancel import CancelSubscription
-from application.billing.notices import SendBillingEmail, SendQuotaWarning
-from application.billing.overage import ReportOverage
 from application.billing.plans import DEFAULT_PLANS, StaticPlanCatalogue, with_overage
-from application.billing.ports import Account
-from application.billing.queries import GetBillingUsage, GetInvoice, GetSubscription, ListPayments, ListPlans
+from application.billing.ports import Account, InvoiceLinks
+from application.billing.queries import GetBillingUsage, GetSubscription, ListPayments, ListPlans, ShowInvoice
 from application.billing.renewals import RunBillingCycle
 from application.billing.subscribe import Subscribe
-from application.billing.webhooks import ProcessGatewayEvent, ReceiveGatewayEvent
+from application.billing.webhooks import ReceiveGatewayEvent
 from application.conversation.quota import QuotaGate
 from application.shared.allowance import Allowance
-from application.shared.jobs import JobHandler, RelayOutbox, RunJob
+from application.shared.jobs import RelayOutbox, RunJob
 from application.shared.ports import OutboxMessage
 from domain.billing.model import Payment, Subscription
 from domain.identity.model import Role, User
+from entrypoints.bootstrap import bootstrap
+from entrypoints.settings import Settings
 from tests.factories.billing import START, AccountFactory
 
 PUBLIC_URL = "https://parley.example.test"
@@ -61,6 +61,7 @@ class BillingKit:
     mailer: InMemoryMailer
     publisher: InMemoryPublisher
     quota: QuotaGate
+    invoice_links: InvoiceLinks
     subscribe: Subscribe
     cancel: CancelSubscription
     run_cycle: RunBillingCycle
@@ -69,7 +70,7 @@ class BillingKit:
     get_usage: GetBillingUsage
     list_plans: ListPlans
     list_payments: ListPayments
-    get_invoice: GetInvoice
+    show_invoice: ShowInvoice
     relay_outbox: RelayOutbox
     run_job: RunJob
     jobs_seen: int = 0
@@ -152,6 +153,8 @@ class BillingKit:
 
 
 def build_billing_kit(clock: FrozenClock | None = None) -> BillingKit:
+    """Billing's use cases as the composition root wires them (bootstrap), on in-memory adapters and the local
+    gateway; plus bills overage."""
     db = InMemoryDatabase()
 
     def uow_factory() -> InMemoryUnitOfWork:
@@ -159,39 +162,47 @@ def build_billing_kit(clock: FrozenClock | None = None) -> BillingKit:
 
     clock = clock or FrozenClock(START)
     gateway = LocalPaymentGateway(clock)
-    plans = StaticPlanCatalogue(with_overage(DEFAULT_PLANS, {"plus": OVERAGE_CENTS}))
     mailer = InMemoryMailer()
     publisher = InMemoryPublisher()
-    quota = QuotaGate(InMemoryQuotaLedger(), uow_factory)
-
-    def invoice_link(payment_id: UUID) -> str:
-        return f"{PUBLIC_URL}/api/billing/invoices/{payment_id}"
-
-    handlers: dict[str, JobHandler] = {
-        topics.EMAIL: SendBillingEmail(uow_factory, mailer, TemplateNameRenderer(), PUBLIC_URL),
-        topics.GATEWAY_EVENT: ProcessGatewayEvent(uow_factory, gateway, plans, clock, invoice_link),
-        topics.QUOTA_THRESHOLD: SendQuotaWarning(uow_factory, clock, PUBLIC_URL),
-        topics.OVERAGE: ReportOverage(uow_factory, gateway, plans),
-    }
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        var_dir=Path(tempfile.gettempdir()) / "parley-unit-tests",
+        secret_key="unit-tests-only-secret-key-0123456789abcdef",
+        public_url=PUBLIC_URL,
+        overage_cents_per_1k_tokens={"plus": OVERAGE_CENTS},
+        allowance_cache_seconds=0,
+    )
+    container = bootstrap(
+        settings,
+        uow_factory=uow_factory,
+        clock=clock,
+        gateway=gateway,
+        mailer=mailer,
+        publisher=publisher,
+        renderer=TemplateNameRenderer(),
+        ledger=InMemoryQuotaLedger(),
+    )
+    billing = container.billing
     return BillingKit(
         db=db,
         clock=clock,
         gateway=gateway,
-        plans=plans,
+        plans=StaticPlanCatalogue(with_overage(DEFAULT_PLANS, {"plus": OVERAGE_CENTS})),
         mailer=mailer,
         publisher=publisher,
-        quota=quota,
-        subscribe=Subscribe(uow_factory, gateway, plans, clock, invoice_link),
-        cancel=CancelSubscription(uow_factory, gateway, plans, clock),
-        run_cycle=RunBillingCycle(uow_factory, gateway, plans, clock, invoice_link, quota),
-        receive_event=ReceiveGatewayEvent(uow_factory, clock),
-        get_subscription=GetSubscription(uow_factory, clock),
-        get_usage=GetBillingUsage(BillingAllowance(uow_factory, plans), quota, clock),
-        list_plans=ListPlans(plans),
-        list_payments=ListPayments(uow_factory),
-        get_invoice=GetInvoice(uow_factory),
-        relay_outbox=RelayOutbox(uow_factory, publisher, clock),
-        run_job=RunJob(uow_factory, handlers, clock),
+        quota=QuotaGate(container.ledger, uow_factory),
+        invoice_links=container.invoice_links,
+        subscribe=billing.subscribe,
+        cancel=billing.cancel,
+        run_cycle=billing.run_cycle,
+        receive_event=billing.receive_event,
+        get_subscription=billing.get_subscription,
+        get_usage=billing.get_usage,
+        list_plans=billing.list_plans,
+        list_payments=billing.list_payments,
+        show_invoice=billing.show_invoice,
+        relay_outbox=container.relay_outbox,
+        run_job=container.run_job,
     )
 
 

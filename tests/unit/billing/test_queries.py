@@ -70,18 +70,21 @@ async def test_payments_come_newest_first_page_by_page(kit: BillingKit) -> None:
         await kit.list_payments(account.user_id, limit=0)
 
 
-async def test_an_invoice_is_the_payment_with_its_account(kit: BillingKit) -> None:
-    account = await kit.account(name="Ada")
-    payment = PaymentFactory.build(user_id=account.user_id)
+async def test_an_invoice_page_shows_the_payment_to_whoever_holds_its_signed_link(kit: BillingKit) -> None:
+    account = await kit.account(name="Ada Lovelace")
+    payment = PaymentFactory.build(user_id=account.user_id, amount_cents=2_000)
     async with kit.uow() as uow:
         await uow.payments.add(payment)
         await uow.commit()
+    signature = kit.invoice_links.invoice_url(payment.id).rpartition("sig=")[2]
 
-    invoice = await kit.get_invoice(payment.id)
+    page = await kit.show_invoice(payment.id, signature)
 
-    assert (invoice.payment, invoice.account.name) == (payment, "Ada")
-    with pytest.raises(NotFound):
-        await kit.get_invoice(new_id())
+    assert "Ada Lovelace" in page and "20.00" in page
+    with pytest.raises(NotFound):  # a forged signature
+        await kit.show_invoice(payment.id, "x" * len(signature))
+    with pytest.raises(NotFound):  # a signature of another invoice
+        await kit.show_invoice(new_id(), signature)
 
 
 async def test_a_subscription_waiting_for_the_card_is_shown_with_its_client_secret(kit: BillingKit) -> None:
