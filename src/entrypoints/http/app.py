@@ -22,7 +22,7 @@ from entrypoints.http.billing import BillingController
 from entrypoints.http.client_ip import parse_networks
 from entrypoints.http.coalescing import CoalescingMiddleware
 from entrypoints.http.conversation import ChatController, ConversationController, models, usage
-from entrypoints.http.dependencies import provide_container, provide_rate_limits
+from entrypoints.http.dependencies import DEPENDENCIES, provide_rate_limits
 from entrypoints.http.identity import ApiKeyController, AuthController
 from entrypoints.http.json_input import JsonRequest
 from entrypoints.http.middleware import HttpMetrics, RequestContextMiddleware
@@ -90,7 +90,7 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
             metrics,
         ],
         dependencies={
-            "container": Provide(provide_container, sync_to_thread=False),
+            **{name: Provide(provide, sync_to_thread=False) for name, provide in DEPENDENCIES.items()},
             "rate_limits": Provide(provide_rate_limits, sync_to_thread=False),
         },
         exception_handlers=_exception_handlers(),

@@ -11,7 +11,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from application.identity.dto import Principal
 from application.identity.guards import require_verified_email
-from entrypoints.bootstrap import Container
+from entrypoints.bootstrap import BillingUseCases
 from entrypoints.http.billing_schemas import (
     BillingUsageOut,
     PaymentOut,
@@ -22,9 +22,10 @@ from entrypoints.http.billing_schemas import (
     SubscribeBody,
     SubscriptionOut,
 )
-from entrypoints.http.dependencies import provide_principal
+from entrypoints.http.dependencies import Injected, provide_principal
 from entrypoints.http.problems import errors, problem
 from entrypoints.http.rate_limits import RateLimits
+from entrypoints.settings import Settings
 
 AUTHED = {"principal": Provide(provide_principal)}
 Limit = Annotated[int, QueryParameter(ge=1, le=100)]
@@ -37,9 +38,9 @@ class BillingController(Controller):
     tags = ["billing"]
 
     @get("/plans", responses=errors())
-    async def plans(self, container: NamedDependency[Container]) -> PlanList:
+    async def plans(self, billing: Injected[BillingUseCases]) -> PlanList:
         """Public: the plans on offer."""
-        return PlanList([PlanOut.of(plan) for plan in container.billing.list_plans()])
+        return PlanList([PlanOut.of(plan) for plan in billing.list_plans()])
 
     @post("/subscribe", status_code=200, dependencies=AUTHED, responses=errors(401, 402, 403, 422, 429, 503))
     async def subscribe(
@@ -47,14 +48,15 @@ class BillingController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[SubscribeBody],
         principal: NamedDependency[Principal],
-        container: NamedDependency[Container],
+        settings: Injected[Settings],
+        billing: Injected[BillingUseCases],
         rate_limits: NamedDependency[RateLimits],
     ) -> SubscriptionOut:
         """Subscribe, upgrade (at once) or downgrade (at the period end). `status: incomplete` with a
         `client_secret` means the card needs the customer's action (Stripe.js)."""
         await rate_limits.check(request, "billing-change", user_id=str(principal.user.id))
-        require_verified_email(principal, required=container.settings.require_verified_email)
-        view = await container.billing.subscribe(principal.user.id, data.plan, data.payment_method_id)
+        require_verified_email(principal, required=settings.require_verified_email)
+        view = await billing.subscribe(principal.user.id, data.plan, data.payment_method_id)
         return SubscriptionOut.of(view)
 
     @post("/cancel", status_code=200, dependencies=AUTHED, responses=errors(401, 409, 429, 503))
@@ -62,48 +64,49 @@ class BillingController(Controller):
         self,
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
-        container: NamedDependency[Container],
+        billing: Injected[BillingUseCases],
         rate_limits: NamedDependency[RateLimits],
     ) -> SubscriptionOut:
         await rate_limits.check(request, "billing-change", user_id=str(principal.user.id))
-        return SubscriptionOut.of(await container.billing.cancel(principal.user.id))
+        return SubscriptionOut.of(await billing.cancel(principal.user.id))
 
     @get("/subscription", dependencies=AUTHED, responses=errors(401))
     async def subscription(
-        self, principal: NamedDependency[Principal], container: NamedDependency[Container]
+        self, principal: NamedDependency[Principal], billing: Injected[BillingUseCases]
     ) -> SubscriptionOut:
-        return SubscriptionOut.of(await container.billing.get_subscription(principal.user.id))
+        return SubscriptionOut.of(await billing.get_subscription(principal.user.id))
 
     @get("/usage", dependencies=AUTHED, responses=errors(401, 503))
-    async def usage(
-        self, principal: NamedDependency[Principal], container: NamedDependency[Container]
-    ) -> BillingUsageOut:
-        return BillingUsageOut.of(await container.billing.get_usage(principal.user.id, principal.user.plan))
+    async def usage(self, principal: NamedDependency[Principal], billing: Injected[BillingUseCases]) -> BillingUsageOut:
+        return BillingUsageOut.of(await billing.get_usage(principal.user.id, principal.user.plan))
 
     @get("/payments", dependencies=AUTHED, responses=errors(401, 422))
     async def payments(
         self,
         principal: NamedDependency[Principal],
-        container: NamedDependency[Container],
+        billing: Injected[BillingUseCases],
         limit: Limit = 20,
         cursor: Cursor = None,
     ) -> PaymentPageOut:
-        page = await container.billing.list_payments(principal.user.id, limit, cursor)
+        page = await billing.list_payments(principal.user.id, limit, cursor)
         return PaymentPageOut([PaymentOut.of(p) for p in page.items], page.next_cursor)
 
     @get("/invoices/{payment_id:uuid}", responses=errors(404, 422), media_type="text/html")
     async def invoice(
-        self, payment_id: FromPath[UUID], sig: Signature, container: NamedDependency[Container]
+        self, payment_id: FromPath[UUID], sig: Signature, billing: Injected[BillingUseCases]
     ) -> Response[str]:
         """The invoice page of a payment (linked from the payment and the receipt email; the link is signed)."""
-        return Response(await container.billing.show_invoice(payment_id, sig), media_type="text/html")
+        return Response(await billing.show_invoice(payment_id, sig), media_type="text/html")
 
     @post("/webhooks/stripe", status_code=200, responses=errors(400))
     async def stripe_webhook(
-        self, request: Request[Any, Any, Any], container: NamedDependency[Container]
+        self,
+        request: Request[Any, Any, Any],
+        settings: Injected[Settings],
+        billing: Injected[BillingUseCases],
     ) -> Response[Any]:
         """Stripe's events, signature checked on the raw body (300 s tolerance). Stored and queued, then answered."""
-        secret = container.settings.stripe_webhook_secret
+        secret = settings.stripe_webhook_secret
         if not secret:
             return problem(400, "webhooks-not-configured", "STRIPE_WEBHOOK_SECRET is not set.")
         from adapters.payments.stripe import InvalidSignature, construct_event
@@ -114,5 +117,5 @@ class BillingController(Controller):
         except InvalidSignature:
             return problem(400, "invalid-signature", "The Stripe-Signature header does not match this payload.")
         # Stored as received (a duplicate is accepted and applied once); the job has the adapter read it.
-        await container.billing.receive_event(event["id"], str(event.get("type", "")), event)
+        await billing.receive_event(event["id"], str(event.get("type", "")), event)
         return Response(Received(received=True), status_code=200)

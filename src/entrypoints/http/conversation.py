@@ -11,11 +11,12 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from application.conversation.dto import ReplyFailed, ReplyFinished
+from application.conversation.ports import StreamLog
 from application.conversation.send_chat import ChatReply, ChatRequest
 from application.identity.dto import Principal
 from application.identity.guards import require_verified_email
 from domain.shared.errors import NotFound
-from entrypoints.bootstrap import Container
+from entrypoints.bootstrap import ConversationUseCases
 from entrypoints.http.conversation_schemas import (
     ChatBody,
     ChatOut,
@@ -28,7 +29,7 @@ from entrypoints.http.conversation_schemas import (
     QuotaOut,
     UsageReportOut,
 )
-from entrypoints.http.dependencies import hot_path_services, provide_principal
+from entrypoints.http.dependencies import Injected, hot_path_services, provide_principal
 from entrypoints.http.openapi import EventStreamOnly, JsonOrEventStream
 from entrypoints.http.problems import errors
 from entrypoints.http.rate_limits import RateLimits
@@ -79,11 +80,11 @@ class ChatController(Controller):
         data: JSONBody[ChatBody],
         principal: NamedDependency[Principal],
     ) -> Response[Any]:
-        container, rate_limits = hot_path_services(request)
+        services = hot_path_services(request)
         user = principal.user
-        await rate_limits.check(request, "chat", user_id=str(user.id))
-        require_verified_email(principal, required=container.settings.require_verified_email)
-        reply = await container.conversation.send_chat(
+        await services.rate_limits.check(request, "chat", user_id=str(user.id))
+        require_verified_email(principal, required=services.settings.require_verified_email)
+        reply = await services.conversation.send_chat(
             ChatRequest(
                 user_id=user.id,
                 plan=user.plan,
@@ -96,7 +97,7 @@ class ChatController(Controller):
             )
         )
         if wants_stream(request, data):
-            recorder = StreamRecorder(container.stream_log, stream_key(user.id, reply.started.message_id))
+            recorder = StreamRecorder(services.stream_log, stream_key(user.id, reply.started.message_id))
             frames = reply_frames(reply, recorder, request.app.state.drain)
             return EventStream(frames)
         finished = await collect(reply)
@@ -114,13 +115,13 @@ class ChatController(Controller):
         self,
         message_id: FromPath[UUID],
         principal: NamedDependency[Principal],
-        container: NamedDependency[Container],
+        stream_log: Injected[StreamLog],
         last_event_id: LastEventId = None,
     ) -> EventStream:
         key = stream_key(principal.user.id, message_id)
-        if not await container.stream_log.exists(key):
+        if not await stream_log.exists(key):
             raise NotFound("No such stream (or it has expired).")
-        frames = resumed_frames(container.stream_log, key, last_event_id or 0)
+        frames = resumed_frames(stream_log, key, last_event_id or 0)
         return EventStream(frames)
 
 
@@ -134,13 +135,13 @@ class ConversationController(Controller):
         self,
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
-        container: NamedDependency[Container],
+        conversation: Injected[ConversationUseCases],
         rate_limits: NamedDependency[RateLimits],
         limit: Limit = 20,
         cursor: Cursor = None,
     ) -> ConversationPage:
         await rate_limits.check(request, "conversation-list", user_id=str(principal.user.id))
-        page = await container.conversation.list_conversations(principal.user.id, limit, cursor)
+        page = await conversation.list_conversations(principal.user.id, limit, cursor)
         return ConversationPage([ConversationSummary.of(c) for c in page.items], page.next_cursor)
 
     @get("/{conversation_id:uuid}", responses=errors(401, 404))
@@ -148,9 +149,9 @@ class ConversationController(Controller):
         self,
         conversation_id: FromPath[UUID],
         principal: NamedDependency[Principal],
-        container: NamedDependency[Container],
+        conversation: Injected[ConversationUseCases],
     ) -> ConversationOut:
-        found = await container.conversation.get_conversation(principal.user.id, conversation_id)
+        found = await conversation.get_conversation(principal.user.id, conversation_id)
         c = found.conversation
         return ConversationOut(c.id, c.title, c.created_at, c.updated_at, [MessageOut.of(m) for m in found.messages])
 
@@ -159,17 +160,17 @@ class ConversationController(Controller):
         self,
         conversation_id: FromPath[UUID],
         principal: NamedDependency[Principal],
-        container: NamedDependency[Container],
+        conversation: Injected[ConversationUseCases],
     ) -> None:
-        await container.conversation.delete_conversation(principal.user.id, conversation_id)
+        await conversation.delete_conversation(principal.user.id, conversation_id)
 
 
 @get("/api/usage", dependencies=AUTHED, tags=["conversation"], responses=errors(401, 503))
-async def usage(principal: NamedDependency[Principal], container: NamedDependency[Container]) -> UsageReportOut:
-    report = await container.conversation.get_usage(principal.user.id, principal.user.plan)
+async def usage(principal: NamedDependency[Principal], conversation: Injected[ConversationUseCases]) -> UsageReportOut:
+    report = await conversation.get_usage(principal.user.id, principal.user.plan)
     return UsageReportOut.of(report)
 
 
 @get("/api/models", dependencies=AUTHED, tags=["conversation"], responses=errors(401))
-async def models(principal: NamedDependency[Principal], container: NamedDependency[Container]) -> ModelList:
-    return ModelList([ModelOut.of(entry) for entry in container.conversation.list_models(principal.user.plan)])
+async def models(principal: NamedDependency[Principal], conversation: Injected[ConversationUseCases]) -> ModelList:
+    return ModelList([ModelOut.of(entry) for entry in conversation.list_models(principal.user.plan)])

@@ -1,21 +1,61 @@
-"""Litestar dependencies: the container, the rate limits, and the authenticated principal."""
+"""Litestar dependencies: each context's use cases, the settings, the rate limits and the authenticated
+principal. Controllers name what they use (`identity`, `conversation`, `billing`...), never the container."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, NamedTuple, TypeAlias, TypeVar
 
 from litestar import Request
 from litestar.datastructures import State
+from litestar.di import Dependency
+from litestar.params import SkipValidationMarker
 
+from application.conversation.ports import StreamLog
 from application.identity.dto import Principal
 from domain.identity.errors import Unauthenticated
-from entrypoints.bootstrap import Container
+from entrypoints.bootstrap import BillingUseCases, Container, ConversationUseCases, IdentityUseCases
 from entrypoints.http.rate_limits import RateLimits
+from entrypoints.settings import Settings
+
+T = TypeVar("T")
+Injected: TypeAlias = Annotated[T, SkipValidationMarker(), Dependency(kind="named")]
+"""A controller's parameter filled by name from DEPENDENCIES (a service is handed over as it is, not validated
+like a request value)."""
 
 
-def provide_container(state: State) -> Container:
+def _container(state: State) -> Container:
     container: Container = state.container
     return container
+
+
+def provide_identity(state: State) -> IdentityUseCases:
+    return _container(state).identity
+
+
+def provide_conversation(state: State) -> ConversationUseCases:
+    return _container(state).conversation
+
+
+def provide_billing(state: State) -> BillingUseCases:
+    return _container(state).billing
+
+
+def provide_settings(state: State) -> Settings:
+    return _container(state).settings
+
+
+def provide_stream_log(state: State) -> StreamLog:
+    return _container(state).stream_log
+
+
+DEPENDENCIES = {
+    "identity": provide_identity,
+    "conversation": provide_conversation,
+    "billing": provide_billing,
+    "settings": provide_settings,
+    "stream_log": provide_stream_log,
+}
+"""Every controller dependency by name (registered on the app, resolved synchronously)."""
 
 
 def provide_rate_limits(state: State) -> RateLimits:
@@ -23,12 +63,20 @@ def provide_rate_limits(state: State) -> RateLimits:
     return limits
 
 
-def hot_path_services(request: Request[Any, Any, Any]) -> tuple[Container, RateLimits]:
-    """The container and the rate limits for the chat routes, read from the app's state rather than injected:
-    with the principal as their only dependency, Litestar resolves it directly instead of starting a task
-    group for several (a few percent of a chat request's CPU)."""
+class ChatServices(NamedTuple):
+    conversation: ConversationUseCases
+    settings: Settings
+    stream_log: StreamLog
+    rate_limits: RateLimits
+
+
+def hot_path_services(request: Request[Any, Any, Any]) -> ChatServices:
+    """What the chat routes use, read from the app's state rather than injected: with the principal as their
+    only dependency, Litestar resolves it directly instead of starting a task group for several (a few percent
+    of a chat request's CPU)."""
     state = request.app.state
-    return provide_container(state), provide_rate_limits(state)
+    container = _container(state)
+    return ChatServices(container.conversation, container.settings, container.stream_log, provide_rate_limits(state))
 
 
 def bearer_token(request: Request[Any, Any, Any]) -> str:
@@ -40,5 +88,4 @@ def bearer_token(request: Request[Any, Any, Any]) -> str:
 
 
 async def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal:
-    container: Container = state.container
-    return await container.identity.authenticate(bearer_token(request))
+    return await provide_identity(state).authenticate(bearer_token(request))

@@ -13,8 +13,8 @@ from application.identity.dto import Principal
 from application.identity.reset_password import ResetPasswordRequest
 from application.identity.sign_in import SignInRequest
 from application.identity.sign_up import SignUpRequest
-from entrypoints.bootstrap import Container
-from entrypoints.http.dependencies import provide_principal
+from entrypoints.bootstrap import IdentityUseCases
+from entrypoints.http.dependencies import Injected, provide_principal
 from entrypoints.http.identity_schemas import (
     Accepted,
     ApiKeyBody,
@@ -48,12 +48,12 @@ class AuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[SignUpBody],
-        container: NamedDependency[Container],
+        identity: Injected[IdentityUseCases],
         rate_limits: NamedDependency[RateLimits],
     ) -> Accepted:
         """Create an account; the same 202 whether or not the address is taken (its owner is emailed)."""
         await rate_limits.check(request, "signup")
-        await container.identity.sign_up(SignUpRequest(email=data.email, password=data.password, name=data.name))
+        await identity.sign_up(SignUpRequest(email=data.email, password=data.password, name=data.name))
         return Accepted(SIGNUP_ACCEPTED)
 
     @post("/signin", status_code=200, responses=errors(401, 422, 429))
@@ -61,45 +61,45 @@ class AuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[SignInBody],
-        container: NamedDependency[Container],
+        identity: Injected[IdentityUseCases],
         rate_limits: NamedDependency[RateLimits],
     ) -> TokensOut:
         await rate_limits.check(request, "signin", email=data.email)
-        pair = await container.identity.sign_in(SignInRequest(email=data.email, password=data.password))
+        pair = await identity.sign_in(SignInRequest(email=data.email, password=data.password))
         return TokensOut.of(pair)
 
     @post("/refresh", status_code=200, responses=errors(401, 422))
-    async def refresh(self, data: JSONBody[RefreshBody], container: NamedDependency[Container]) -> TokensOut:
+    async def refresh(self, data: JSONBody[RefreshBody], identity: Injected[IdentityUseCases]) -> TokensOut:
         """Rotate: the refresh token is spent; reusing a spent one revokes its whole session."""
-        return TokensOut.of(await container.identity.refresh(data.refresh_token))
+        return TokensOut.of(await identity.refresh(data.refresh_token))
 
     @post("/signout", status_code=204, dependencies=AUTHED, responses=errors(401))
     async def signout(
         self,
         principal: NamedDependency[Principal],
-        container: NamedDependency[Container],
+        identity: Injected[IdentityUseCases],
         data: JSONBody[SignOutBody | None] = None,
     ) -> None:
-        await container.identity.sign_out(principal, data.refresh_token if data else None)
+        await identity.sign_out(principal, data.refresh_token if data else None)
 
     @get("/me", dependencies=AUTHED, responses=errors(401))
     async def me(self, principal: NamedDependency[Principal]) -> UserOut:
         return UserOut.of(principal.user)
 
     @post("/verify-email", status_code=200, responses=errors(400, 422))
-    async def verify_email(self, data: JSONBody[TokenBody], container: NamedDependency[Container]) -> UserOut:
-        return UserOut.of(await container.identity.verify_email(data.token))
+    async def verify_email(self, data: JSONBody[TokenBody], identity: Injected[IdentityUseCases]) -> UserOut:
+        return UserOut.of(await identity.verify_email(data.token))
 
     @post("/resend-verification", status_code=202, responses=errors(422, 429))
     async def resend_verification(
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[EmailBody],
-        container: NamedDependency[Container],
+        identity: Injected[IdentityUseCases],
         rate_limits: NamedDependency[RateLimits],
     ) -> Accepted:
         await rate_limits.check(request, "resend-verification", email=data.email)
-        await container.identity.resend_verification(data.email)
+        await identity.resend_verification(data.email)
         return Accepted(EMAIL_ACCEPTED)
 
     @post("/forgot-password", status_code=202, responses=errors(422, 429))
@@ -107,19 +107,17 @@ class AuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[EmailBody],
-        container: NamedDependency[Container],
+        identity: Injected[IdentityUseCases],
         rate_limits: NamedDependency[RateLimits],
     ) -> Accepted:
         await rate_limits.check(request, "forgot-password", email=data.email)
-        await container.identity.forgot_password(data.email)
+        await identity.forgot_password(data.email)
         return Accepted(EMAIL_ACCEPTED)
 
     @post("/reset-password", status_code=200, responses=errors(400, 422))
-    async def reset_password(
-        self, data: JSONBody[ResetPasswordBody], container: NamedDependency[Container]
-    ) -> Accepted:
+    async def reset_password(self, data: JSONBody[ResetPasswordBody], identity: Injected[IdentityUseCases]) -> Accepted:
         """Set a new password; every session of the user is signed out. No automatic sign-in."""
-        await container.identity.reset_password(ResetPasswordRequest(token=data.token, password=data.password))
+        await identity.reset_password(ResetPasswordRequest(token=data.token, password=data.password))
         return Accepted("Your password has been changed; sign in with the new one.")
 
 
@@ -130,22 +128,25 @@ class ApiKeyController(Controller):
 
     @post("/", status_code=201, responses=errors(401, 422))
     async def create(
-        self, data: JSONBody[ApiKeyBody], principal: NamedDependency[Principal], container: NamedDependency[Container]
+        self,
+        data: JSONBody[ApiKeyBody],
+        principal: NamedDependency[Principal],
+        identity: Injected[IdentityUseCases],
     ) -> CreatedApiKeyOut:
         """Create a key for /v1. The key itself is in this answer only: it is stored hashed."""
-        created = await container.identity.create_api_key(principal, data.name)
+        created = await identity.create_api_key(principal, data.name)
         key = created.api_key
         return CreatedApiKeyOut(key.id, key.name, key.prefix, created.key, key.created_at)
 
     @get("/", responses=errors(401))
     async def list_keys(
-        self, principal: NamedDependency[Principal], container: NamedDependency[Container]
+        self, principal: NamedDependency[Principal], identity: Injected[IdentityUseCases]
     ) -> ApiKeyList:
-        keys = await container.identity.list_api_keys(principal)
+        keys = await identity.list_api_keys(principal)
         return ApiKeyList(items=[ApiKeyOut.of(key) for key in keys])
 
     @delete("/{key_id:uuid}", status_code=204, responses=errors(401, 404))
     async def revoke(
-        self, key_id: FromPath[UUID], principal: NamedDependency[Principal], container: NamedDependency[Container]
+        self, key_id: FromPath[UUID], principal: NamedDependency[Principal], identity: Injected[IdentityUseCases]
     ) -> None:
-        await container.identity.revoke_api_key(principal, key_id)
+        await identity.revoke_api_key(principal, key_id)

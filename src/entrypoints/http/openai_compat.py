@@ -25,8 +25,8 @@ from domain.conversation.model import Role
 from domain.conversation.ports import Turn
 from domain.identity.errors import Unauthenticated
 from domain.shared.errors import DomainError, InvalidInput, RateLimited
-from entrypoints.bootstrap import Container
-from entrypoints.http.dependencies import hot_path_services, provide_principal
+from entrypoints.bootstrap import ConversationUseCases
+from entrypoints.http.dependencies import Injected, hot_path_services, provide_principal
 from entrypoints.http.json_input import MalformedBody
 from entrypoints.http.openapi import JsonOrEventStream
 from entrypoints.http.problems import (
@@ -231,10 +231,10 @@ async def chat_completions(
     data: JSONBody[CompletionBody],
     principal: NamedDependency[Principal],
 ) -> Response[Any]:
-    container, rate_limits = hot_path_services(request)
-    await rate_limits.check(request, "chat", user_id=str(principal.user.id))
-    require_verified_email(principal, required=container.settings.require_verified_email)
-    reply = await container.conversation.send_chat(to_chat_request(data, principal))
+    services = hot_path_services(request)
+    await services.rate_limits.check(request, "chat", user_id=str(principal.user.id))
+    require_verified_email(principal, required=services.settings.require_verified_email)
+    reply = await services.conversation.send_chat(to_chat_request(data, principal))
     if data.stream:
         include_usage = bool(data.stream_options and data.stream_options.include_usage)
         chunks = completion_chunks(reply, include_usage, request.app.state.drain)
@@ -243,8 +243,10 @@ async def chat_completions(
 
 
 @get("/models", responses=v1_errors(401))
-async def list_models(principal: NamedDependency[Principal], container: NamedDependency[Container]) -> dict[str, Any]:
-    entries = container.conversation.list_models(principal.user.plan)
+async def list_models(
+    principal: NamedDependency[Principal], conversation: Injected[ConversationUseCases]
+) -> dict[str, Any]:
+    entries = conversation.list_models(principal.user.plan)
     return {
         "object": "list",
         "data": [
