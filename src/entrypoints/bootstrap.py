@@ -26,6 +26,7 @@ from application.billing.renewals import RunBillingCycle
 from application.billing.subscribe import Subscribe
 from application.billing.webhooks import ProcessGatewayEvent, ReceiveGatewayEvent
 from application.conversation.allowance_cache import CachedAllowance
+from application.conversation.chat_store import ChatStore
 from application.conversation.ports import QuotaLedger, StreamLog
 from application.conversation.queries import (
     DeleteConversation,
@@ -51,6 +52,7 @@ from application.identity.sign_out import SignOut
 from application.identity.sign_up import SignUp
 from application.identity.verify_email import VerifyEmail
 from application.shared.allowance import AllowanceProvider
+from application.shared.background import BackgroundTasks
 from application.shared.jobs import JobHandler, RelayOutbox, RunJob
 from application.shared.ports import Cache, EmailRenderer, Mailer, MessagePublisher, RateLimiter
 from domain.billing.ports import PaymentGateway
@@ -58,6 +60,7 @@ from domain.conversation.catalogue import ModelCatalogue
 from domain.conversation.ports import LlmProvider
 from domain.identity.ports import PasswordDenylist, PasswordHasher, TokenIssuer
 from domain.shared.clock import Clock, SystemClock
+from entrypoints.background import AsyncioBackgroundTasks
 from entrypoints.catalogue import build_catalogue, build_plans, build_providers
 from entrypoints.settings import Settings
 
@@ -129,6 +132,8 @@ class Container:
     relay_outbox: RelayOutbox
     run_job: RunJob
     database_ping: Callable[[], Awaitable[bool]]
+    background: BackgroundTasks
+    """Work that outlives its request (the accounting of a cut reply): graceful shutdown drains it."""
     overrides: dict[str, Any] = field(default_factory=dict)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -137,10 +142,14 @@ class Container:
             await close()
 
 
-def _database(settings: Settings, overrides: dict[str, Any]) -> tuple[Any, Callable[[], Awaitable[bool]], list[Any]]:
+def _database(
+    settings: Settings, overrides: dict[str, Any]
+) -> tuple[Any, ChatStore, Callable[[], Awaitable[bool]], list[Any]]:
     if "uow_factory" in overrides:
         ping: Callable[[], Awaitable[bool]] = overrides.get("database_ping") or _always_ok
-        return overrides["uow_factory"], ping, []
+        uow_factory = overrides["uow_factory"]
+        return uow_factory, overrides.get("chat_store") or _memory_chat_store(uow_factory), ping, []
+    from adapters.sql.chat_store import SqlChatStore
     from adapters.sql.engine import create_engine, create_session_factory
     from adapters.sql.engine import ping as sql_ping
     from adapters.sql.unit_of_work import SqlUnitOfWork
@@ -151,7 +160,19 @@ def _database(settings: Settings, overrides: dict[str, Any]) -> tuple[Any, Calla
     async def ping_db() -> bool:
         return await sql_ping(engine)
 
-    return (lambda: SqlUnitOfWork(session_factory)), ping_db, [engine.dispose]
+    chat_store = overrides.get("chat_store") or SqlChatStore(engine)
+    return (lambda: SqlUnitOfWork(session_factory)), chat_store, ping_db, [engine.dispose]
+
+
+def _memory_chat_store(uow_factory: Callable[[], Any]) -> ChatStore:
+    """The chat store over the same in-memory database as the overriding units of work (or a database of its
+    own, for a unit of work that is not the in-memory one)."""
+    from adapters.memory.chat_store import InMemoryChatStore
+    from adapters.memory.database import InMemoryDatabase
+    from adapters.memory.unit_of_work import InMemoryUnitOfWork
+
+    unit = uow_factory()
+    return InMemoryChatStore(unit.database if isinstance(unit, InMemoryUnitOfWork) else InMemoryDatabase())
 
 
 async def _always_ok() -> bool:
@@ -242,13 +263,13 @@ def _mailer(settings: Settings) -> Mailer:
 
 
 def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
-    """Build the container. Overrides (by port name): clock, uow_factory, database_ping, cache, rate_limiter,
-    ledger, stream_log, mailer, renderer, publisher, broker, hasher, denylist, issuer, providers, catalogue,
+    """Build the container. Overrides (by port name): clock, uow_factory, chat_store, database_ping, cache,
+    rate_limiter, ledger, stream_log, mailer, renderer, publisher, broker, hasher, denylist, issuer, providers, catalogue,
     allowance."""
     settings = settings or Settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     clock: Clock = overrides.get("clock") or SystemClock()
-    uow_factory, database_ping, closers = _database(settings, overrides)
+    uow_factory, chat_store, database_ping, closers = _database(settings, overrides)
     shared = _shared_state(settings, overrides)
     closers += shared.closers
 
@@ -291,7 +312,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     providers: dict[str, LlmProvider] = overrides.get("providers") or build_providers(settings)
     closers += [provider.aclose for provider in providers.values() if hasattr(provider, "aclose")]
     catalogue: ModelCatalogue = overrides.get("catalogue") or build_catalogue(settings, providers)
-    router = ProviderRouter(providers)
+    router = ProviderRouter(providers, clock=clock.monotonic)
     plans = StaticPlanCatalogue(build_plans(settings))
     allowance: AllowanceProvider = overrides.get("allowance") or CachedAllowance(
         BillingAllowance(uow_factory, plans, settings.overage_max_tokens), settings.allowance_cache_seconds
@@ -301,8 +322,10 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         closers.append(gateway.aclose)
     links = SignedLinks(secret_key, settings.public_url)
     response_cache = ResponseCache(shared.cache, settings.cache_ttl_seconds)
+    background = AsyncioBackgroundTasks()
+    quota = QuotaGate(shared.ledger, uow_factory)
     conversation = ConversationUseCases(
-        send_chat=SendChat(uow_factory, catalogue, router, shared.ledger, allowance, response_cache, clock),
+        send_chat=SendChat(chat_store, quota, catalogue, router, allowance, response_cache, background, clock),
         list_conversations=ListConversations(uow_factory),
         get_conversation=GetConversation(uow_factory),
         delete_conversation=DeleteConversation(uow_factory),
@@ -353,6 +376,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         relay_outbox=RelayOutbox(uow_factory, publisher, clock),
         run_job=RunJob(uow_factory, handlers, clock),
         database_ping=database_ping,
+        background=background,
         overrides=overrides,
         closers=closers,
     )
