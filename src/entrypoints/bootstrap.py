@@ -264,8 +264,8 @@ def _mailer(settings: Settings) -> Mailer:
 
 def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     """Build the container. Overrides (by port name): clock, uow_factory, chat_store, database_ping, cache,
-    rate_limiter, ledger, stream_log, mailer, renderer, publisher, broker, hasher, denylist, issuer, providers, catalogue,
-    allowance."""
+    rate_limiter, ledger, stream_log, mailer, renderer, publisher, broker, hasher, denylist, issuer, providers,
+    catalogue, allowance."""
     settings = settings or Settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     clock: Clock = overrides.get("clock") or SystemClock()

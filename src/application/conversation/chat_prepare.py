@@ -52,8 +52,10 @@ class PreparedTurn:
     max_tokens: int
     prompt_estimate: int
     cache_key: str
+    prompt_id: UUID = field(default_factory=new_id)
     message_id: UUID = field(default_factory=new_id)
-    """The assistant message's id, known from the start (the stream's `start` event carries it)."""
+    """The assistant message's id, known from the start (the stream's `start` event carries it); made after
+    the prompt's, so the two keep their order even when made in the same instant."""
     reservation: Reservation | None = None
 
     def completion_request(self, step: RouteStep) -> CompletionRequest:
@@ -61,7 +63,7 @@ class PreparedTurn:
 
     def user_message(self) -> Message:
         return Message(
-            id=new_id(),
+            id=self.prompt_id,
             conversation_id=self.conversation.id,
             user_id=self.request.user_id,
             role=Role.USER,

@@ -1,0 +1,1 @@
+"""polyfactory factories for the domain dataclasses, one module per context."""
