@@ -40,7 +40,7 @@ from application.conversation.response_cache import ResponseCache
 from application.conversation.router import ProviderRouter
 from application.conversation.send_chat import SendChat
 from application.identity.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
-from application.identity.authenticate import Authenticate
+from application.identity.authenticate import Authenticate, PrincipalLookup
 from application.identity.create_admin import CreateAdmin
 from application.identity.emails import IDENTITY_EMAILS, SendIdentityEmail
 from application.identity.ports import IdentityUnitOfWork
@@ -142,26 +142,42 @@ class Container:
             await close()
 
 
-def _database(
-    settings: Settings, overrides: dict[str, Any]
-) -> tuple[Any, ChatStore, Callable[[], Awaitable[bool]], list[Any]]:
+@dataclass
+class Database:
+    uow_factory: Any
+    chat_store: ChatStore
+    principals: PrincipalLookup | None
+    """None: authentication reads through a unit of work."""
+    ping: Callable[[], Awaitable[bool]]
+    closers: list[Callable[[], Awaitable[None]]]
+
+
+def _database(settings: Settings, overrides: dict[str, Any]) -> Database:
     if "uow_factory" in overrides:
         ping: Callable[[], Awaitable[bool]] = overrides.get("database_ping") or _always_ok
         uow_factory = overrides["uow_factory"]
-        return uow_factory, overrides.get("chat_store") or _memory_chat_store(uow_factory), ping, []
+        chat_store = overrides.get("chat_store") or _memory_chat_store(uow_factory)
+        return Database(uow_factory, chat_store, None, ping, [])
     from adapters.sql.chat_store import SqlChatStore
+    from adapters.sql.direct import KeptConnections
     from adapters.sql.engine import create_engine, create_session_factory
     from adapters.sql.engine import ping as sql_ping
+    from adapters.sql.principals import SqlPrincipalLookup
     from adapters.sql.unit_of_work import SqlUnitOfWork
 
     engine = create_engine(settings.resolved_database_url, settings.database_pool_size, settings.database_max_overflow)
     session_factory = create_session_factory(engine)
+    kept = KeptConnections(engine)  # for the chat store's and the principal lookup's single statements
 
     async def ping_db() -> bool:
         return await sql_ping(engine)
 
-    chat_store = overrides.get("chat_store") or SqlChatStore(engine)
-    return (lambda: SqlUnitOfWork(session_factory)), chat_store, ping_db, [engine.dispose]
+    chat_store = overrides.get("chat_store") or SqlChatStore(engine, kept)
+    principals = SqlPrincipalLookup(kept)
+    # Closers run last first: the kept connections are closed before the engine is disposed of.
+    return Database(
+        lambda: SqlUnitOfWork(session_factory), chat_store, principals, ping_db, [engine.dispose, kept.aclose]
+    )
 
 
 def _memory_chat_store(uow_factory: Callable[[], Any]) -> ChatStore:
@@ -269,7 +285,13 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     settings = settings or Settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     clock: Clock = overrides.get("clock") or SystemClock()
-    uow_factory, chat_store, database_ping, closers = _database(settings, overrides)
+    database = _database(settings, overrides)
+    uow_factory, chat_store, database_ping, closers = (
+        database.uow_factory,
+        database.chat_store,
+        database.ping,
+        database.closers,
+    )
     shared = _shared_state(settings, overrides)
     closers += shared.closers
 
@@ -303,7 +325,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         sign_out=SignOut(uow_factory, issuer, clock),
         forgot_password=ForgotPassword(uow_factory, clock),
         reset_password=ResetPassword(uow_factory, hasher, denylist, clock),
-        authenticate=Authenticate(uow_factory, issuer, clock),
+        authenticate=Authenticate(uow_factory, issuer, clock, database.principals),
         create_api_key=CreateApiKey(uow_factory, clock),
         list_api_keys=ListApiKeys(uow_factory),
         revoke_api_key=RevokeApiKey(uow_factory, clock),

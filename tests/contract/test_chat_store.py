@@ -89,7 +89,9 @@ async def store(uow_backend: str | None) -> AsyncIterator[Store]:
         yield Store(InMemoryChatStore(database), lambda: InMemoryUnitOfWork(database))
         return
     engine = create_engine(uow_backend, pool_size=4, max_overflow=2)  # concurrent callers queue for these
-    yield Store(SqlChatStore(engine), lambda: SqlUnitOfWork(engine))
+    chat_store = SqlChatStore(engine)
+    yield Store(chat_store, lambda: SqlUnitOfWork(engine))
+    await chat_store.aclose()
     await engine.dispose()
 
 

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.postgres
 
 
 async def test_a_reply_cancelled_mid_statement_stores_nothing_and_the_next_one_works(postgres_url: str) -> None:
-    engine = create_engine(postgres_url, pool_size=1, max_overflow=0)  # one connection: the next call reuses it
+    engine = create_engine(
+        postgres_url, pool_size=2, max_overflow=0
+    )  # the chat store keeps one: the next call reuses it
     store = SqlChatStore(engine)
     admin = await asyncpg.connect(_dsn(postgres_url))
     try:
@@ -53,6 +55,7 @@ async def test_a_reply_cancelled_mid_statement_stores_nothing_and_the_next_one_w
         loaded = await store.load_turn(conversation.user_id, conversation.id)
         assert loaded is not None and loaded.history[-1] == later and loaded.conversation.message_count == 2
     finally:
+        await store.aclose()
         await admin.close()
         await engine.dispose()
 
@@ -66,6 +69,7 @@ async def test_a_driver_error_is_a_dbapi_error_with_asyncpgs_exception(postgres_
             await store.record_reply(orphan, UsageRecordFactory.of(orphan))
         assert isinstance(raised.value.orig, asyncpg.ForeignKeyViolationError)
     finally:
+        await store.aclose()
         await engine.dispose()
 
 

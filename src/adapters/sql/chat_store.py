@@ -1,7 +1,8 @@
 """The chat store over SQL (application/conversation/chat_store.py): the only code that may leave SQLAlchemy's
 execution path, and only on PostgreSQL.
 
-On PostgreSQL each call is ONE statement sent straight to asyncpg, on a connection from SQLAlchemy's pool:
+On PostgreSQL each call is ONE statement sent straight to asyncpg, on a connection from SQLAlchemy's pool kept
+between calls (direct.py):
 `record_prompt` and `record_reply` are data-modifying CTEs (`WITH m AS (INSERT ...), c AS (UPDATE ...) ...`), so
 the reply, its usage record, the counters and the outbox messages it causes commit together in one round trip,
 atomic as any single statement (foreign keys are checked at its end); `load_turn` is one SELECT. The SQL is
@@ -41,6 +42,7 @@ from adapters.sql.conversation import (
     model_total_values,
     usage_record_values,
 )
+from adapters.sql.direct import KeptConnections
 from adapters.sql.tables import outbox
 from adapters.sql.transaction import SqlTransaction
 from application.conversation.chat_store import LoadedTurn
@@ -60,9 +62,14 @@ _ADD_OUTBOX = insert(outbox)
 
 
 class SqlChatStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, connections: KeptConnections | None = None) -> None:
+        """`connections`: where the direct statements take their connections (a set of its own by default)."""
         self._engine = engine
         self._direct = engine.dialect.name == "postgresql"
+        self._connections = connections or KeptConnections(engine)
+
+    async def aclose(self) -> None:
+        await self._connections.aclose()
 
     async def load_turn(self, user_id: UUID, conversation_id: UUID, *, with_history: bool = True) -> LoadedTurn | None:
         if self._direct:
@@ -141,9 +148,10 @@ class SqlChatStore:
 
     async def _fetch(self, statement: _Statement, values: Mapping[str, Any]) -> list[asyncpg.Record]:
         arguments = statement.arguments(values)
-        async with self._engine.connect() as connection:
-            driver = (await connection.get_raw_connection()).driver_connection
-            assert driver is not None
+        async with self._connections.connection() as connection:
+            driver: Any = connection.info.get("asyncpg")  # asyncpg's side of the connection, looked up once
+            if driver is None:
+                driver = connection.info["asyncpg"] = (await connection.get_raw_connection()).driver_connection
             try:
                 records: list[asyncpg.Record] = await driver.fetch(statement.sql, *arguments)
             except asyncpg.UniqueViolationError as exc:
@@ -191,11 +199,9 @@ class _Statement:
         self.names = tuple(names)
 
     def arguments(self, values: Mapping[str, Any]) -> list[Any]:
-        return [_driver_value(values[name]) for name in self.names]
-
-
-def _driver_value(value: Any) -> Any:
-    return value.value if isinstance(value, Role) else value
+        """The values in the statement's order: the mappers' values are what asyncpg takes (a role as its
+        string, UUIDs, aware datetimes), outbox payloads are JSON text."""
+        return [values[name] for name in self.names]
 
 
 def _insert(table: str, prefix: str, columns: Sequence[str]) -> str:
