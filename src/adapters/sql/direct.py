@@ -3,11 +3,12 @@ work: the chat store's statements (chat_store.py) and the request's principal lo
 
 Checking a connection out of SQLAlchemy's pool and back in costs more CPU than the statement it runs (about
 0.18 ms a call on a 2-core VM, against 0.16 ms for the statement itself, measured with the principal lookup),
-so up to `keep` connections wait here between calls instead. They are in autocommit (each statement commits
-on its own: these are single statements), count against the pool's size, and are closed by `aclose`. A
-connection goes back only if nothing went wrong on it that could leave it in doubt: one that SQLAlchemy or the
-chat store invalidated (a connection failure), or whose call was cancelled mid-statement, is closed instead,
-and the pool's own reset repairs or drops it.
+so up to `keep` connections wait here between calls instead: three quarters of the pool, at most 16 (a chat
+request makes three such calls, so at 32 concurrent requests a dozen or so are in one at any moment). They are
+in autocommit (each statement commits on its own: these are single statements), count against the pool's
+size, and are closed by `aclose`. A connection goes back only if nothing went wrong on it that could leave it
+in doubt: one that SQLAlchemy or the chat store invalidated (a connection failure), or whose call was
+cancelled mid-statement, is closed instead, and the pool's own reset repairs or drops it.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-MAX_KEPT = 8
+MAX_KEPT = 16
+"""At most this many kept, and never more than three quarters of the pool (units of work need the rest)."""
 
 
 class KeptConnections:
     def __init__(self, engine: AsyncEngine, keep: int | None = None) -> None:
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         size = getattr(engine.pool, "size", None)
-        self._keep = keep if keep is not None else max(1, min(MAX_KEPT, size() // 2 if callable(size) else 1))
+        self._keep = keep if keep is not None else max(1, min(MAX_KEPT, size() * 3 // 4 if callable(size) else 1))
         self._kept: list[AsyncConnection] = []
 
     @contextlib.asynccontextmanager
