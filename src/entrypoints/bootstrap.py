@@ -27,6 +27,7 @@ from application.billing.renewals import RunBillingCycle
 from application.billing.subscribe import Subscribe
 from application.billing.webhooks import ProcessGatewayEvent, ReceiveGatewayEvent
 from application.conversation.allowance_cache import CachedAllowance
+from application.conversation.chat_store import ChatStore
 from application.conversation.ports import QuotaLedger, StreamLog
 from application.conversation.queries import (
     DeleteConversation,
@@ -40,7 +41,7 @@ from application.conversation.response_cache import ResponseCache
 from application.conversation.router import ProviderRouter
 from application.conversation.send_chat import SendChat
 from application.identity.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
-from application.identity.authenticate import Authenticate
+from application.identity.authenticate import Authenticate, PrincipalLookup
 from application.identity.create_admin import CreateAdmin
 from application.identity.emails import IDENTITY_EMAILS, SendIdentityEmail
 from application.identity.ports import IdentityUnitOfWork
@@ -52,6 +53,7 @@ from application.identity.sign_out import SignOut
 from application.identity.sign_up import SignUp
 from application.identity.verify_email import VerifyEmail
 from application.shared.allowance import AllowanceProvider
+from application.shared.background import BackgroundTasks
 from application.shared.jobs import JobHandler, RelayOutbox, RunJob
 from application.shared.ports import Cache, EmailRenderer, Mailer, MessagePublisher, RateLimiter
 from domain.billing.ports import PaymentGateway
@@ -59,6 +61,7 @@ from domain.conversation.catalogue import ModelCatalogue
 from domain.conversation.ports import LlmProvider
 from domain.identity.ports import PasswordDenylist, PasswordHasher, TokenIssuer
 from domain.shared.clock import Clock, SystemClock
+from entrypoints.background import AsyncioBackgroundTasks
 from entrypoints.catalogue import build_catalogue, build_plans, build_providers
 from entrypoints.settings import Settings
 
@@ -129,6 +132,8 @@ class Container:
     relay_outbox: RelayOutbox
     run_job: RunJob
     database_ping: Callable[[], Awaitable[bool]]
+    background: BackgroundTasks
+    """Work that outlives its request (the accounting of a cut reply): graceful shutdown drains it."""
     overrides: dict[str, Any] = field(default_factory=dict)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -137,21 +142,53 @@ class Container:
             await close()
 
 
-def _database(settings: Settings, overrides: dict[str, Any]) -> tuple[Any, Callable[[], Awaitable[bool]], list[Any]]:
+@dataclass
+class Database:
+    uow_factory: Any
+    chat_store: ChatStore
+    principals: PrincipalLookup | None
+    """None: authentication reads through a unit of work."""
+    ping: Callable[[], Awaitable[bool]]
+    closers: list[Callable[[], Awaitable[None]]]
+
+
+def _database(settings: Settings, overrides: dict[str, Any]) -> Database:
     if "uow_factory" in overrides:
         ping: Callable[[], Awaitable[bool]] = overrides.get("database_ping") or _always_ok
-        return overrides["uow_factory"], ping, []
+        uow_factory = overrides["uow_factory"]
+        chat_store = overrides.get("chat_store") or _memory_chat_store(uow_factory)
+        return Database(uow_factory, chat_store, None, ping, [])
+    from adapters.sql.chat_store import SqlChatStore
+    from adapters.sql.direct import KeptConnections
     from adapters.sql.engine import create_engine, create_session_factory
     from adapters.sql.engine import ping as sql_ping
+    from adapters.sql.principals import SqlPrincipalLookup
     from adapters.sql.unit_of_work import SqlUnitOfWork
 
     engine = create_engine(settings.resolved_database_url, settings.database_pool_size, settings.database_max_overflow)
     session_factory = create_session_factory(engine)
+    kept = KeptConnections(engine)  # for the chat store's and the principal lookup's single statements
 
     async def ping_db() -> bool:
         return await sql_ping(engine)
 
-    return (lambda: SqlUnitOfWork(session_factory)), ping_db, [engine.dispose]
+    chat_store = overrides.get("chat_store") or SqlChatStore(engine, kept)
+    principals = SqlPrincipalLookup(kept)
+    # Closers run last first: the kept connections are closed before the engine is disposed of.
+    return Database(
+        lambda: SqlUnitOfWork(session_factory), chat_store, principals, ping_db, [engine.dispose, kept.aclose]
+    )
+
+
+def _memory_chat_store(uow_factory: Callable[[], Any]) -> ChatStore:
+    """The chat store over the same in-memory database as the overriding units of work (or a database of its
+    own, for a unit of work that is not the in-memory one)."""
+    from adapters.memory.chat_store import InMemoryChatStore
+    from adapters.memory.database import InMemoryDatabase
+    from adapters.memory.unit_of_work import InMemoryUnitOfWork
+
+    unit = uow_factory()
+    return InMemoryChatStore(unit.database if isinstance(unit, InMemoryUnitOfWork) else InMemoryDatabase())
 
 
 async def _always_ok() -> bool:
@@ -242,13 +279,19 @@ def _mailer(settings: Settings) -> Mailer:
 
 
 def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
-    """Build the container. Overrides (by port name): clock, uow_factory, database_ping, cache, rate_limiter,
-    ledger, stream_log, mailer, renderer, publisher, broker, hasher, denylist, issuer, providers, catalogue,
-    allowance."""
+    """Build the container. Overrides (by port name): clock, uow_factory, chat_store, database_ping, cache,
+    rate_limiter, ledger, stream_log, mailer, renderer, publisher, broker, hasher, denylist, issuer, providers,
+    catalogue, allowance."""
     settings = settings or Settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     clock: Clock = overrides.get("clock") or SystemClock()
-    uow_factory, database_ping, closers = _database(settings, overrides)
+    database = _database(settings, overrides)
+    uow_factory, chat_store, database_ping, closers = (
+        database.uow_factory,
+        database.chat_store,
+        database.ping,
+        database.closers,
+    )
     shared = _shared_state(settings, overrides)
     closers += shared.closers
 
@@ -282,7 +325,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         sign_out=SignOut(uow_factory, issuer, clock),
         forgot_password=ForgotPassword(uow_factory, clock),
         reset_password=ResetPassword(uow_factory, hasher, denylist, clock),
-        authenticate=Authenticate(uow_factory, issuer, clock),
+        authenticate=Authenticate(uow_factory, issuer, clock, database.principals),
         create_api_key=CreateApiKey(uow_factory, clock),
         list_api_keys=ListApiKeys(uow_factory),
         revoke_api_key=RevokeApiKey(uow_factory, clock),
@@ -291,7 +334,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     providers: dict[str, LlmProvider] = overrides.get("providers") or build_providers(settings)
     closers += [provider.aclose for provider in providers.values() if hasattr(provider, "aclose")]
     catalogue: ModelCatalogue = overrides.get("catalogue") or build_catalogue(settings, providers)
-    router = ProviderRouter(providers)
+    router = ProviderRouter(providers, clock=clock.monotonic)
     plans = StaticPlanCatalogue(build_plans(settings))
     allowance: AllowanceProvider = overrides.get("allowance") or CachedAllowance(
         BillingAllowance(uow_factory, plans, settings.overage_max_tokens), settings.allowance_cache_seconds
@@ -301,8 +344,10 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         closers.append(gateway.aclose)
     links = SignedLinks(secret_key, settings.public_url)
     response_cache = ResponseCache(shared.cache, settings.cache_ttl_seconds)
+    background = AsyncioBackgroundTasks()
+    quota = QuotaGate(shared.ledger, uow_factory)
     conversation = ConversationUseCases(
-        send_chat=SendChat(uow_factory, catalogue, router, shared.ledger, allowance, response_cache, clock),
+        send_chat=SendChat(chat_store, quota, catalogue, router, allowance, response_cache, background, clock),
         list_conversations=ListConversations(uow_factory),
         get_conversation=GetConversation(uow_factory),
         delete_conversation=DeleteConversation(uow_factory),
@@ -353,6 +398,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         relay_outbox=RelayOutbox(uow_factory, publisher, clock),
         run_job=RunJob(uow_factory, handlers, clock),
         database_ping=database_ping,
+        background=background,
         overrides=overrides,
         closers=closers,
     )

@@ -161,21 +161,6 @@ async def test_a_conversation_updated_in_the_unit_that_added_it_keeps_the_update
         assert await uow.conversations.get_for_user(ada.id, conversation.id) == conversation
 
 
-async def test_a_first_message_added_before_its_conversation_commits_with_it(uow_factory: UowFactory) -> None:
-    ada = await stored_user(uow_factory)
-    conversation = a_conversation(ada, message_count=1)
-    message = a_message(conversation)
-
-    async with uow_factory() as uow:
-        await uow.messages.add(message)
-        await uow.conversations.add(conversation)
-        await uow.commit()
-
-    async with uow_factory() as uow:
-        assert await uow.conversations.get_for_user(ada.id, conversation.id) == conversation
-        assert await uow.messages.list_for_conversation(conversation.id) == [message]
-
-
 async def test_delete_removes_the_conversation_and_its_messages_but_keeps_its_usage(uow_factory: UowFactory) -> None:
     ada = await stored_user(uow_factory)
     doomed, kept = a_conversation(ada), a_conversation(ada)

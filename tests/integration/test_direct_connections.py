@@ -1,91 +1,88 @@
-"""The connections the direct statements keep between units (adapters/sql/direct.py): a unit cancelled in the
-middle of a statement leaves nothing broken for the next one, a unit that goes on into a transaction finds its
-connection in the pool (it never waits for one it holds aside itself), and disposing of the engine closes every
-connection it kept."""
+"""The chat store's direct asyncpg path on PostgreSQL (adapters/sql/chat_store.py): a reply cancelled in the
+middle of its statement stores nothing and leaves the next caller a working connection, and a driver error
+surfaces as SQLAlchemy's DBAPIError carrying asyncpg's exception, so the HTTP layer can tell a database that is
+down from a bug."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import asyncpg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
+from adapters.sql.chat_store import SqlChatStore
 from adapters.sql.engine import create_engine
-from adapters.sql.transaction import SqlTransaction
+from adapters.sql.unit_of_work import SqlUnitOfWork
+from domain.conversation.model import Conversation
+from domain.identity.model import Role, User
+from domain.shared.ids import new_id
+from tests.factories.conversation import PERIOD, T0, ConversationFactory, MessageFactory, UsageRecordFactory
 
 pytestmark = pytest.mark.postgres
 
 
-async def test_a_unit_cancelled_mid_statement_leaves_the_next_unit_a_working_connection(postgres_url: str) -> None:
-    engine = create_engine(postgres_url, pool_size=1, max_overflow=0)  # one connection: the next unit reuses it
+async def test_a_reply_cancelled_mid_statement_stores_nothing_and_the_next_one_works(postgres_url: str) -> None:
+    engine = create_engine(
+        postgres_url, pool_size=2, max_overflow=0
+    )  # the chat store keeps one: the next call reuses it
+    store = SqlChatStore(engine)
     admin = await asyncpg.connect(_dsn(postgres_url))
     try:
-        slow = asyncio.create_task(_read(engine, select(func.pg_sleep(30))))
-        await _until(admin, "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'")
-        slow.cancel()
+        conversation = await _conversation(engine, store)
+        blocker = admin.transaction()
+        await blocker.start()
+        await admin.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", conversation.id)
+        reply = MessageFactory.reply_in(conversation)
+        recording = asyncio.create_task(store.record_reply(reply, UsageRecordFactory.of(reply)))
+        await _until(
+            admin,
+            "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+        )
+        recording.cancel()
         with pytest.raises(asyncio.CancelledError):
-            await slow
+            await recording
+        await blocker.rollback()
 
-        for number in range(3):
-            assert await _read(engine, select(func.abs(-number))) == number
+        loaded = await store.load_turn(conversation.user_id, conversation.id)
+        assert loaded is not None
+        assert reply.id not in {m.id for m in loaded.history} and loaded.conversation.message_count == 1
+        async with SqlUnitOfWork(engine) as uow:
+            assert await uow.usage.total_for_period(conversation.user_id, PERIOD) == 0
+        later = MessageFactory.reply_in(conversation, created_at=T0 + timedelta(seconds=1))
+        await store.record_reply(later, UsageRecordFactory.of(later))
+        loaded = await store.load_turn(conversation.user_id, conversation.id)
+        assert loaded is not None and loaded.history[-1] == later and loaded.conversation.message_count == 2
     finally:
+        await store.aclose()
         await admin.close()
         await engine.dispose()
 
 
-async def test_a_unit_that_reads_then_begins_a_transaction_gets_the_pools_only_connection_back(
-    postgres_url: str,
-) -> None:
-    engine = create_engine(postgres_url, pool_size=1, max_overflow=0)
+async def test_a_driver_error_is_a_dbapi_error_with_asyncpgs_exception(postgres_url: str) -> None:
+    engine = create_engine(postgres_url)
+    store = SqlChatStore(engine)
     try:
-        async with asyncio.timeout(5):  # the pool's own wait for a connection is 30 s
-            for _ in range(3):
-                transaction = SqlTransaction(engine)
-                try:
-                    outside = (await transaction.read(select(func.pg_backend_pid()))).scalar()  # no transaction
-                    inside = (await transaction.execute(select(func.pg_backend_pid()))).scalar()  # BEGIN ...
-                    await transaction.commit()
-                finally:
-                    await transaction.close()
-                assert inside == outside  # the same (and only) connection
+        orphan = MessageFactory.reply_in(ConversationFactory.build(user_id=new_id()))  # no such conversation
+        with pytest.raises(DBAPIError) as raised:
+            await store.record_reply(orphan, UsageRecordFactory.of(orphan))
+        assert isinstance(raised.value.orig, asyncpg.ForeignKeyViolationError)
     finally:
+        await store.aclose()
         await engine.dispose()
 
 
-async def test_disposing_of_the_engine_closes_the_connections_kept_between_units(postgres_url: str) -> None:
-    engine = create_engine(postgres_url, pool_size=6, max_overflow=0)
-    admin = await asyncpg.connect(_dsn(postgres_url))
-    try:
-        started = asyncio.Barrier(3)
-
-        async def unit() -> int:
-            transaction = SqlTransaction(engine)
-            try:
-                await transaction.read(select(func.now()))  # all three hold a connection at once
-                await started.wait()
-                return int((await transaction.read(select(func.pg_backend_pid()))).scalar())
-            finally:
-                await transaction.close()
-
-        backends = set(await asyncio.gather(unit(), unit(), unit()))
-        assert len(backends) == 3
-        assert await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = any($1)", list(backends)) == 3
-
-        await engine.dispose()
-
-        await _until(admin, f"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid IN ({', '.join(map(str, backends))})")
-    finally:
-        await admin.close()
-        await engine.dispose()
-
-
-async def _read(engine: object, statement: object) -> object:
-    transaction = SqlTransaction(engine)  # type: ignore[arg-type]
-    try:
-        return (await transaction.read(statement)).scalar()  # type: ignore[arg-type]
-    finally:
-        await transaction.close()
+async def _conversation(engine: object, store: SqlChatStore) -> Conversation:
+    user = User(
+        id=new_id(), email="ada@example.com", name=None, password_hash="h", role=Role.USER, plan="pro", created_at=T0
+    )
+    async with SqlUnitOfWork(engine) as uow:  # type: ignore[arg-type]
+        await uow.users.add(user)
+        await uow.commit()
+    conversation = ConversationFactory.build(user_id=user.id)
+    await store.record_prompt(conversation, MessageFactory.in_(conversation), new=True)
+    return conversation
 
 
 async def _until(admin: asyncpg.Connection, condition: str) -> None:

@@ -1,4 +1,4 @@
-"""In-memory conversation repositories."""
+"""In-memory conversation repositories, the usage totals they keep and the chat store over the same tables."""
 
 from __future__ import annotations
 
@@ -6,9 +6,48 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
-from adapters.memory.database import TableView
+from adapters.memory.database import TableView, Transaction
 from domain.conversation.model import Conversation, Message
 from domain.conversation.ports import DayUsage, ModelUsage, UsageRecord
+
+MODEL_TOTALS = "usage_model_totals"
+"""(user_id, period_start, model, provider) -> [requests, prompt_tokens, completion_tokens]: every request, the
+tokens of uncached ones only."""
+DAY_TOTALS = "usage_day_totals"
+"""(user_id, period_start, 'YYYY-MM-DD') -> uncached tokens that UTC day (a day only cached replies used has no row)."""
+
+
+def add_usage(tx: Transaction, record: UsageRecord) -> None:
+    """The record, and the user's totals incremented at commit."""
+    tx.insert("usage_records", record.id, record)
+    prompt = 0 if record.cached else record.usage.prompt_tokens
+    completion = 0 if record.cached else record.usage.completion_tokens
+
+    def count(row: list[int]) -> None:
+        row[0] += 1
+        row[1] += prompt
+        row[2] += completion
+
+    key = (record.user_id, record.period_start, record.model, record.provider)
+    tx.increment(MODEL_TOTALS, key, lambda: [0, 0, 0], count)
+    if not record.cached:
+        day = record.created_at.astimezone(UTC).date().isoformat()
+        tokens = record.usage.total_tokens
+
+        def add_tokens(row: list[int]) -> None:
+            row[0] += tokens
+
+        tx.increment(DAY_TOTALS, (record.user_id, record.period_start, day), lambda: [0], add_tokens)
+
+
+def count_message(tx: Transaction, conversation_id: UUID, at: datetime) -> None:
+    """One more message in the conversation, at commit; its `updated_at` moves to the message's time."""
+
+    def count(conversation: Conversation) -> None:
+        conversation.message_count += 1
+        conversation.updated_at = at
+
+    tx.increment("conversations", conversation_id, lambda: None, count)
 
 
 class InMemoryConversationRepository(TableView):
@@ -55,33 +94,18 @@ class InMemoryUsageRepository(TableView):
     table = "usage_records"
 
     async def add(self, record: UsageRecord) -> None:
-        self._put(record.id, record)
-
-    def _period(self, user_id: UUID, period_start: datetime) -> list[UsageRecord]:
-        return [r for r in self._rows() if r.user_id == user_id and r.period_start == period_start]
+        add_usage(self._tx, record)
 
     async def total_for_period(self, user_id: UUID, period_start: datetime) -> int:
-        return sum(r.usage.total_tokens for r in self._period(user_id, period_start) if not r.cached)
+        return sum(m.prompt_tokens + m.completion_tokens for m in await self.by_model(user_id, period_start))
 
     async def by_model(self, user_id: UUID, period_start: datetime) -> Sequence[ModelUsage]:
-        groups: dict[tuple[str, str], list[UsageRecord]] = {}
-        for record in self._period(user_id, period_start):
-            groups.setdefault((record.model, record.provider), []).append(record)
+        rows = [(key, row) for key, row in self._tx.items(MODEL_TOTALS) if key[:2] == (user_id, period_start)]
         return [
-            ModelUsage(
-                model=model,
-                provider=provider,
-                requests=len(records),
-                prompt_tokens=sum(r.usage.prompt_tokens for r in records if not r.cached),
-                completion_tokens=sum(r.usage.completion_tokens for r in records if not r.cached),
-            )
-            for (model, provider), records in sorted(groups.items())
+            ModelUsage(model=key[2], provider=key[3], requests=row[0], prompt_tokens=row[1], completion_tokens=row[2])
+            for key, row in sorted(rows, key=lambda item: (item[0][2], item[0][3]))
         ]
 
     async def by_day(self, user_id: UUID, period_start: datetime) -> Sequence[DayUsage]:
-        days: dict[str, int] = {}
-        for record in self._period(user_id, period_start):
-            if not record.cached:
-                day = record.created_at.astimezone(UTC).date().isoformat()
-                days[day] = days.get(day, 0) + record.usage.total_tokens
-        return [DayUsage(date=day, total_tokens=total) for day, total in sorted(days.items())]
+        days = [(key[2], row[0]) for key, row in self._tx.items(DAY_TOTALS) if key[:2] == (user_id, period_start)]
+        return [DayUsage(date=day, total_tokens=total) for day, total in sorted(days)]

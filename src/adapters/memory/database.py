@@ -7,6 +7,8 @@ import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from domain.shared.errors import Conflict
+
 
 class InMemoryDatabase:
     def __init__(self) -> None:
@@ -23,6 +25,30 @@ class Transaction:
         self.db = db
         self.pending: dict[str, dict[Any, Any]] = {}
         self.commit_checks: list[Callable[[], None]] = []
+        self.commit_actions: list[Callable[[], None]] = []
+
+    def increment(self, table: str, key: Any, create: Callable[[], Any], change: Callable[[Any], None]) -> None:
+        """At commit, `change` the committed row in place (or a `create`d one): a counter that concurrent
+        transactions add to, as `SET n = n + 1` does in SQL, never a value written back from an earlier read."""
+
+        def apply() -> None:
+            rows = self.db.table(table)
+            row = copy.deepcopy(rows[key]) if rows.get(key) is not None else create()
+            if row is not None:  # None: nothing to count (the row is gone)
+                change(row)
+                rows[key] = row
+
+        self.commit_actions.append(apply)
+
+    def insert(self, table: str, key: Any, obj: Any) -> None:
+        """`put` a new row: the commit fails with Conflict if the key is taken by then (a primary key)."""
+        self.put(table, key, obj)
+
+        def check() -> None:
+            if self.db.table(table).get(key) is not None:
+                raise Conflict()
+
+        self.commit_checks.append(check)
 
     def put(self, table: str, key: Any, obj: Any) -> None:
         self.pending.setdefault(table, {})[key] = copy.deepcopy(obj)
@@ -34,19 +60,27 @@ class Transaction:
         return copy.deepcopy(obj)
 
     def rows(self, table: str) -> Iterator[Any]:
+        for _key, obj in self.items(table):
+            yield obj
+
+    def items(self, table: str) -> Iterator[tuple[Any, Any]]:
         merged = {**self.db.table(table), **self.pending.get(table, {})}
-        for obj in merged.values():
-            yield copy.deepcopy(obj)
+        for key, obj in merged.items():
+            yield key, copy.deepcopy(obj)
 
     def commit(self) -> None:
         for check in self.commit_checks:
             check()
         for table, rows in self.pending.items():
             self.db.table(table).update(rows)
-        self.pending.clear()
+        for action in self.commit_actions:
+            action()
+        self.rollback()
 
     def rollback(self) -> None:
         self.pending.clear()
+        self.commit_checks.clear()
+        self.commit_actions.clear()
 
 
 class TableView:

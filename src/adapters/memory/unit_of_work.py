@@ -37,6 +37,8 @@ class InMemoryUnitOfWork:
 
     def __init__(self, db: InMemoryDatabase) -> None:
         self._db = db
+        self.database = db
+        """The store it works on (the chat store shares it)."""
         self.committed = False
 
     async def __aenter__(self) -> Self:

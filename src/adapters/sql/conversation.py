@@ -1,50 +1,34 @@
 """Conversation repositories over SQL: Core statements on the unit's transaction, with explicit mappers between
 rows and the domain's dataclasses.
 
-Three of them sit on the chat hot path (two short transactions per reply), so every statement is built once
-(a compiled-cache hit, a prepared statement on PostgreSQL): `add` queues one INSERT, `update` one UPDATE
-(never a read-then-merge), and the unit runs them at commit (see transaction.py). Usage questions are
-answered by the database (GROUP BY over the (user_id, period_start) index); cached replies cost nothing, so
-they count as requests but never as tokens, exactly as in the in-memory store.
+Every statement is built once (a compiled-cache hit, a prepared statement on PostgreSQL) and runs at once in
+the unit's transaction. A usage record comes with its user's totals (per model and per UTC day of the period),
+incremented in SQL (`INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n`) in the same transaction, and
+usage questions read those totals: a few rows, however long the history. Cached replies cost nothing, so they
+count as requests but never as tokens, exactly as in the in-memory store. The chat hot path records through
+the chat store (chat_store.py), with these same mappers and statements.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Row, bindparam, case, delete, func, insert, select, tuple_, update
+from sqlalchemy import Executable, Row, Table, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
 
-from adapters.sql.tables import conversations, messages, usage_records
+from adapters.sql.tables import conversations, messages, usage_day_totals, usage_model_totals, usage_records
 from adapters.sql.transaction import SqlTransaction
 from domain.conversation.model import Conversation, Message, Role, Usage
 from domain.conversation.ports import DayUsage, ModelUsage, UsageRecord
 
 # --- dialect differences ------------------------------------------------------------------------
-
-
-class UtcDate(FunctionElement[str]):
-    """The UTC calendar date of a DateTimeUTC column as 'YYYY-MM-DD'. PostgreSQL would otherwise use
-    the session's time zone; SQLite stores the UTC wall time as text, whose date() is the answer."""
-
-    type = String()
-    inherit_cache = True
-
-
-@compiles(UtcDate, "postgresql")
-def _utc_date_postgresql(element: UtcDate, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"to_char(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-
-
-@compiles(UtcDate, "sqlite")
-def _utc_date_sqlite(element: UtcDate, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"date({compiler.process(element.clauses, **kw)})"
 
 
 class CodepointOrder(FunctionElement[str]):
@@ -141,6 +125,35 @@ def usage_record_values(record: UsageRecord) -> dict[str, Any]:
     }
 
 
+def model_total_values(record: UsageRecord) -> dict[str, Any]:
+    counted = not record.cached
+    return {
+        "user_id": record.user_id,
+        "period_start": record.period_start,
+        "model": record.model,
+        "provider": record.provider,
+        "requests": 1,
+        "prompt_tokens": record.usage.prompt_tokens if counted else 0,
+        "completion_tokens": record.usage.completion_tokens if counted else 0,
+    }
+
+
+def day_total_values(record: UsageRecord) -> dict[str, Any] | None:
+    """None for a cached reply: it costs no tokens, and a day only cached replies used is not listed."""
+    if record.cached:
+        return None
+    return {
+        "user_id": record.user_id,
+        "period_start": record.period_start,
+        "day": utc_day(record.created_at),
+        "total_tokens": record.usage.total_tokens,
+    }
+
+
+def utc_day(moment: datetime) -> str:
+    return moment.astimezone(UTC).date().isoformat()
+
+
 # --- statements ---------------------------------------------------------------------------------
 
 _ADD_CONVERSATION = insert(conversations)
@@ -159,33 +172,66 @@ _MESSAGES_OF = (
 )
 
 _ADD_USAGE_RECORD = insert(usage_records)
-_IN_PERIOD = (
-    usage_records.c.user_id == bindparam("user_id"),
-    usage_records.c.period_start == bindparam("period_start"),
+_COUNT_MESSAGE = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("key"))
+    .values(message_count=conversations.c.message_count + 1, updated_at=bindparam("at"))
 )
-_UNCACHED = usage_records.c.cached.is_(False)
-_TOKENS = usage_records.c.prompt_tokens + usage_records.c.completion_tokens
 
 
-def _uncached_sum(column: ColumnElement[int]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((_UNCACHED, column), else_=0)), 0)
+def _adding(table: Table, columns: Sequence[str], dialect: str) -> Executable:
+    """INSERT one row of `table`, or add its `columns` to the row that holds its primary key."""
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    keys = [column.name for column in table.primary_key.columns]
+    added = {column: table.c[column] + statement.excluded[column] for column in columns}
+    return statement.on_conflict_do_update(index_elements=keys, set_=added)
 
 
-_TOTAL_FOR_PERIOD = select(func.coalesce(func.sum(_TOKENS), 0)).where(*_IN_PERIOD, _UNCACHED)
+ADD_MODEL_TOTAL = {
+    dialect: _adding(usage_model_totals, ("requests", "prompt_tokens", "completion_tokens"), dialect)
+    for dialect in ("postgresql", "sqlite")
+}
+ADD_DAY_TOTAL = {dialect: _adding(usage_day_totals, ("total_tokens",), dialect) for dialect in ("postgresql", "sqlite")}
+
+_MODEL_TOTALS_OF = (
+    usage_model_totals.c.user_id == bindparam("user_id"),
+    usage_model_totals.c.period_start == bindparam("period_start"),
+)
+_TOTAL_FOR_PERIOD = select(
+    func.coalesce(func.sum(usage_model_totals.c.prompt_tokens + usage_model_totals.c.completion_tokens), 0)
+).where(*_MODEL_TOTALS_OF)
 _BY_MODEL = (
     select(
-        usage_records.c.model,
-        usage_records.c.provider,
-        func.count(),
-        _uncached_sum(usage_records.c.prompt_tokens),
-        _uncached_sum(usage_records.c.completion_tokens),
+        usage_model_totals.c.model,
+        usage_model_totals.c.provider,
+        usage_model_totals.c.requests,
+        usage_model_totals.c.prompt_tokens,
+        usage_model_totals.c.completion_tokens,
     )
-    .where(*_IN_PERIOD)
-    .group_by(usage_records.c.model, usage_records.c.provider)
-    .order_by(CodepointOrder(usage_records.c.model), CodepointOrder(usage_records.c.provider))
+    .where(*_MODEL_TOTALS_OF)
+    .order_by(CodepointOrder(usage_model_totals.c.model), CodepointOrder(usage_model_totals.c.provider))
 )
-_DAY = UtcDate(usage_records.c.created_at)
-_BY_DAY = select(_DAY, func.sum(_TOKENS)).where(*_IN_PERIOD, _UNCACHED).group_by(_DAY).order_by(_DAY)
+_BY_DAY = (
+    select(usage_day_totals.c.day, usage_day_totals.c.total_tokens)
+    .where(
+        usage_day_totals.c.user_id == bindparam("user_id"), usage_day_totals.c.period_start == bindparam("period_start")
+    )
+    .order_by(usage_day_totals.c.day)
+)
+
+
+async def add_usage(tx: SqlTransaction, record: UsageRecord) -> None:
+    """The record and its user's totals, in the transaction."""
+    await tx.execute(_ADD_USAGE_RECORD, usage_record_values(record))
+    await tx.execute(ADD_MODEL_TOTAL[tx.dialect], model_total_values(record))
+    day = day_total_values(record)
+    if day is not None:
+        await tx.execute(ADD_DAY_TOTAL[tx.dialect], day)
+
+
+async def count_message(tx: SqlTransaction, conversation_id: UUID, at: datetime) -> None:
+    """One more message in the conversation (counted in SQL), whose `updated_at` moves to `at`."""
+    await tx.execute(_COUNT_MESSAGE, {"key": conversation_id, "at": at})
 
 
 # --- repositories -------------------------------------------------------------------------------
@@ -196,7 +242,7 @@ class SqlConversationRepository:
         self._tx = tx
 
     async def add(self, conversation: Conversation) -> None:
-        self._tx.write(_ADD_CONVERSATION, conversation_values(conversation))
+        await self._tx.execute(_ADD_CONVERSATION, conversation_values(conversation))
 
     async def get_for_user(self, user_id: UUID, conversation_id: UUID) -> Conversation | None:
         """Another user's conversation is None, like a missing one (the API answers 404 for both)."""
@@ -206,7 +252,7 @@ class SqlConversationRepository:
 
     async def update(self, conversation: Conversation) -> None:
         """One UPDATE of what changes over a conversation's life (its owner and birth never do)."""
-        self._tx.write(
+        await self._tx.execute(
             _UPDATE_CONVERSATION,
             {
                 "key": conversation.id,
@@ -242,7 +288,7 @@ class SqlMessageRepository:
         self._tx = tx
 
     async def add(self, message: Message) -> None:
-        self._tx.write(_ADD_MESSAGE, message_values(message))
+        await self._tx.execute(_ADD_MESSAGE, message_values(message))
 
     async def list_for_conversation(self, conversation_id: UUID) -> Sequence[Message]:
         """Oldest first; messages created in the same instant keep their (time-ordered) id order."""
@@ -255,7 +301,7 @@ class SqlUsageRepository:
         self._tx = tx
 
     async def add(self, record: UsageRecord) -> None:
-        self._tx.write(_ADD_USAGE_RECORD, usage_record_values(record))
+        await add_usage(self._tx, record)
 
     async def total_for_period(self, user_id: UUID, period_start: datetime) -> int:
         result = await self._tx.read(_TOTAL_FOR_PERIOD, {"user_id": user_id, "period_start": period_start})
@@ -268,7 +314,7 @@ class SqlUsageRepository:
             ModelUsage(
                 model=model,
                 provider=provider,
-                requests=requests,
+                requests=int(requests),
                 prompt_tokens=int(prompt_tokens),
                 completion_tokens=int(completion_tokens),
             )
@@ -278,4 +324,4 @@ class SqlUsageRepository:
     async def by_day(self, user_id: UUID, period_start: datetime) -> Sequence[DayUsage]:
         """Uncached tokens per UTC day of `created_at`, oldest first; days without any are left out."""
         result = await self._tx.read(_BY_DAY, {"user_id": user_id, "period_start": period_start})
-        return [DayUsage(date=date, total_tokens=int(total)) for date, total in result]
+        return [DayUsage(date=day, total_tokens=int(total)) for day, total in result]

@@ -192,6 +192,35 @@ class UsageRecordRow(Base):
     failovers: Mapped[int] = mapped_column(Integer)
 
 
+class UsageModelTotalRow(Base):
+    """A user's usage of one model through one provider in one period, kept up to date by each reply's own
+    transaction (so the usage page and a cold quota ledger read a few rows, however long the history): every
+    request counts, cached ones too; only uncached ones count tokens. A period's total is the sum of its rows."""
+
+    __tablename__ = "usage_model_totals"
+    __table_args__ = (PrimaryKeyConstraint("user_id", "period_start", "model", "provider"),)
+
+    user_id: Mapped[UUID] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
+    period_start: Mapped[datetime] = mapped_column(DateTimeUTC)
+    model: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    provider: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    requests: Mapped[int] = mapped_column(BigInteger)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsageDayTotalRow(Base):
+    """A user's uncached tokens per UTC day ('YYYY-MM-DD') of a period; a day only cached replies used has no row."""
+
+    __tablename__ = "usage_day_totals"
+    __table_args__ = (PrimaryKeyConstraint("user_id", "period_start", "day"),)
+
+    user_id: Mapped[UUID] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
+    period_start: Mapped[datetime] = mapped_column(DateTimeUTC)
+    day: Mapped[str] = mapped_column(String(10))
+    total_tokens: Mapped[int] = mapped_column(BigInteger)
+
+
 class SubscriptionRow(Base):
     __tablename__ = "subscriptions"
     # The renewal scheduler asks for "period ended, oldest first"; a user's newest subscription is the
@@ -306,6 +335,8 @@ outbox: Table = metadata.tables["outbox"]
 conversations: Table = metadata.tables["conversations"]
 messages: Table = metadata.tables["messages"]
 usage_records: Table = metadata.tables["usage_records"]
+usage_model_totals: Table = metadata.tables["usage_model_totals"]
+usage_day_totals: Table = metadata.tables["usage_day_totals"]
 subscriptions: Table = metadata.tables["subscriptions"]
 payments: Table = metadata.tables["payments"]
 received_events: Table = metadata.tables["received_events"]

@@ -38,8 +38,9 @@ class SqlUnitOfWork:
     the connection goes back to the pool either way. A unique value taken, by this unit or a concurrent
     one, surfaces as Conflict from the statement that hit it or from `commit()`.
 
-    Made for every unit of work the application runs (four per chat reply), so it is cheap: a transaction
-    object and thirteen repositories that each hold a reference to it (about 1.5 µs in all)."""
+    Made for every unit of work the application runs, so it is cheap: a transaction object and thirteen
+    repositories that each hold a reference to it (about 1.5 µs in all). The chat path's own storage and the
+    per-request principal lookup do not go through it (chat_store.py, principals.py)."""
 
     # Typed as the ports, so the class satisfies IdentityUnitOfWork, ConversationUnitOfWork and
     # BillingUnitOfWork (protocol attributes are invariant).

@@ -66,7 +66,7 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
                 yield
         finally:
             app.state.drain.begin()
-            await container.conversation.send_chat.drain()
+            await container.background.drain()
             for task in loops:
                 task.stop()
             await asyncio.gather(*tasks)

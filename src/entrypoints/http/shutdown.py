@@ -49,6 +49,6 @@ def drain_on_signals(drain: Drain) -> Iterator[None]:
     try:
         yield
     finally:
-        for sig, former in previous.items():
+        for signum, restored in previous.items():
             with contextlib.suppress(ValueError):
-                signal.signal(sig, former)
+                signal.signal(signum, restored)

@@ -1,0 +1,326 @@
+"""The chat store over SQL (application/conversation/chat_store.py): the only code that may leave SQLAlchemy's
+execution path, and only on PostgreSQL.
+
+On PostgreSQL each call is ONE statement sent straight to asyncpg, on a connection from SQLAlchemy's pool kept
+between calls (direct.py):
+`record_prompt` and `record_reply` are data-modifying CTEs (`WITH m AS (INSERT ...), c AS (UPDATE ...) ...`), so
+the reply, its usage record, the counters and the outbox messages it causes commit together in one round trip,
+atomic as any single statement (foreign keys are checked at its end); `load_turn` is one SELECT. The SQL is
+written here by hand, values are converted here, and asyncpg prepares each statement once per connection. A
+unique violation is a Conflict; any other driver error surfaces as SQLAlchemy's DBAPIError (its `.orig` is
+asyncpg's exception), and a connection that failed, or whose statement was cancelled mid-way, is invalidated
+rather than handed to the next caller.
+
+Elsewhere (SQLite) each call is a plain transaction (transaction.py) running the repositories' own Core
+statements. Counters are incremented in SQL on both: `message_count = message_count + 1`, and the usage totals
+with `INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from sqlalchemy import insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from adapters.sql import outbox as sql_outbox
+from adapters.sql.conversation import (
+    SqlConversationRepository,
+    SqlMessageRepository,
+    add_usage,
+    conversation_values,
+    count_message,
+    day_total_values,
+    message_values,
+    model_total_values,
+    usage_record_values,
+)
+from adapters.sql.direct import KeptConnections
+from adapters.sql.tables import outbox
+from adapters.sql.transaction import SqlTransaction
+from application.conversation.chat_store import LoadedTurn
+from application.shared.ports import OutboxMessage
+from domain.conversation.model import Conversation, Message, Role, Usage
+from domain.conversation.ports import UsageRecord
+from domain.shared.errors import Conflict
+
+CONNECTION_FAILURES = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
+"""Driver errors after which the connection is not fit to go back to the pool."""
+_ADD_OUTBOX = insert(outbox)
+
+
+class SqlChatStore:
+    def __init__(self, engine: AsyncEngine, connections: KeptConnections | None = None) -> None:
+        """`connections`: where the direct statements take their connections (a set of its own by default)."""
+        self._engine = engine
+        self._direct = engine.dialect.name == "postgresql"
+        self._connections = connections or KeptConnections(engine)
+
+    async def aclose(self) -> None:
+        await self._connections.aclose()
+
+    async def load_turn(self, user_id: UUID, conversation_id: UUID, *, with_history: bool = True) -> LoadedTurn | None:
+        if self._direct:
+            statement = _LOAD_TURN if with_history else _LOAD_CONVERSATION
+            rows = await self._fetch(statement, {"key": conversation_id, "user_id": user_id})
+            return _loaded(rows) if rows else None
+        tx = SqlTransaction(self._engine)
+        try:
+            conversation = await SqlConversationRepository(tx).get_for_user(user_id, conversation_id)
+            if conversation is None:
+                return None
+            history = await SqlMessageRepository(tx).list_for_conversation(conversation_id) if with_history else []
+        finally:
+            await tx.close()
+        return LoadedTurn(conversation, history)
+
+    async def record_prompt(self, conversation: Conversation, message: Message, *, new: bool) -> None:
+        if self._direct:
+            values = _prefixed("m", message_values(message))
+            if new:
+                values |= _prefixed("c", _counted(conversation, message))
+            else:
+                values |= {"c_key": conversation.id, "c_at": message.created_at}
+            await self._fetch(_NEW_PROMPT if new else _PROMPT, values)
+            return
+        tx = SqlTransaction(self._engine)
+        try:
+            if new:
+                counted = Conversation(**_counted(conversation, message))
+                await SqlConversationRepository(tx).add(counted)
+            else:
+                await count_message(tx, conversation.id, message.created_at)
+            await SqlMessageRepository(tx).add(message)
+            await tx.commit()
+        finally:
+            await tx.close()
+
+    async def record_reply(
+        self, message: Message | None, usage: UsageRecord, outbox: Sequence[OutboxMessage] = ()
+    ) -> None:
+        if self._direct:
+            await self._record_reply_direct(message, usage, outbox)
+            return
+        tx = SqlTransaction(self._engine)
+        try:
+            if message is not None:
+                await SqlMessageRepository(tx).add(message)
+                await count_message(tx, message.conversation_id, message.created_at)
+            await add_usage(tx, usage)
+            for outbox_message in outbox:
+                await tx.execute(_ADD_OUTBOX, sql_outbox.message_values(outbox_message))
+            await tx.commit()
+        finally:
+            await tx.close()
+
+    # --- PostgreSQL, straight on asyncpg ---------------------------------------------------------
+
+    async def _record_reply_direct(
+        self, message: Message | None, usage: UsageRecord, outbox: Sequence[OutboxMessage]
+    ) -> None:
+        day = day_total_values(usage)
+        values = _prefixed("u", usage_record_values(usage)) | _prefixed("t", model_total_values(usage))
+        if message is not None:
+            values |= _prefixed("m", message_values(message))
+            values |= {"c_key": message.conversation_id, "c_at": message.created_at}
+        if day is not None:
+            values |= _prefixed("d", day)
+        if outbox:
+            values |= {
+                "o_id": [m.id for m in outbox],
+                "o_topic": [m.topic for m in outbox],
+                "o_payload": [json.dumps(dict(m.payload)) for m in outbox],
+                "o_created_at": [m.created_at for m in outbox],
+            }
+        await self._fetch(_reply_statement(message is not None, day is not None, bool(outbox)), values)
+
+    async def _fetch(self, statement: _Statement, values: Mapping[str, Any]) -> list[asyncpg.Record]:
+        arguments = statement.arguments(values)
+        async with self._connections.connection() as connection:
+            driver: Any = connection.info.get("asyncpg")  # asyncpg's side of the connection, looked up once
+            if driver is None:
+                driver = connection.info["asyncpg"] = (await connection.get_raw_connection()).driver_connection
+            try:
+                records: list[asyncpg.Record] = await driver.fetch(statement.sql, *arguments)
+            except asyncpg.UniqueViolationError as exc:
+                raise Conflict() from DBAPIError(statement.sql, arguments, exc, hide_parameters=True)
+            except CONNECTION_FAILURES as exc:
+                await _invalidate(connection, exc)
+                raise DBAPIError(statement.sql, arguments, exc, hide_parameters=True) from exc
+            except asyncpg.PostgresError as exc:  # the server's answer: the connection is fine
+                raise DBAPIError(statement.sql, arguments, exc, hide_parameters=True) from exc
+            except BaseException:  # cancelled mid-statement: the connection's state is unknown
+                await _invalidate(connection, None)
+                raise
+        return records
+
+
+async def _invalidate(connection: AsyncConnection, exc: BaseException | None) -> None:
+    await connection.invalidate(exc if isinstance(exc, Exception) else None)
+
+
+def _counted(conversation: Conversation, message: Message) -> dict[str, Any]:
+    """A new conversation's columns as stored with its first message."""
+    values = conversation_values(conversation)
+    values.update(message_count=conversation.message_count + 1, updated_at=message.created_at)
+    return values
+
+
+def _prefixed(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    return {f"{prefix}_{key}": value for key, value in values.items()}
+
+
+class _Statement:
+    """SQL for asyncpg written with named parameters (`:name`, each name numbered once as `$n`)."""
+
+    __slots__ = ("names", "sql")
+
+    def __init__(self, template: str) -> None:
+        names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            if match[1] not in names:
+                names.append(match[1])
+            return f"${names.index(match[1]) + 1}"
+
+        self.sql = re.sub(r"(?<![:\w]):(\w+)", number, " ".join(template.split()))
+        self.names = tuple(names)
+
+    def arguments(self, values: Mapping[str, Any]) -> list[Any]:
+        """The values in the statement's order: the mappers' values are what asyncpg takes (a role as its
+        string, UUIDs, aware datetimes), outbox payloads are JSON text."""
+        return [values[name] for name in self.names]
+
+
+def _insert(table: str, prefix: str, columns: Sequence[str]) -> str:
+    """Our own table and column names (never input) and one named parameter per column."""
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(f':{prefix}_{c}' for c in columns)})"  # noqa: S608
+
+
+_CONVERSATION_COLUMNS = ("id", "user_id", "title", "model", "created_at", "updated_at", "message_count")
+_MESSAGE_COLUMNS = (
+    "id",
+    "conversation_id",
+    "user_id",
+    "role",
+    "content",
+    "model",
+    "provider",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached",
+    "created_at",
+)
+_USAGE_COLUMNS = (
+    "id",
+    "user_id",
+    "message_id",
+    "model",
+    "provider",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached",
+    "period_start",
+    "created_at",
+    "latency_ms",
+    "ttft_ms",
+    "failovers",
+)
+_COUNT = "UPDATE conversations SET message_count = message_count + 1, updated_at = :c_at WHERE id = :c_key"
+_NEW_PROMPT = _Statement(
+    f"WITH c AS ({_insert('conversations', 'c', _CONVERSATION_COLUMNS)}) {_insert('messages', 'm', _MESSAGE_COLUMNS)}"
+)
+_PROMPT = _Statement(f"WITH c AS ({_COUNT}) {_insert('messages', 'm', _MESSAGE_COLUMNS)}")
+_MODEL_TOTAL = (
+    "INSERT INTO usage_model_totals"
+    " (user_id, period_start, model, provider, requests, prompt_tokens, completion_tokens)"
+    " VALUES (:t_user_id, :t_period_start, :t_model, :t_provider, :t_requests, :t_prompt_tokens, :t_completion_tokens)"
+    " ON CONFLICT (user_id, period_start, model, provider) DO UPDATE SET"
+    " requests = usage_model_totals.requests + excluded.requests,"
+    " prompt_tokens = usage_model_totals.prompt_tokens + excluded.prompt_tokens,"
+    " completion_tokens = usage_model_totals.completion_tokens + excluded.completion_tokens"
+)
+_DAY_TOTAL = (
+    "INSERT INTO usage_day_totals (user_id, period_start, day, total_tokens)"
+    " VALUES (:d_user_id, :d_period_start, :d_day, :d_total_tokens)"
+    " ON CONFLICT (user_id, period_start, day) DO UPDATE SET"
+    " total_tokens = usage_day_totals.total_tokens + excluded.total_tokens"
+)
+_OUTBOX = (
+    "INSERT INTO outbox (id, topic, payload, created_at, attempts)"
+    " SELECT id, topic, payload::jsonb, created_at, 0"
+    " FROM unnest(:o_id::uuid[], :o_topic::text[], :o_payload::text[], :o_created_at::timestamptz[])"
+    " AS o (id, topic, payload, created_at)"
+)
+
+
+@functools.cache
+def _reply_statement(with_message: bool, with_day: bool, with_outbox: bool) -> _Statement:
+    parts = [("u", _insert("usage_records", "u", _USAGE_COLUMNS)), ("t", _MODEL_TOTAL)]
+    if with_message:
+        parts += [("m", _insert("messages", "m", _MESSAGE_COLUMNS)), ("c", _COUNT)]
+    if with_day:
+        parts.append(("d", _DAY_TOTAL))
+    if with_outbox:
+        parts.append(("o", _OUTBOX))
+    return _Statement("WITH " + ", ".join(f"{name} AS ({sql})" for name, sql in parts) + " SELECT 1")
+
+
+_SELECT_CONVERSATION = "SELECT c.id, c.user_id, c.title, c.model, c.created_at, c.updated_at, c.message_count"
+_LOAD_CONVERSATION = _Statement(
+    f"{_SELECT_CONVERSATION} FROM conversations c WHERE c.id = :key AND c.user_id = :user_id"
+)
+_LOAD_TURN = _Statement(
+    f"{_SELECT_CONVERSATION}, m.id AS m_id, m.role AS m_role, m.content AS m_content, m.model AS m_model,"
+    " m.provider AS m_provider, m.prompt_tokens AS m_prompt_tokens, m.completion_tokens AS m_completion_tokens,"
+    " m.cached AS m_cached, m.created_at AS m_created_at"
+    " FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id"
+    " WHERE c.id = :key AND c.user_id = :user_id ORDER BY m.created_at, m.id"
+)
+
+
+def _uuid(value: UUID) -> UUID:
+    """asyncpg's own UUID subclass, as the standard library's."""
+    return UUID(int=value.int)
+
+
+def _loaded(rows: list[asyncpg.Record]) -> LoadedTurn:
+    first = rows[0]
+    conversation = Conversation(
+        id=_uuid(first["id"]),
+        user_id=_uuid(first["user_id"]),
+        title=first["title"],
+        model=first["model"],
+        created_at=first["created_at"],
+        updated_at=first["updated_at"],
+        message_count=first["message_count"],
+    )
+    history = [
+        Message(
+            id=_uuid(row["m_id"]),
+            conversation_id=conversation.id,
+            user_id=conversation.user_id,
+            role=Role(row["m_role"]),
+            content=row["m_content"],
+            created_at=row["m_created_at"],
+            model=row["m_model"],
+            provider=row["m_provider"],
+            usage=Usage(row["m_prompt_tokens"], row["m_completion_tokens"]),
+            cached=row["m_cached"],
+        )
+        for row in rows
+        if "m_id" in row and row["m_id"] is not None
+    ]
+    return LoadedTurn(conversation, history)

@@ -1,0 +1,133 @@
+"""Accounting for a reply, in this order: settle the quota ledger with the real usage (which says what the
+user has now spent), decide from that which outbox messages the reply causes (a quota threshold crossed,
+overage on a plan that bills it), then record the reply, its usage and those messages in one transaction, so
+the record and the messages it causes are stored together or not at all. A complete reply is then cached."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+from application.conversation.chat_prepare import PreparedTurn
+from application.conversation.chat_store import ChatStore
+from application.conversation.chat_stream import StreamOutcome
+from application.conversation.quota import QuotaGate
+from application.conversation.response_cache import CachedReply, ResponseCache
+from application.conversation.router import OpenedStream
+from application.shared import topics
+from application.shared.allowance import QuotaStatus
+from application.shared.ports import OutboxMessage
+from domain.conversation.model import Message, Role, Usage
+from domain.conversation.ports import UsageRecord
+from domain.shared.clock import Clock
+from domain.shared.ids import new_id
+
+log = logging.getLogger("parley.chat")
+QUOTA_THRESHOLDS = (80, 100)
+
+
+class AccountReply:
+    def __init__(self, quota: QuotaGate, store: ChatStore, cache: ResponseCache, clock: Clock) -> None:
+        self._quota = quota
+        self._store = store
+        self._cache = cache
+        self._clock = clock
+
+    async def __call__(
+        self, turn: PreparedTurn, opened: OpenedStream, outcome: StreamOutcome
+    ) -> tuple[Message, QuotaStatus]:
+        usage = outcome.usage(turn.prompt_estimate)
+        message = _reply(turn, outcome.content, usage, opened.provider, self._clock.now(), cached=False)
+        latency_ms = round((self._clock.monotonic() - opened.started_at) * 1000)
+        assert turn.reservation is not None
+        quota = await self._quota.settle(turn.reservation, usage.total_tokens, turn.allowance)
+        record = _record(turn, message, latency_ms, opened.ttft_ms, opened.failovers)
+        caused = reply_outbox(turn, quota, usage.total_tokens, record.id, message.created_at)
+        await self._store.record_reply(message if message.content else None, record, caused)
+        complete = outcome.ended and outcome.failure is None
+        if complete and message.content:
+            await self._cache.put(turn.cache_key, CachedReply(message.content, usage, opened.provider))
+        log.info(
+            "chat.reply",
+            extra={
+                "provider": opened.provider,
+                "model": turn.spec.id,
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "complete": complete,
+                "latency_ms": latency_ms,
+                "ttft_ms": opened.ttft_ms,
+                "failovers": opened.failovers,
+            },
+        )
+        return message, quota
+
+    async def cached(self, turn: PreparedTurn, cached: CachedReply) -> tuple[Message, QuotaStatus]:
+        """A reply from the cache: stored and recorded as a request, costing no quota."""
+        message = _reply(turn, cached.content, cached.usage, cached.provider, self._clock.now(), cached=True)
+        await self._store.record_reply(message, _record(turn, message, None, None, 0))
+        return message, await self._quota.status(turn.request.user_id, turn.allowance)
+
+
+def reply_outbox(
+    turn: PreparedTurn, quota: QuotaStatus, spent: int, usage_id: UUID, now: datetime
+) -> Sequence[OutboxMessage]:
+    """Facts billing acts on: crossing 80% or 100% of the period's quota (an email, once per period), and tokens
+    beyond the quota on a plan that bills overage (reported to the payment gateway)."""
+    if quota.limit <= 0:
+        return []
+    before = quota.used - spent
+    crossed = [t for t in QUOTA_THRESHOLDS if before * 100 < t * quota.limit <= quota.used * 100]
+    overage = max(0, quota.used - quota.limit) - max(0, before - quota.limit)
+    user_id, allowance = str(turn.request.user_id), turn.allowance
+    messages = []
+    if overage and allowance.overage:
+        payload = {"user_id": user_id, "tokens": overage, "usage_id": str(usage_id)}
+        messages.append(OutboxMessage(topic=topics.OVERAGE, payload=payload, created_at=now))
+    for threshold in crossed:
+        payload = {
+            "user_id": user_id,
+            "threshold": threshold,
+            "plan": allowance.plan,
+            "limit": quota.limit,
+            "period_start": allowance.period_start.isoformat(),
+            "period_end": allowance.period_end.isoformat(),
+        }
+        messages.append(OutboxMessage(topic=topics.QUOTA_THRESHOLD, payload=payload, created_at=now))
+    return messages
+
+
+def _reply(turn: PreparedTurn, content: str, usage: Usage, provider: str, now: datetime, *, cached: bool) -> Message:
+    return Message(
+        id=turn.message_id,
+        conversation_id=turn.conversation.id,
+        user_id=turn.request.user_id,
+        role=Role.ASSISTANT,
+        content=content,
+        created_at=now,
+        model=turn.spec.id,
+        provider=provider,
+        usage=usage,
+        cached=cached,
+    )
+
+
+def _record(
+    turn: PreparedTurn, message: Message, latency_ms: int | None, ttft_ms: int | None, failovers: int
+) -> UsageRecord:
+    return UsageRecord(
+        id=new_id(),
+        user_id=turn.request.user_id,
+        message_id=message.id if message.content else None,
+        model=turn.spec.id,
+        provider=message.provider or "",
+        usage=message.usage,
+        cached=message.cached,
+        period_start=turn.allowance.period_start,
+        created_at=message.created_at,
+        latency_ms=latency_ms,
+        ttft_ms=ttft_ms,
+        failovers=failovers,
+    )

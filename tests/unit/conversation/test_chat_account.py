@@ -1,0 +1,104 @@
+"""Accounting for a reply: the ledger is settled first, and what it says decides the outbox messages recorded
+with the reply, in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from adapters.memory.llm import ScriptedProvider
+from application.conversation.chat_account import AccountReply
+from application.conversation.chat_prepare import ChatRequest, PreparedTurn, PrepareTurn
+from application.conversation.chat_stream import StreamOutcome
+from application.conversation.response_cache import CachedReply
+from application.conversation.router import OpenedStream
+from application.shared import topics
+from domain.conversation.model import Usage
+from domain.conversation.ports import TextDelta, UsageReport
+from domain.shared.errors import Conflict
+from domain.shared.ids import new_id
+from tests.factories.conversation import PERIOD
+from tests.unit.conversation.chat_harness import LIMIT, Chat, FixedAllowance
+
+
+async def reserved_turn(chat: Chat, used_before: int = 0) -> PreparedTurn:
+    turn = await PrepareTurn(chat.catalogue, chat.allowance, chat.store, chat.cache, chat.clock)(
+        ChatRequest(new_id(), "free", "hi")
+    )
+    await chat.ledger.seed(turn.request.user_id, turn.allowance, used_before)
+    turn.reservation = await chat.quota.reserve(turn.request.user_id, turn.allowance, 100)
+    await chat.store.record_prompt(turn.conversation, turn.user_message(), new=True)
+    return turn
+
+
+def produced(usage: Usage, text: str = "An answer.") -> tuple[OpenedStream, StreamOutcome]:
+    async def nothing():  # type: ignore[no-untyped-def]
+        return
+        yield
+
+    outcome = StreamOutcome(parts=[text], report=UsageReport(usage), ended=True)
+    return OpenedStream("p", TextDelta(text), nothing(), failovers=1, started_at=0.0, ttft_ms=7), outcome
+
+
+async def test_a_reply_is_settled_recorded_and_timed_on_the_injected_clock() -> None:
+    chat = Chat(ScriptedProvider("p"))
+    turn = await reserved_turn(chat)
+    opened, outcome = produced(Usage(30, 12))
+    chat.clock.advance(timedelta(milliseconds=250))
+
+    message, quota = await AccountReply(chat.quota, chat.store, chat.cache, chat.clock)(turn, opened, outcome)
+
+    assert (quota.used, quota.remaining) == (42, LIMIT - 42)
+    async with chat.uow() as uow:
+        assert (await uow.messages.list_for_conversation(turn.conversation.id))[-1] == message
+        assert await uow.usage.total_for_period(turn.request.user_id, PERIOD) == 42
+    (record,) = chat.db.table("usage_records").values()
+    assert (record.latency_ms, record.ttft_ms, record.failovers, record.message_id) == (250, 7, 1, message.id)
+    assert chat.outbox() == []
+
+
+async def test_crossing_a_threshold_and_overage_are_recorded_with_the_reply() -> None:
+    chat = Chat(ScriptedProvider("p"), allowance=FixedAllowance(overage=500))
+    turn = await reserved_turn(chat, used_before=790)
+    opened, outcome = produced(Usage(200, 30))  # 790 -> 1,020 of 1,000: past 80% and 100%, 20 over
+
+    await AccountReply(chat.quota, chat.store, chat.cache, chat.clock)(turn, opened, outcome)
+
+    by_topic = {m.topic: m.payload for m in chat.outbox()}  # type: ignore[attr-defined]
+    assert set(by_topic) == {topics.QUOTA_THRESHOLD, topics.OVERAGE}
+    assert by_topic[topics.OVERAGE]["tokens"] == 20
+    thresholds = [m.payload["threshold"] for m in chat.outbox() if m.topic == topics.QUOTA_THRESHOLD]  # type: ignore[attr-defined]
+    assert sorted(thresholds) == [80, 100]
+
+
+async def test_a_reply_whose_messages_cannot_be_recorded_leaves_no_record_of_it() -> None:
+    chat = Chat(ScriptedProvider("p"))
+    turn = await reserved_turn(chat, used_before=790)
+    opened, outcome = produced(Usage(10, 10))  # crosses 80%: one outbox message
+
+    class EveryIdTaken(dict[object, object]):
+        def get(self, key: object, default: object = None) -> object:
+            return "a message stored before"
+
+    chat.db.tables["outbox"] = EveryIdTaken()  # so the outbox insert fails at commit
+    with pytest.raises(Conflict):
+        await AccountReply(chat.quota, chat.store, chat.cache, chat.clock)(turn, opened, outcome)
+
+    assert chat.db.table("usage_records") == {}
+    async with chat.uow() as uow:
+        assert len(await uow.messages.list_for_conversation(turn.conversation.id)) == 1  # the prompt only
+
+
+async def test_a_cached_reply_is_recorded_as_a_request_that_costs_nothing() -> None:
+    chat = Chat(ScriptedProvider("p"))
+    turn = await reserved_turn(chat, used_before=10)
+
+    message, quota = await AccountReply(chat.quota, chat.store, chat.cache, chat.clock).cached(
+        turn, CachedReply("From the cache.", Usage(40, 4), "p")
+    )
+
+    assert message.cached and quota.used == 10
+    async with chat.uow() as uow:
+        (model,) = await uow.usage.by_model(turn.request.user_id, PERIOD)
+        assert (model.requests, model.prompt_tokens, model.completion_tokens) == (1, 0, 0)
