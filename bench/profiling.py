@@ -30,6 +30,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("event loop", ("uvloop/",)),
 )
 """First match wins, by the start of the frame's file path (py-spy prints it relative to its sys.path entry)."""
+ROOTS = ("parley", "entrypoints/cli.py", "uvicorn/main.py", "uvicorn/server.py", "uvicorn/_compat.py")
+"""The frames under which the event loop runs: time with only these (and the standard library, and uvloop) on
+the stack is the loop's own (uvloop's C code: polling, socket reads and writes, callbacks)."""
 
 
 async def profiled(
@@ -129,21 +132,30 @@ def _is_stdlib(frame: str) -> bool:
 
 def layer(frame: str) -> str:
     path = _path(frame)
+    if _is_root(frame):
+        return "event loop (asyncio, stdlib)"
     for name, prefixes in LAYERS:
         if path.startswith(prefixes):
             return name
     return "event loop (asyncio, stdlib)" if _is_stdlib(frame) else f"other ({_package(frame)})"
 
 
+def _is_root(frame: str) -> bool:
+    return _path(frame) in ROOTS
+
+
 def _attributed_layer(frames: list[str]) -> str:
     for frame in reversed(frames):
+        if _is_root(frame):
+            break
         if not _is_stdlib(frame) and not _path(frame).startswith("uvloop/"):
             return layer(frame)
     return "event loop (asyncio, stdlib)"
 
 
 def _is_parley(frame: str) -> bool:
-    return any(f"({layer}/" in frame for layer in ("domain", "application", "adapters", "entrypoints"))
+    parley = any(f"({layer}/" in frame for layer in ("domain", "application", "adapters", "entrypoints"))
+    return parley and not _is_root(frame)
 
 
 def print_profile(profile: dict[str, Any]) -> None:
