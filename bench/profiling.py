@@ -164,8 +164,9 @@ def print_profile(profile: dict[str, Any]) -> None:
         print(f"  {profile['error']}")
         return
     load = profile["load"]
+    per_reply = 1000 * load["server_cpu"] / load["rps"] if load["rps"] else 0.0
     print(
-        f"  profiled load: {load['rps']:,.1f}/s, server CPU {load['server_cpu']:.0%};"
+        f"  profiled load: {load['rps']:,.1f}/s, server CPU {load['server_cpu']:.0%} ({per_reply:.2f} ms a reply);"
         f" {profile['samples']} event-loop samples ({profile['other_thread_samples']} in other threads, left out)"
     )
     sections = (
@@ -178,4 +179,5 @@ def print_profile(profile: dict[str, Any]) -> None:
     for title, key in sections:
         print(f"  {title}:")
         for entry in profile[key]:
-            print(f"    {entry['percent']:5.1f}%  {entry['function']}")
+            cost = f"  ({entry['percent'] * per_reply / 100:.2f} ms a reply)" if key.endswith("layer") else ""
+            print(f"    {entry['percent']:5.1f}%  {entry['function']}{cost}")

@@ -398,7 +398,7 @@ async def main(args: argparse.Namespace, results: dict[str, Any]) -> None:
     for name, src in trees:
         (tmp / name).mkdir()
         db, prefix = f"parley_bench_{run_id}_{name}", f"parley_bench_{run_id}_{name}:"
-        env = server_env(name, src, db, prefix, upstream_port, tmp / name)
+        env = server_env(src, db, prefix, upstream_port, tmp / name)
         sides.append(Side(name, src, tmp / name, db, prefix, free_port(), env))
     seeded = [] if args.no_history else history.users()
     results.update(quick=args.quick, loads={}, sides={})

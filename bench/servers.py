@@ -117,7 +117,7 @@ def pinned(core: int | None, *command: str | Path) -> list[str]:
     return ["taskset", "-c", str(core), *map(str, command)] if core is not None else [*map(str, command)]
 
 
-def server_env(side: str, src: Path, db: str, prefix: str, upstream_port: int, tmp: Path) -> dict[str, str]:
+def server_env(src: Path, db: str, prefix: str, upstream_port: int, tmp: Path) -> dict[str, str]:
     """The environment of every command run for a side: its tree first on the path, nothing inherited from
     PARLEY_*/provider variables."""
     own = ("PARLEY_", "OPENAI_", "ANTHROPIC_", "STRIPE_")
