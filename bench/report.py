@@ -305,10 +305,13 @@ def server_log_summary(path: Path, limit: int = 20) -> str:
         try:
             entry = json.loads(line)
             key = f"{entry.get('level', '?')} {entry.get('event', '?')}"
+            # What went wrong is the exception's last line: show it, not the first of a long traceback.
+            cause = str(entry.get("exception", "")).strip().rpartition("\n")[2]
+            shown = f"{cause[:300]} | {line[:300]}" if cause else line[:600]
         except (json.JSONDecodeError, AttributeError):
-            key = line[:120]
+            key, shown = line[:120], line[:600]
         groups[key] += 1
-        example.setdefault(key, line[:600])
+        example.setdefault(key, shown)
     if not groups:
         return "(the server logged nothing at WARNING or above)"
     return "\n".join(f"{count:>6} x {key}\n         {example[key]}" for key, count in groups.most_common(limit))
@@ -326,10 +329,12 @@ def print_report(results: dict[str, Any]) -> None:
         print(f"{side}: {shown}")
     for side, check in results.get("durability", {}).items():
         print(f"durability {side}: {check}")
-    if "profile" in results:
-        print_profile(results["profile"])
+    for profile in results.get("profiles", []):
+        print_profile(profile)
     for side, log in results.get("server_logs", {}).items():
         print(f"\nServer log of {side} (WARNING and above):")
         print(log)
+    for warning in results.get("warnings", []):
+        print(f"\nwarning: {warning}")
     if "run_seconds" in results:
         print(f"\nThe run took {results['run_seconds']:.0f} s.")

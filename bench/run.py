@@ -33,7 +33,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from servers import (
     REDIS_URL,
     Side,
     build,
+    connection_headroom,
     cores,
     cpu_seconds,
     free_port,
@@ -102,8 +103,11 @@ class Durations:
     latency: float
     """The same at concurrency 1."""
     warmup: float
-    """Before every load (each has its own user and connections)."""
-    rounds: int = 2
+    """Before every round (each has its own user and connections; `settle` warms the servers up once)."""
+    settle: float = 3.0
+    """Seconds of the unmeasured load on each server before the first scenario."""
+    rounds: int = 4
+    """Per side and load: more, shorter rounds interleave the sides more finely against a machine's drift."""
     streams: int = 1000
     delay_ms: float = 1000.0
     """Per chunk: a 50-chunk stream lasts 50 s, long enough for all of them to be open at once."""
@@ -112,9 +116,18 @@ class Durations:
     cold_reps: int = 7
 
 
-FULL = Durations(throughput=10.0, latency=5.0, warmup=1.5)
+FULL = Durations(throughput=10.0, latency=5.0, warmup=0.5, rounds=4)
 QUICK = Durations(
-    throughput=2.0, latency=2.0, warmup=0.5, streams=200, delay_ms=100.0, ramp=1.0, usage_reps=3, cold_reps=3
+    throughput=2.0,
+    latency=2.0,
+    warmup=0.5,
+    settle=1.0,
+    rounds=2,
+    streams=200,
+    delay_ms=100.0,
+    ramp=1.0,
+    usage_reps=3,
+    cold_reps=3,
 )
 
 
@@ -206,10 +219,9 @@ def in_turn(sides: list[Side], turn: int) -> list[Side]:
 # --- scenarios ------------------------------------------------------------------------------------
 
 
-def load_users(plan: Durations) -> list[str]:
-    return (
-        ["0-warmup"] + [f"{load.name}-r{turn}" for load in LOADS for turn in range(plan.rounds)] + ["5-hold", "profile"]
-    )
+def load_users(plan: Durations, profiled: list[str]) -> list[str]:
+    rounds = [f"{load.name}-r{turn}" for load in LOADS for turn in range(plan.rounds)]
+    return ["0-warmup", *rounds, "5-hold", *(f"profile-{name}" for name in profiled)]
 
 
 async def settle(bench: Bench) -> None:
@@ -229,7 +241,7 @@ async def settle(bench: Bench) -> None:
         load = run_load(
             target,
             concurrency=32,
-            duration=2 * bench.plan.warmup,
+            duration=bench.plan.settle,
             warmup=0,
             max_requests=quota_cap(side, "0-warmup", 32),
         )
@@ -306,22 +318,25 @@ async def user_history(bench: Bench) -> None:
     bench.results["8-history"] = out
 
 
-async def profile(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
+async def profile(bench: Bench, args: argparse.Namespace, name: str) -> dict[str, Any]:
     """One load again on one side, its own user, with py-spy recording that side's server."""
-    load = next(load for load in LOADS if load.name == args.profile_scenario)
+    load = next(load for load in LOADS if load.name == name)
     side = next((s for s in bench.sides if s.name == args.profile_side), bench.sides[-1])
     concurrency = args.profile_concurrency or load.concurrency
     seconds = bench.plan.warmup + (bench.plan.throughput if concurrency > 1 else bench.plan.latency)
     run = run_load(
-        bench.parley(side, "profile", stream=load.stream),
+        bench.parley(side, f"profile-{name}", stream=load.stream),
         concurrency=concurrency,
         duration=seconds - bench.plan.warmup,
         warmup=bench.plan.warmup,
-        max_requests=quota_cap(side, "profile", concurrency),
+        max_requests=quota_cap(side, f"profile-{name}", concurrency),
     )
+    keep = None if args.profile_raw is None else args.profile_raw.with_name(f"{name}.{args.profile_raw.name}")
+    if args.profile_raw is not None and len(args.profile_scenario) == 1:
+        keep = args.profile_raw
     await bench.upstream("pace", load.pace_ms)
     try:
-        result = await profiling.profiled(side.pid, seconds, with_server_cpu(side, run), bench.tmp, args.profile_raw)
+        result = await profiling.profiled(side.pid, seconds, with_server_cpu(side, run), bench.tmp, keep)
     finally:
         await bench.upstream("pace", 0)
     return result | {"what": f"{load.name} at concurrency {concurrency} on the {side.name} tree"}
@@ -383,6 +398,9 @@ def tree(src: Path) -> Path:
 async def main(args: argparse.Namespace, results: dict[str, Any]) -> None:
     """Set up, run every scenario into `results`, tear down (also when a step fails)."""
     plan = QUICK if args.quick else FULL
+    if args.rounds:
+        plan = replace(plan, rounds=args.rounds)
+    profiled = args.profile_scenario if args.profile or args.profile_raw else []
     parley_core, load_core = cores()
     if load_core is not None:
         os.sched_setaffinity(0, {load_core})
@@ -410,11 +428,14 @@ async def main(args: argparse.Namespace, results: dict[str, Any]) -> None:
         )
         processes.append(upstream)
         await wait_until(lambda: port_open(upstream_port), "the mock upstream")
+        if warning := await connection_headroom(len(sides)):
+            results["warnings"] = [warning]
+            print(f"warning: {warning}", file=sys.stderr)
         for side in sides:
             print(f"{side.name}: {side.src}, database {side.db}, Redis prefix {side.prefix}", file=sys.stderr)
             seed = None if args.no_history else (lambda connection: history.seed(connection, seeded))
             try:
-                await build(side, parley_core, load_users(plan), seed, seeded)
+                await build(side, parley_core, load_users(plan, profiled), seed, seeded)
             finally:
                 results["sides"][side.name] = {"src": str(side.src), "db": side.db, **side.facts}
             print(f"  {side.name}: {side.facts}", file=sys.stderr)
@@ -422,8 +443,8 @@ async def main(args: argparse.Namespace, results: dict[str, Any]) -> None:
         print(f"servers on core {parley_core}; load and upstream on core {load_core}", file=sys.stderr)
         await settle(bench)
         await loads(bench, args.only)
-        if args.profile or args.profile_raw:
-            results["profile"] = await profile(bench, args)
+        if profiled:
+            results["profiles"] = [await profile(bench, args, name) for name in profiled]
         if not args.no_hold:
             await held_streams(bench)
         if not args.no_history:
@@ -451,11 +472,16 @@ def cli() -> None:
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test, not figures to quote)")
     parser.add_argument("--no-hold", action="store_true", help="skip scenario 5 (1,000 open streams, a minute a side)")
     parser.add_argument("--no-history", action="store_true", help="skip scenario 8 (and its 1.3M-record seed)")
+    parser.add_argument("--rounds", type=int, help="rounds per side and load (default 4, --quick 2)")
     parser.add_argument("--only", nargs="+", choices=[load.name for load in LOADS], help="run only these loads")
     parser.add_argument("--profile", action="store_true", help="also profile one load with py-spy")
     parser.add_argument("--profile-raw", type=Path, help="profile, and keep py-spy's collapsed stacks in this file")
     parser.add_argument(
-        "--profile-scenario", default="1-stream-c32", choices=[load.name for load in LOADS], help="the load to profile"
+        "--profile-scenario",
+        nargs="+",
+        default=["1-stream-c32"],
+        choices=[load.name for load in LOADS],
+        help="the loads to profile, one after the other",
     )
     parser.add_argument("--profile-side", default="current", choices=["baseline", "current"], help="whose server")
     parser.add_argument("--profile-concurrency", type=int, help="the profiled load's concurrency (default: its own)")

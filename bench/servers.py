@@ -37,9 +37,11 @@ PG_DSN = "postgresql://postgres@127.0.0.1:5432/{db}"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 SEED_REVISION = "2b33e3704346"
 """The head of bb10ab9's migration history: every tree measured has it, with the same schema."""
-POOL_SIZE = "36"
-"""Database connections per server: one per concurrent request at c=32 plus the background's few. Two servers
-run at once against a PostgreSQL with max_connections 100, so not more."""
+POOL_SIZE = 36
+"""Database connections per server: one per concurrent request at c=32 plus the background's few."""
+POOL_OVERFLOW = 4
+"""Beyond the pool (opened and closed again under load). Two servers run at once against a PostgreSQL with
+max_connections 100: 2 x 40 leaves room for the run's own and a few more."""
 MIGRATE_TO = "import sys; from adapters.sql.migrations import upgrade; upgrade(sys.argv[1], sys.argv[2])"
 WHERE_IS = "import os, entrypoints; print(os.path.realpath(entrypoints.__file__))"
 
@@ -130,7 +132,8 @@ def server_env(src: Path, db: str, prefix: str, upstream_port: int, tmp: Path) -
         OPENAI_API_KEY="bench",
         OPENAI_BASE_URL=f"http://127.0.0.1:{upstream_port}/v1",
         PARLEY_RATE_LIMIT_ENABLED="false",
-        PARLEY_DATABASE_POOL_SIZE=POOL_SIZE,
+        PARLEY_DATABASE_POOL_SIZE=str(POOL_SIZE),
+        PARLEY_DATABASE_MAX_OVERFLOW=str(POOL_OVERFLOW),
         PARLEY_CACHE_TTL_SECONDS="0",
         PARLEY_LOG_LEVEL="WARNING",
         PARLEY_SECRET_KEY=secrets.token_urlsafe(36),
@@ -279,6 +282,27 @@ async def sign_in_all(side: Side, users: list[SeedUser], password: str, subscrib
             side.keys[user.name] = key
             side.remaining[user.name] = int(usage.json()["remaining"])
             side.user_ids[user.name] = user.id
+
+
+async def connection_headroom(sides: int) -> str | None:
+    """A warning when PostgreSQL may refuse the servers' connections (each holds up to POOL_SIZE + POOL_OVERFLOW)."""
+    admin = await asyncpg.connect(PG_DSN.format(db="postgres"))
+    try:
+        limit = int(await admin.fetchval("SELECT current_setting('max_connections')::int"))
+        reserved = int(await admin.fetchval("SELECT current_setting('superuser_reserved_connections')::int"))
+        in_use = int(
+            await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
+        )
+    finally:
+        await admin.close()
+    needed = sides * (POOL_SIZE + POOL_OVERFLOW + 2)
+    free = limit - reserved - in_use
+    if free >= needed:
+        return None
+    return (
+        f"PostgreSQL has {free} connections free ({in_use} in use of {limit}, {reserved} reserved); the servers may"
+        f" need {needed}: a refused connection shows as errors in the table and in the server log"
+    )
 
 
 async def build(
