@@ -7,7 +7,8 @@ with a single `write` call. Two ways to slow a stream down (plain replies never 
 - a per-chunk delay (`--delay-ms`, or at run time `POST /_bench/delay/<ms>`): each content chunk is written
   after its own sleep, so that many slow streams stay open at once (the memory scenario);
 - a pace (`--pace-ms`, or at run time `POST /_bench/pace/<ms>`): the first token goes out with the head, then
-  a pause before each further token, as a real model streams; the end follows the last token at once.
+  one token every X ms, as a real model streams (token i is due i * X ms after the request); the end follows
+  the last token at once.
   Each token is its own write, so the server under test receives (and forwards) 50 separate pieces.
 The delay wins when both are set.
 
@@ -144,13 +145,16 @@ class MockUpstream:
 
     @staticmethod
     async def _slow_stream(writer: asyncio.StreamWriter, gap: float, *, first: float, include_usage: bool) -> None:
-        """The head at once, then each content chunk after a sleep (`first` before the first one, `gap` before
-        every other), then the end with the last chunk."""
+        """The head at once, then content chunk i at `first + i * gap` seconds after the request, then the end
+        with the last chunk. The times are kept from the start (a late wake-up shortens the next sleep), so
+        timer granularity (uvloop's is 1 ms) does not pile up over 50 tokens: every stream lasts the same."""
         writer.write(STREAM_HEAD)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         for index, chunk in enumerate(CONTENT_CHUNKS):
-            pause = gap if index else first
-            if pause:
-                await asyncio.sleep(pause)
+            due = start + first + index * gap
+            if due > start:
+                await asyncio.sleep(max(0.0, due - loop.time()))
                 if writer.is_closing():  # the client went away: stop writing into a dead socket
                     return
             writer.write(chunk)
