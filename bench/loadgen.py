@@ -253,9 +253,11 @@ async def run_load(
     warmup: float = 2.0,
     max_requests: int | None = None,
     request_timeout: float = 60.0,
+    samples: bool = False,
 ) -> dict[str, Any]:
     """C workers for warm-up + D seconds. `max_requests` caps the requests sent (warm-up included), e.g. to stay
-    inside a quota; when it stops the run early, the window ends there and `capped` says so."""
+    inside a quota; when it stops the run early, the window ends there and `capped` says so. `samples` adds
+    every measured request's TTFT and latency in seconds (`ttft_s`, `latency_s`), to merge several loads."""
     tally = Tally()
     started = time.perf_counter()
     window_start, deadline = started + warmup, started + warmup + duration
@@ -277,6 +279,8 @@ async def run_load(
     measured = [e for e in tally.exchanges if window_start <= e.ended <= window_end]
     good = [e for e in measured if e.ok]
     seconds = max(window_end - window_start, 1e-9)
+    ttfts = [e.first_token - e.started for e in good if e.first_token is not None]
+    latencies = [e.ended - e.started for e in good]
     return {
         "mode": "stream" if target.stream else "plain",
         "concurrency": concurrency,
@@ -285,13 +289,13 @@ async def run_load(
         "requests": len(good),
         "errors": len(measured) - len(good),
         "rps": round(len(good) / seconds, 2),
-        "ttft_ms": percentiles([e.first_token - e.started for e in good if e.first_token is not None]),
-        "latency_ms": percentiles([e.ended - e.started for e in good]),
+        "ttft_ms": percentiles(ttfts),
+        "latency_ms": percentiles(latencies),
         "total_sent": tally.issued,
         "total_ok": tally.succeeded,
         "failures": dict(tally.failures),
         "error_samples": tally.samples,
-    }
+    } | ({"ttft_s": ttfts, "latency_s": latencies} if samples else {})
 
 
 async def hold_streams(

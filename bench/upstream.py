@@ -3,10 +3,16 @@
 with a precomputed 50-token reply, streamed or not.
 
 It must never be the bottleneck, so every reply is built once at start-up and, without a delay, written
-with a single `write` call. With a per-chunk delay (`--delay-ms`, or at run time `POST /_bench/delay/<ms>`)
-each content chunk is written after its own sleep, so that many slow streams stay open at once.
+with a single `write` call. Two ways to slow a stream down (plain replies never are):
+- a per-chunk delay (`--delay-ms`, or at run time `POST /_bench/delay/<ms>`): each content chunk is written
+  after its own sleep, so that many slow streams stay open at once (the memory scenario);
+- a pace (`--pace-ms`, or at run time `POST /_bench/pace/<ms>`): the first token goes out with the head, then
+  one token every X ms, as a real model streams (token i is due i * X ms after the request); the end follows
+  the last token at once.
+  Each token is its own write, so the server under test receives (and forwards) 50 separate pieces.
+The delay wins when both are set.
 
-    python bench/upstream.py --port 9100 [--delay-ms 200]
+    python bench/upstream.py --port 9100 [--delay-ms 200 | --pace-ms 2]
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ PROMPT_TOKENS = 12
 COMPLETION_TOKENS = len(TOKENS)
 CHAT_PATH = b"/v1/chat/completions"
 DELAY_PATH = b"/_bench/delay/"
+PACE_PATH = b"/_bench/pace/"
 _STREAM_RE = re.compile(rb'"stream"\s*:\s*true')
 _USAGE_RE = re.compile(rb'"include_usage"\s*:\s*true')
 
@@ -92,10 +99,11 @@ NO_CONTENT = b"HTTP/1.1 204 No Content\r\n\r\n"
 
 
 class MockUpstream:
-    """The server's state: only the per-chunk delay, which the memory scenario changes at run time."""
+    """The server's state: only the per-chunk delay and the pace, which the scenarios change at run time."""
 
-    def __init__(self, delay_ms: float = 0.0) -> None:
+    def __init__(self, delay_ms: float = 0.0, pace_ms: float = 0.0) -> None:
         self.delay = delay_ms / 1000
+        self.pace = pace_ms / 1000
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -118,23 +126,37 @@ class MockUpstream:
         if path.startswith(DELAY_PATH):
             self.delay = float(path[len(DELAY_PATH) :]) / 1000
             writer.write(NO_CONTENT)
+        elif path.startswith(PACE_PATH):
+            self.pace = float(path[len(PACE_PATH) :]) / 1000
+            writer.write(NO_CONTENT)
         elif path != CHAT_PATH:
             writer.write(NOT_FOUND)
         elif not _STREAM_RE.search(body):
             writer.write(PLAIN_REPLY)
-        elif not self.delay:
-            writer.write(STREAM_REPLY_WITH_USAGE if _USAGE_RE.search(body) else STREAM_REPLY)
-        else:
-            await self._slow_stream(writer, include_usage=bool(_USAGE_RE.search(body)))
+        elif self.delay:
+            await self._slow_stream(writer, self.delay, first=self.delay, include_usage=bool(_USAGE_RE.search(body)))
             return
+        elif self.pace:
+            await self._slow_stream(writer, self.pace, first=0.0, include_usage=bool(_USAGE_RE.search(body)))
+            return
+        else:
+            writer.write(STREAM_REPLY_WITH_USAGE if _USAGE_RE.search(body) else STREAM_REPLY)
         await writer.drain()
 
-    async def _slow_stream(self, writer: asyncio.StreamWriter, *, include_usage: bool) -> None:
+    @staticmethod
+    async def _slow_stream(writer: asyncio.StreamWriter, gap: float, *, first: float, include_usage: bool) -> None:
+        """The head at once, then content chunk i at `first + i * gap` seconds after the request, then the end
+        with the last chunk. The times are kept from the start (a late wake-up shortens the next sleep), so
+        timer granularity (uvloop's is 1 ms) does not pile up over 50 tokens: every stream lasts the same."""
         writer.write(STREAM_HEAD)
-        for chunk in CONTENT_CHUNKS:
-            await asyncio.sleep(self.delay)
-            if writer.is_closing():  # the client went away: stop writing into a dead socket
-                return
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for index, chunk in enumerate(CONTENT_CHUNKS):
+            due = start + first + index * gap
+            if due > start:
+                await asyncio.sleep(max(0.0, due - loop.time()))
+                if writer.is_closing():  # the client went away: stop writing into a dead socket
+                    return
             writer.write(chunk)
         writer.write(STREAM_END + USAGE_CHUNK + DONE if include_usage else STREAM_END + DONE)
         await writer.drain()
@@ -155,8 +177,8 @@ def run_fast(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return uvloop.run(main())
 
 
-async def serve(port: int, delay_ms: float, host: str = "127.0.0.1") -> None:
-    upstream = MockUpstream(delay_ms)
+async def serve(port: int, delay_ms: float, host: str = "127.0.0.1", pace_ms: float = 0.0) -> None:
+    upstream = MockUpstream(delay_ms, pace_ms)
     server = await asyncio.start_server(upstream.handle, host, port, backlog=4096)
     async with server:
         await server.serve_forever()
@@ -167,9 +189,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--delay-ms", type=float, default=0.0, help="sleep before each content chunk of a stream")
+    parser.add_argument("--pace-ms", type=float, default=0.0, help="sleep between a stream's tokens")
     args = parser.parse_args()
     raise_fd_limit()
-    run_fast(lambda: serve(args.port, args.delay_ms, args.host))
+    run_fast(lambda: serve(args.port, args.delay_ms, args.host, args.pace_ms))
 
 
 if __name__ == "__main__":
