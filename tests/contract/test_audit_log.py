@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID
 
 import pytest
 
 from application.identity.ports import IdentityUnitOfWork
 from application.shared import audit
-from application.shared.audit import AuditEntry
+from application.shared.audit import AuditEntry, AuditQuery
 from domain.shared.ids import new_id
 from tests.factories.audit import AuditEntryFactory
 from tests.factories.identity import UserFactory
@@ -30,9 +32,11 @@ async def recorded(uow_factory: UowFactory, *entries: AuditEntry) -> list[AuditE
     return list(entries)
 
 
-async def listed(uow_factory: UowFactory, **filters: object) -> list[AuditEntry]:
+async def listed(
+    uow_factory: UowFactory, limit: int = 20, before: tuple[datetime, UUID] | None = None, **filters: Any
+) -> list[AuditEntry]:
     async with uow_factory() as uow:
-        return list(await uow.audit.list(**filters))  # type: ignore[arg-type]
+        return list(await uow.audit.list(AuditQuery(**filters), limit, before))
 
 
 async def test_an_entry_reads_back_with_every_field(uow_factory: UowFactory) -> None:

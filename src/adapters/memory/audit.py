@@ -7,7 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from adapters.memory.database import TableView
-from application.shared.audit import AuditEntry
+from application.shared.audit import ALL, AuditEntry, AuditQuery
 
 
 class InMemoryAuditLog(TableView):
@@ -17,20 +17,14 @@ class InMemoryAuditLog(TableView):
         self._put(entry.id, entry)
 
     async def list(
-        self,
-        *,
-        actor_id: UUID | None = None,
-        target_id: UUID | None = None,
-        action: str | None = None,
-        limit: int = 20,
-        before: tuple[datetime, UUID] | None = None,
+        self, query: AuditQuery = ALL, limit: int = 20, before: tuple[datetime, UUID] | None = None
     ) -> Sequence[AuditEntry]:
         entries: list[AuditEntry] = [
             entry
             for entry in self._rows()
-            if (actor_id is None or entry.actor_id == actor_id)
-            and (target_id is None or entry.target_id == target_id)
-            and (action is None or entry.action == action)
+            if (query.actor_id is None or entry.actor_id == query.actor_id)
+            and (query.target_id is None or entry.target_id == query.target_id)
+            and (query.action is None or entry.action == query.action)
             and (before is None or (entry.created_at, entry.id.int) < (before[0], before[1].int))
         ]
         entries.sort(key=lambda entry: (entry.created_at, entry.id.int), reverse=True)

@@ -12,7 +12,7 @@ from sqlalchemy import Row, insert, select, tuple_
 
 from adapters.sql.tables import audit_log
 from adapters.sql.transaction import SqlTransaction
-from application.shared.audit import AuditEntry
+from application.shared.audit import ALL, AuditEntry, AuditQuery
 
 _ADD_ENTRY = insert(audit_log)
 
@@ -49,23 +49,14 @@ class SqlAuditLog:
         self._tx.write(_ADD_ENTRY, entry_values(entry))
 
     async def list(
-        self,
-        *,
-        actor_id: UUID | None = None,
-        target_id: UUID | None = None,
-        action: str | None = None,
-        limit: int = 20,
-        before: tuple[datetime, UUID] | None = None,
+        self, query: AuditQuery = ALL, limit: int = 20, before: tuple[datetime, UUID] | None = None
     ) -> Sequence[AuditEntry]:
-        query = select(audit_log)
-        if actor_id is not None:
-            query = query.where(audit_log.c.actor_id == actor_id)
-        if target_id is not None:
-            query = query.where(audit_log.c.target_id == target_id)
-        if action is not None:
-            query = query.where(audit_log.c.action == action)
+        statement = select(audit_log)
+        for column, value in (("actor_id", query.actor_id), ("target_id", query.target_id), ("action", query.action)):
+            if value is not None:
+                statement = statement.where(audit_log.c[column] == value)
         if before is not None:
             # A plain tuple, so each value is bound through its column's type (UTC, uuid).
-            query = query.where(tuple_(audit_log.c.created_at, audit_log.c.id) < before)
-        query = query.order_by(audit_log.c.created_at.desc(), audit_log.c.id.desc()).limit(limit)
-        return [entry_from_row(row) for row in await self._tx.read(query)]
+            statement = statement.where(tuple_(audit_log.c.created_at, audit_log.c.id) < before)
+        statement = statement.order_by(audit_log.c.created_at.desc(), audit_log.c.id.desc()).limit(limit)
+        return [entry_from_row(row) for row in await self._tx.read(statement)]

@@ -41,19 +41,25 @@ class AuditEntry:
             raise ValueError("an entry made by a user names them (actor_id); any other actor has none")
 
 
+@dataclass(frozen=True, kw_only=True)
+class AuditQuery:
+    """Which entries to list: those matching every filter given (None matches anything)."""
+
+    actor_id: UUID | None = None
+    target_id: UUID | None = None
+    action: str | None = None
+
+
+ALL = AuditQuery()
+
+
 class AuditLog(Protocol):
     """Appended to inside a unit of work; read newest first, by keyset pages."""
 
     async def record(self, entry: AuditEntry) -> None: ...
 
     async def list(
-        self,
-        *,
-        actor_id: UUID | None = None,
-        target_id: UUID | None = None,
-        action: str | None = None,
-        limit: int = 20,
-        before: tuple[datetime, UUID] | None = None,
+        self, query: AuditQuery = ALL, limit: int = 20, before: tuple[datetime, UUID] | None = None
     ) -> Sequence[AuditEntry]:
         """Entries matching every filter given, newest `created_at` first (ties by id, descending), only
         those strictly older than `before` (the (created_at, id) of the last entry of the previous page)."""
