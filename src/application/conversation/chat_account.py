@@ -48,7 +48,8 @@ class AccountReply:
         await self._store.record_reply(message if message.content else None, record, caused)
         complete = outcome.ended and outcome.failure is None
         if complete and message.content:
-            await self._cache.put(turn.cache_key, CachedReply(message.content, usage, opened.provider))
+            reason = outcome.finish_reason(turn.prompt_estimate, turn.max_tokens)
+            await self._cache.put(turn.cache_key, CachedReply(message.content, usage, opened.provider, reason))
         log.info(
             "chat.reply",
             extra={

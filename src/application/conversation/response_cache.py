@@ -19,6 +19,7 @@ class CachedReply:
     content: str
     usage: Usage
     provider: str
+    finish_reason: str = "stop"
 
 
 class ResponseCache:
@@ -48,7 +49,8 @@ class ResponseCache:
         if raw is None:
             return None
         data = json.loads(raw)
-        return CachedReply(data["content"], Usage(data["prompt_tokens"], data["completion_tokens"]), data["provider"])
+        usage = Usage(data["prompt_tokens"], data["completion_tokens"])
+        return CachedReply(data["content"], usage, data["provider"], data.get("finish_reason", "stop"))
 
     async def put(self, key: str, reply: CachedReply) -> None:
         if not self.enabled:
@@ -58,5 +60,6 @@ class ResponseCache:
             "prompt_tokens": reply.usage.prompt_tokens,
             "completion_tokens": reply.usage.completion_tokens,
             "provider": reply.provider,
+            "finish_reason": reply.finish_reason,
         }
         await self._cache.set(key, json.dumps(data).encode(), self._ttl)

@@ -122,15 +122,17 @@ class SendChat:
         await self._store.record_prompt(turn.conversation, turn.user_message(), new=turn.new)
         message, quota = await self._account.cached(turn, cached)
         started = ReplyStarted(turn.conversation.id, message.id, turn.spec.id, cached.provider)
-        return ChatReply(started, _replay_events(started, message, quota), cached=True)
+        return ChatReply(started, _replay_events(started, message, quota, cached.finish_reason), cached=True)
 
 
-async def _replay_events(started: ReplyStarted, message: Message, quota: QuotaStatus) -> AsyncIterator[ReplyEvent]:
+async def _replay_events(
+    started: ReplyStarted, message: Message, quota: QuotaStatus, finish_reason: str
+) -> AsyncIterator[ReplyEvent]:
     yield started
     words = message.content.split(" ")
     for index, word in enumerate(words):
         yield ReplyDelta(word if index == len(words) - 1 else word + " ")
-    yield ReplyFinished(message, quota)
+    yield ReplyFinished(message, quota, finish_reason)
 
 
 async def _close(events: AsyncIterator[Any]) -> None:

@@ -71,3 +71,15 @@ async def test_a_client_gone_mid_reply_is_accounted_for_in_the_background() -> N
         assert [m.content for m in messages] == ["hi", "Partial "] and conversation.message_count == 2
         assert await uow.usage.total_for_period(user, PERIOD) > 0
     assert chat.provider.closed == 1  # the provider call was cancelled
+
+
+async def test_a_cut_reply_answered_from_the_cache_still_says_it_was_cut() -> None:
+    provider = ScriptedProvider("p", [Script(pieces=("x" * 256,), usage=None)])  # an estimated 64 = max_tokens
+    chat = Chat(provider, cache_ttl=60)
+    user = new_id()
+    first = await every_event((await chat.send(ChatRequest(user, "free", "Go on."))).events())
+    again = await every_event((await chat.send(ChatRequest(user, "free", "Go on."))).events())
+
+    assert isinstance(first[-1], ReplyFinished) and first[-1].finish_reason == "length"
+    assert isinstance(again[-1], ReplyFinished) and again[-1].message.cached
+    assert again[-1].finish_reason == "length"
