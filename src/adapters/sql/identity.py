@@ -82,7 +82,7 @@ def session_values(session: Session) -> dict[str, Any]:
     }
 
 
-def _owner_from_row(row: Row[Any]) -> User:
+def owner_from_row(row: Row[Any]) -> User:
     """The user's columns of a joined row (labelled `u_<column>`: see `_with_user`)."""
     return user_from_row(_Unprefixed(row))
 
@@ -168,7 +168,7 @@ _UPDATE_USER = update(users).where(users.c.id == bindparam("key"))
 
 _ADD_SESSION = insert(sessions)
 _SESSION = select(sessions).where(sessions.c.id == bindparam("key"))
-_SESSION_WITH_USER = (
+SESSION_WITH_USER = (
     select(sessions, *(column.label(f"u_{column.name}") for column in users.c))
     .join(users, users.c.id == sessions.c.user_id)
     .where(sessions.c.id == bindparam("key"))
@@ -183,7 +183,7 @@ _ACTIVE_SESSIONS = (
 _ADD_API_KEY = insert(api_keys)
 _API_KEY = select(api_keys).where(api_keys.c.id == bindparam("key"))
 _API_KEY_BY_HASH = select(api_keys).where(api_keys.c.key_hash == bindparam("key_hash"))
-_API_KEY_WITH_OWNER = (
+API_KEY_WITH_OWNER = (
     select(api_keys, *(column.label(f"u_{column.name}") for column in users.c))
     .join(users, users.c.id == api_keys.c.user_id)
     .where(api_keys.c.key_hash == bindparam("key_hash"))
@@ -246,8 +246,8 @@ class SqlSessionRepository:
         return None if row is None else session_from_row(row)
 
     async def get_with_user(self, session_id: UUID) -> tuple[Session, User] | None:
-        row = (await self._tx.read(_SESSION_WITH_USER, {"key": session_id})).first()
-        return None if row is None else (session_from_row(row), _owner_from_row(row))
+        row = (await self._tx.read(SESSION_WITH_USER, {"key": session_id})).first()
+        return None if row is None else (session_from_row(row), owner_from_row(row))
 
     async def update(self, session: Session) -> None:
         self._tx.write(_UPDATE_SESSION, update_parameters(session_values(session)))
@@ -269,8 +269,8 @@ class SqlApiKeyRepository:
         return None if row is None else api_key_from_row(row)
 
     async def get_with_owner(self, key_hash: str) -> tuple[ApiKey, User] | None:
-        row = (await self._tx.read(_API_KEY_WITH_OWNER, {"key_hash": key_hash})).first()
-        return None if row is None else (api_key_from_row(row), _owner_from_row(row))
+        row = (await self._tx.read(API_KEY_WITH_OWNER, {"key_hash": key_hash})).first()
+        return None if row is None else (api_key_from_row(row), owner_from_row(row))
 
     async def get_for_user(self, user_id: UUID, key_id: UUID) -> ApiKey | None:
         row = (await self._tx.read(_API_KEY, {"key": key_id})).first()

@@ -9,10 +9,10 @@ from uuid import UUID
 
 from adapters.sql.direct import KeptConnections
 from adapters.sql.identity import (
-    _API_KEY_WITH_OWNER,
-    _SESSION_WITH_USER,
-    _owner_from_row,
+    API_KEY_WITH_OWNER,
+    SESSION_WITH_USER,
     api_key_from_row,
+    owner_from_row,
     session_from_row,
 )
 from domain.identity.model import ApiKey, Session, User
@@ -24,10 +24,10 @@ class SqlPrincipalLookup:
 
     async def session_with_user(self, session_id: UUID) -> tuple[Session, User] | None:
         async with self._connections.connection() as connection:
-            row = (await connection.execute(_SESSION_WITH_USER, {"key": session_id})).first()
-        return None if row is None else (session_from_row(row), _owner_from_row(row))
+            row = (await connection.execute(SESSION_WITH_USER, {"key": session_id})).first()
+        return None if row is None else (session_from_row(row), owner_from_row(row))
 
     async def api_key_with_owner(self, key_hash: str) -> tuple[ApiKey, User] | None:
         async with self._connections.connection() as connection:
-            row = (await connection.execute(_API_KEY_WITH_OWNER, {"key_hash": key_hash})).first()
-        return None if row is None else (api_key_from_row(row), _owner_from_row(row))
+            row = (await connection.execute(API_KEY_WITH_OWNER, {"key_hash": key_hash})).first()
+        return None if row is None else (api_key_from_row(row), owner_from_row(row))
