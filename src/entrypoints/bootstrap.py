@@ -42,6 +42,7 @@ from application.conversation.router import ProviderRouter
 from application.conversation.send_chat import SendChat
 from application.identity.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from application.identity.authenticate import Authenticate, PrincipalLookup
+from application.identity.change_password import ChangePassword
 from application.identity.create_admin import CreateAdmin
 from application.identity.emails import IDENTITY_EMAILS, SendIdentityEmail
 from application.identity.ports import IdentityUnitOfWork
@@ -51,6 +52,7 @@ from application.identity.reset_password import ResetPassword
 from application.identity.sign_in import SignIn
 from application.identity.sign_out import SignOut
 from application.identity.sign_up import SignUp
+from application.identity.update_profile import UpdateProfile
 from application.identity.verify_email import VerifyEmail
 from application.shared.allowance import AllowanceProvider
 from application.shared.background import BackgroundTasks
@@ -81,6 +83,8 @@ class IdentityUseCases:
     list_api_keys: ListApiKeys
     revoke_api_key: RevokeApiKey
     create_admin: CreateAdmin
+    update_profile: UpdateProfile
+    change_password: ChangePassword
 
 
 @dataclass
@@ -330,6 +334,8 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         list_api_keys=ListApiKeys(uow_factory),
         revoke_api_key=RevokeApiKey(uow_factory, clock),
         create_admin=CreateAdmin(uow_factory, hasher, denylist, clock),
+        update_profile=UpdateProfile(uow_factory),
+        change_password=ChangePassword(uow_factory, hasher, denylist, issuer, clock),
     )
     providers: dict[str, LlmProvider] = overrides.get("providers") or build_providers(settings)
     closers += [provider.aclose for provider in providers.values() if hasattr(provider, "aclose")]

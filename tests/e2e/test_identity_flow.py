@@ -1,5 +1,6 @@
 """The identity journey through a real `parley serve` on the embedded default, as a client sees it:
-signup -> emailed link -> verify -> signin -> refresh -> signout -> forgot/reset, and API keys."""
+signup -> emailed link -> verify -> signin -> refresh -> signout -> forgot/reset, name and password changes,
+and API keys."""
 
 from __future__ import annotations
 
@@ -95,6 +96,38 @@ def test_forgot_and_reset_password(client: httpx.Client, mailbox: Mailbox) -> No
     assert client.get("/api/auth/me", headers=bearer(session["access_token"])).status_code == 401
     assert client.post("/api/auth/refresh", json={"refresh_token": session["refresh_token"]}).status_code == 401
     assert client.post("/api/auth/signin", json={"email": email, "password": PASSWORD}).status_code == 401
+    assert client.post("/api/auth/signin", json={"email": email, "password": new_password}).status_code == 200
+
+
+def test_edit_the_name_and_change_the_password(client: httpx.Client, mailbox: Mailbox) -> None:
+    email = new_email()
+    signed_up_and_verified(client, mailbox, email)
+    session = client.post("/api/auth/signin", json={"email": email, "password": PASSWORD}).json()
+    other = client.post("/api/auth/signin", json={"email": email, "password": PASSWORD}).json()
+    auth = bearer(session["access_token"])
+
+    named = client.patch("/api/auth/me", json={"name": "  Ada Lovelace "}, headers=auth)
+    assert named.status_code == 200 and named.json()["name"] == "Ada Lovelace"
+    blank = client.patch("/api/auth/me", json={"name": " "}, headers=auth)
+    assert blank.status_code == 422 and blank.json()["errors"][0]["field"] == "name"
+    assert client.get("/api/auth/me", headers=auth).json()["name"] == "Ada Lovelace"
+
+    new_password = "a fresh and private passphrase"
+    body = {"current_password": "not my password at all", "new_password": new_password}
+    wrong = client.post("/api/auth/change-password", json=body, headers=auth)
+    assert wrong.status_code == 401 and wrong.json()["type"].endswith("invalid-credentials")
+    body = {"current_password": PASSWORD, "new_password": new_password}
+    changed = client.post("/api/auth/change-password", json=body, headers=auth)
+    assert changed.status_code == 200, changed.text
+    fresh = changed.json()
+
+    # The new pair works; every earlier session (the calling one too) is gone; the owner is told by email.
+    assert client.get("/api/auth/me", headers=bearer(fresh["access_token"])).json()["name"] == "Ada Lovelace"
+    for old in (session, other):
+        assert client.get("/api/auth/me", headers=bearer(old["access_token"])).status_code == 401
+        assert client.post("/api/auth/refresh", json={"refresh_token": old["refresh_token"]}).status_code == 401
+    assert client.post("/api/auth/refresh", json={"refresh_token": fresh["refresh_token"]}).status_code == 200
+    assert "password was changed" in str(mailbox.wait_for(email, count=2)[-1]["Subject"])
     assert client.post("/api/auth/signin", json={"email": email, "password": new_password}).status_code == 200
 
 

@@ -25,6 +25,7 @@ from adapters.security.denylist import FilePasswordDenylist
 from adapters.security.jwt import JwtTokenIssuer
 from application.identity.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from application.identity.authenticate import Authenticate
+from application.identity.change_password import ChangePassword
 from application.identity.dto import Principal, TokenPair
 from application.identity.refresh_session import RefreshSession
 from application.identity.request_email import ForgotPassword, ResendVerification
@@ -32,6 +33,7 @@ from application.identity.reset_password import ResetPassword
 from application.identity.sign_in import SignIn, SignInRequest
 from application.identity.sign_out import SignOut
 from application.identity.sign_up import SignUp, SignUpRequest
+from application.identity.update_profile import UpdateProfile
 from application.identity.verify_email import VerifyEmail
 from application.shared.jobs import RelayOutbox, RunJob
 from domain.identity.model import User
@@ -98,6 +100,8 @@ class IdentityKit:
     create_api_key: CreateApiKey
     list_api_keys: ListApiKeys
     revoke_api_key: RevokeApiKey
+    update_profile: UpdateProfile
+    change_password: ChangePassword
     relay_outbox: RelayOutbox
     run_job: RunJob
     jobs_seen: int = 0
@@ -192,6 +196,8 @@ def build_identity_kit(
         create_api_key=use_cases.create_api_key,
         list_api_keys=use_cases.list_api_keys,
         revoke_api_key=use_cases.revoke_api_key,
+        update_profile=use_cases.update_profile,
+        change_password=use_cases.change_password,
         relay_outbox=container.relay_outbox,
         run_job=container.run_job,
     )

@@ -4,17 +4,15 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
+from application.identity.credentials import open_session
 from application.identity.dto import TokenPair
 from application.identity.ports import IdentityUnitOfWork
 from domain.identity.errors import InvalidCredentials
-from domain.identity.model import Session, normalize_email
+from domain.identity.model import normalize_email
 from domain.identity.ports import PasswordHasher, TokenIssuer
-from domain.identity.secrets import hash_secret
 from domain.shared.clock import Clock
 from domain.shared.errors import InvalidInput
-from domain.shared.ids import new_id
 
 log = logging.getLogger("parley.auth")
 
@@ -60,18 +58,7 @@ class SignIn:
             if self._hasher.needs_rehash(user.password_hash):
                 user.password_hash = self._hasher.hash(request.password)
                 await uow.users.update(user)
-            now = self._clock.now()
-            session = Session(
-                id=new_id(),
-                user_id=user.id,
-                refresh_token_hash="",
-                created_at=now,
-                expires_at=now + timedelta(seconds=self._issuer.refresh_ttl_seconds),
-            )
-            refresh = self._issuer.issue_refresh(user.id, session.id)
-            session.refresh_token_hash = hash_secret(refresh)
-            await uow.sessions.add(session)
+            session_id, pair = await open_session(uow, self._issuer, user, self._clock.now())
             await uow.commit()
-        log.info("auth.signin", extra={"user_id": str(user.id), "session_id": str(session.id)})
-        access = self._issuer.issue_access(user.id, session.id, user.role)
-        return TokenPair(access, refresh, self._issuer.access_ttl_seconds, user)
+        log.info("auth.signin", extra={"user_id": str(user.id), "session_id": str(session_id)})
+        return pair

@@ -55,14 +55,15 @@ def normalize_email(raw: str) -> str:
     return email
 
 
-def check_password(password: str, common_passwords: PasswordDenylist) -> None:
-    """Length 12..128 (no truncation, no composition rules) and not a commonly used password."""
+def check_password(password: str, common_passwords: PasswordDenylist, field: str = "password") -> None:
+    """Length 12..128 (no truncation, no composition rules) and not a commonly used password. `field` names
+    the value in the error (`new_password` when a signed-in user changes theirs)."""
     if len(password) < PASSWORD_MIN_LENGTH:
-        raise InvalidInput("password", f"Use at least {PASSWORD_MIN_LENGTH} characters.")
+        raise InvalidInput(field, f"Use at least {PASSWORD_MIN_LENGTH} characters.")
     if len(password) > PASSWORD_MAX_LENGTH:
-        raise InvalidInput("password", f"Use at most {PASSWORD_MAX_LENGTH} characters.")
+        raise InvalidInput(field, f"Use at most {PASSWORD_MAX_LENGTH} characters.")
     if password.lower() in common_passwords:
-        raise InvalidInput("password", "This password is too common; choose another.")
+        raise InvalidInput(field, "This password is too common; choose another.")
 
 
 def clean_name(raw: str | None) -> str | None:
@@ -72,6 +73,15 @@ def clean_name(raw: str | None) -> str | None:
     if len(name) > NAME_MAX_LENGTH:
         raise InvalidInput("name", f"Use at most {NAME_MAX_LENGTH} characters.")
     return name or None
+
+
+def profile_name(raw: str | None) -> str | None:
+    """A name the user sets on their profile: null clears it; a string is cleaned as at signup (trimmed, runs of
+    whitespace made one space) and must keep 1..100 characters (a blank one is refused, not taken for null)."""
+    name = clean_name(raw)
+    if raw is not None and name is None:
+        raise InvalidInput("name", "Enter a name (or null to clear it).")
+    return name
 
 
 @dataclass(kw_only=True)

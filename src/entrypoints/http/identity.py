@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
+from application.identity.change_password import ChangePasswordRequest
 from application.identity.dto import Principal
 from application.identity.reset_password import ResetPasswordRequest
 from application.identity.sign_in import SignInRequest
 from application.identity.sign_up import SignUpRequest
+from application.identity.update_profile import UpdateProfileRequest
 from entrypoints.bootstrap import IdentityUseCases
 from entrypoints.http.dependencies import Injected, provide_principal
 from entrypoints.http.identity_schemas import (
@@ -20,8 +22,10 @@ from entrypoints.http.identity_schemas import (
     ApiKeyBody,
     ApiKeyList,
     ApiKeyOut,
+    ChangePasswordBody,
     CreatedApiKeyOut,
     EmailBody,
+    ProfileBody,
     RefreshBody,
     ResetPasswordBody,
     SignInBody,
@@ -85,6 +89,28 @@ class AuthController(Controller):
     @get("/me", dependencies=AUTHED, responses=errors(401))
     async def me(self, principal: NamedDependency[Principal]) -> UserOut:
         return UserOut.of(principal.user)
+
+    @patch("/me", dependencies=AUTHED, responses=errors(401, 422))
+    async def update_me(
+        self, data: JSONBody[ProfileBody], principal: NamedDependency[Principal], identity: Injected[IdentityUseCases]
+    ) -> UserOut:
+        """Set the display name (1..100 characters once trimmed) or clear it with null."""
+        return UserOut.of(await identity.update_profile(principal, UpdateProfileRequest(name=data.name)))
+
+    @post("/change-password", status_code=200, dependencies=AUTHED, responses=errors(401, 403, 422, 429))
+    async def change_password(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[ChangePasswordBody],
+        principal: NamedDependency[Principal],
+        identity: Injected[IdentityUseCases],
+        rate_limits: NamedDependency[RateLimits],
+    ) -> TokensOut:
+        """Replace the password (the current one is required): every session is signed out, the calling one
+        too, and a new session's tokens are the answer. 403 with an API key: only a signed-in session may."""
+        await rate_limits.check(request, "change-password", user_id=str(principal.user.id))
+        change = ChangePasswordRequest(current_password=data.current_password, new_password=data.new_password)
+        return TokensOut.of(await identity.change_password(principal, change))
 
     @post("/verify-email", status_code=200, responses=errors(400, 422))
     async def verify_email(self, data: JSONBody[TokenBody], identity: Injected[IdentityUseCases]) -> UserOut:

@@ -48,6 +48,16 @@ class ResetPasswordBody(msgspec.Struct):
     password: Password
 
 
+class ProfileBody(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(max_length=1000, description="1 to 100 characters once trimmed")] | None
+    """Required; null clears the name."""
+
+
+class ChangePasswordBody(msgspec.Struct):
+    current_password: Password
+    new_password: Password
+
+
 class ApiKeyBody(msgspec.Struct):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 

@@ -1,0 +1,169 @@
+"""PATCH /api/auth/me and POST /api/auth/change-password in process, on the in-memory adapters."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.memory.mailer import InMemoryMailer
+from entrypoints.bootstrap import Container
+from tests.support.app import PASSWORD, app_client, bearer, memory_container, verified_user_token
+
+ADA = "ada@example.com"
+NEW_PASSWORD = "marmalade glacier tuba"
+
+
+@dataclass
+class Account:
+    client: httpx.AsyncClient
+    container: Container
+    mailer: InMemoryMailer
+
+    async def sign_in(self, password: str = PASSWORD) -> dict[str, Any]:
+        response = await self.client.post("/api/auth/signin", json={"email": ADA, "password": password})
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def change(self, tokens: dict[str, Any], current: str, new: str) -> httpx.Response:
+        body = {"current_password": current, "new_password": new}
+        return await self.client.post("/api/auth/change-password", json=body, headers=bearer(tokens["access_token"]))
+
+    async def me(self, access_token: str) -> httpx.Response:
+        return await self.client.get("/api/auth/me", headers=bearer(access_token))
+
+    async def refresh(self, refresh_token: str) -> httpx.Response:
+        return await self.client.post("/api/auth/refresh", json={"refresh_token": refresh_token})
+
+
+@pytest.fixture
+async def account(tmp_path: Path) -> AsyncIterator[Account]:
+    mailer = InMemoryMailer()
+    container = memory_container(tmp_path, mailer=mailer)
+    async with app_client(container) as client:
+        await verified_user_token(container, ADA)
+        yield Account(client, container, mailer)
+
+
+def _fields(response: httpx.Response) -> list[str]:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    return [error["field"] for error in response.json()["errors"]]
+
+
+async def test_patch_me_sets_the_name_and_get_me_shows_it(account: Account) -> None:
+    token = (await account.sign_in())["access_token"]
+
+    patched = await account.client.patch("/api/auth/me", json={"name": "  Ada  Lovelace "}, headers=bearer(token))
+
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["name"] == "Ada Lovelace"
+    assert set(patched.json()) == {"id", "email", "name", "email_verified", "role", "plan", "created_at"}
+    assert (await account.me(token)).json()["name"] == "Ada Lovelace"
+
+
+async def test_patch_me_with_null_clears_the_name(account: Account) -> None:
+    token = (await account.sign_in())["access_token"]
+    await account.client.patch("/api/auth/me", json={"name": "Ada"}, headers=bearer(token))
+
+    cleared = await account.client.patch("/api/auth/me", json={"name": None}, headers=bearer(token))
+
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["name"] is None
+    assert (await account.me(token)).json()["name"] is None
+
+
+@pytest.mark.parametrize("body", [{"name": "   "}, {"name": "x" * 101}, {"name": 7}, {}, {"name": "a\u0000b"}])
+async def test_patch_me_refuses_a_bad_name_naming_the_field(account: Account, body: dict[str, Any]) -> None:
+    token = (await account.sign_in())["access_token"]
+    await account.client.patch("/api/auth/me", json={"name": "Ada"}, headers=bearer(token))
+
+    refused = await account.client.patch("/api/auth/me", json=body, headers=bearer(token))
+
+    assert "name" in _fields(refused)
+    assert (await account.me(token)).json()["name"] == "Ada"
+
+
+async def test_patch_me_needs_a_credential(account: Account) -> None:
+    assert (await account.client.patch("/api/auth/me", json={"name": "Ada"})).status_code == 401
+
+
+async def test_change_password_answers_a_new_session_and_every_old_one_dies(account: Account) -> None:
+    calling = await account.sign_in()
+    other = await account.sign_in()
+
+    changed = await account.change(calling, PASSWORD, NEW_PASSWORD)
+
+    assert changed.status_code == 200, changed.text
+    fresh = changed.json()
+    assert fresh["token_type"] == "bearer"
+    assert fresh["user"]["email"] == ADA
+    assert fresh["access_token"] != calling["access_token"]
+    assert fresh["refresh_token"] != calling["refresh_token"]
+    for old in (calling, other):
+        assert (await account.me(old["access_token"])).status_code == 401
+        assert (await account.refresh(old["refresh_token"])).status_code == 401
+    assert (await account.me(fresh["access_token"])).status_code == 200
+    assert (await account.refresh(fresh["refresh_token"])).status_code == 200
+    wrong = await account.client.post("/api/auth/signin", json={"email": ADA, "password": PASSWORD})
+    assert wrong.status_code == 401
+    assert (await account.sign_in(NEW_PASSWORD))["user"]["email"] == ADA
+
+
+async def test_change_password_with_a_wrong_current_password_is_401_and_changes_nothing(account: Account) -> None:
+    tokens = await account.sign_in()
+
+    refused = await account.change(tokens, "not the password at all", NEW_PASSWORD)
+
+    assert refused.status_code == 401
+    assert refused.json()["type"].endswith("invalid-credentials")
+    assert (await account.me(tokens["access_token"])).status_code == 200
+    assert (await account.sign_in(PASSWORD))["user"]["email"] == ADA
+
+
+@pytest.mark.parametrize("new_password", ["too short", "y" * 129, "1qaz2wsx3edc"])
+async def test_change_password_applies_signup_rules_to_the_new_password(account: Account, new_password: str) -> None:
+    tokens = await account.sign_in()
+
+    refused = await account.change(tokens, PASSWORD, new_password)
+
+    assert _fields(refused) == ["new_password"]
+    assert (await account.me(tokens["access_token"])).status_code == 200
+
+
+async def test_change_password_refuses_an_api_key_with_403(account: Account) -> None:
+    tokens = await account.sign_in()
+    created = await account.client.post("/api/keys", json={"name": "ci"}, headers=bearer(tokens["access_token"]))
+    key = created.json()["key"]
+
+    refused = await account.change({"access_token": key}, PASSWORD, NEW_PASSWORD)
+
+    assert refused.status_code == 403
+    assert refused.json()["type"].endswith("forbidden")
+    assert (await account.sign_in(PASSWORD))["user"]["email"] == ADA
+
+
+async def test_change_password_needs_a_credential(account: Account) -> None:
+    body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    assert (await account.client.post("/api/auth/change-password", json=body)).status_code == 401
+
+
+async def test_change_password_is_rate_limited_per_user(account: Account) -> None:
+    tokens = await account.sign_in()
+    answers = [(await account.change(tokens, "a wrong guess, again", NEW_PASSWORD)).status_code for _ in range(11)]
+
+    assert answers == [401] * 10 + [429]
+    limited = await account.change(tokens, PASSWORD, NEW_PASSWORD)
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) > 0
+
+
+async def test_both_routes_are_in_the_openapi_document_with_their_errors(account: Account) -> None:
+    paths = (await account.client.get("/schema/openapi.json")).json()["paths"]
+
+    assert {"200", "401", "422"} <= set(paths["/api/auth/me"]["patch"]["responses"])
+    assert {"200", "401", "403", "422", "429"} <= set(paths["/api/auth/change-password"]["post"]["responses"])
