@@ -328,6 +328,22 @@ async def test_usage_by_day_sums_uncached_tokens_per_utc_day_oldest_first(uow_fa
     assert by_day == [DayUsage(date="2026-03-01", total_tokens=17), DayUsage(date="2026-03-03", total_tokens=42)]
 
 
+async def test_every_usage_record_of_a_user_reads_back_with_every_field_oldest_first(uow_factory: UowFactory) -> None:
+    ada = await stored_user(uow_factory)
+    grace = await stored_user(uow_factory, "grace@example.com")
+    later = a_record(ada, 7, 7, period_start=NEXT_PERIOD, created_at=T0 + timedelta(days=31))
+    first = a_record(ada, 100, 50, message_id=new_id(), latency_ms=840, ttft_ms=120, failovers=1)
+    cached = a_record(ada, 1000, 1000, cached=True, created_at=T0 + timedelta(microseconds=1))
+    await stored(uow_factory, later, cached, first, a_record(grace, 3, 3))
+
+    async with uow_factory() as uow:
+        records = await uow.usage.list_for_user(ada.id)
+        assert await uow.usage.list_for_user(new_id()) == []
+
+    assert records == [first, cached, later]
+    assert_aware(*(moment for record in records for moment in (record.created_at, record.period_start)))
+
+
 # --- the unit of work ---------------------------------------------------------------------------
 
 

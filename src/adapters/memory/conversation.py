@@ -109,3 +109,7 @@ class InMemoryUsageRepository(TableView):
     async def by_day(self, user_id: UUID, period_start: datetime) -> Sequence[DayUsage]:
         days = [(key[2], row[0]) for key, row in self._tx.items(DAY_TOTALS) if key[:2] == (user_id, period_start)]
         return [DayUsage(date=day, total_tokens=total) for day, total in sorted(days)]
+
+    async def list_for_user(self, user_id: UUID) -> Sequence[UsageRecord]:
+        mine = [r for r in self._rows() if r is not None and r.user_id == user_id]
+        return sorted(mine, key=lambda r: (r.created_at, r.id.int))

@@ -125,6 +125,23 @@ def usage_record_values(record: UsageRecord) -> dict[str, Any]:
     }
 
 
+def usage_record_from_row(row: Row[Any]) -> UsageRecord:
+    return UsageRecord(
+        id=row.id,
+        user_id=row.user_id,
+        message_id=row.message_id,
+        model=row.model,
+        provider=row.provider,
+        usage=Usage(prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens),
+        cached=row.cached,
+        period_start=row.period_start,
+        created_at=row.created_at,
+        latency_ms=row.latency_ms,
+        ttft_ms=row.ttft_ms,
+        failovers=row.failovers,
+    )
+
+
 def model_total_values(record: UsageRecord) -> dict[str, Any]:
     counted = not record.cached
     return {
@@ -172,6 +189,11 @@ _MESSAGES_OF = (
 )
 
 _ADD_USAGE_RECORD = insert(usage_records)
+_USAGE_RECORDS_OF = (
+    select(usage_records)
+    .where(usage_records.c.user_id == bindparam("user_id"))
+    .order_by(usage_records.c.created_at, usage_records.c.id)
+)
 _COUNT_MESSAGE = (
     update(conversations)
     .where(conversations.c.id == bindparam("key"))
@@ -325,3 +347,8 @@ class SqlUsageRepository:
         """Uncached tokens per UTC day of `created_at`, oldest first; days without any are left out."""
         result = await self._tx.read(_BY_DAY, {"user_id": user_id, "period_start": period_start})
         return [DayUsage(date=day, total_tokens=int(total)) for day, total in result]
+
+    async def list_for_user(self, user_id: UUID) -> Sequence[UsageRecord]:
+        """Oldest first; records of the same instant in (time-ordered) id order."""
+        rows = await self._tx.read(_USAGE_RECORDS_OF, {"user_id": user_id})
+        return [usage_record_from_row(row) for row in rows]
