@@ -18,6 +18,7 @@ from adapters.security.signed_links import SignedLinks
 from application.billing import topics as billing_topics
 from application.billing.allowance import BillingAllowance
 from application.billing.cancel import CancelSubscription
+from application.billing.export import BillingDataExport
 from application.billing.notices import SendBillingEmail, SendQuotaWarning
 from application.billing.overage import ReportOverage
 from application.billing.plans import StaticPlanCatalogue
@@ -28,6 +29,7 @@ from application.billing.subscribe import Subscribe
 from application.billing.webhooks import ProcessGatewayEvent, ReceiveGatewayEvent
 from application.conversation.allowance_cache import CachedAllowance
 from application.conversation.chat_store import ChatStore
+from application.conversation.export import ConversationDataExport
 from application.conversation.ports import QuotaLedger, StreamLog
 from application.conversation.queries import (
     DeleteConversation,
@@ -45,6 +47,7 @@ from application.identity.authenticate import Authenticate, PrincipalLookup
 from application.identity.change_password import ChangePassword
 from application.identity.create_admin import CreateAdmin
 from application.identity.emails import IDENTITY_EMAILS, SendIdentityEmail
+from application.identity.export_account import ExportAccount
 from application.identity.ports import IdentityUnitOfWork
 from application.identity.refresh_session import RefreshSession
 from application.identity.request_email import ForgotPassword, ResendVerification
@@ -85,6 +88,7 @@ class IdentityUseCases:
     create_admin: CreateAdmin
     update_profile: UpdateProfile
     change_password: ChangePassword
+    export_account: ExportAccount
 
 
 @dataclass
@@ -336,6 +340,9 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         create_admin=CreateAdmin(uow_factory, hasher, denylist, clock),
         update_profile=UpdateProfile(uow_factory),
         change_password=ChangePassword(uow_factory, hasher, denylist, issuer, clock),
+        export_account=ExportAccount(
+            uow_factory, [ConversationDataExport(uow_factory), BillingDataExport(uow_factory)]
+        ),
     )
     providers: dict[str, LlmProvider] = overrides.get("providers") or build_providers(settings)
     closers += [provider.aclose for provider in providers.values() if hasattr(provider, "aclose")]

@@ -167,3 +167,53 @@ async def test_both_routes_are_in_the_openapi_document_with_their_errors(account
 
     assert {"200", "401", "422"} <= set(paths["/api/auth/me"]["patch"]["responses"])
     assert {"200", "401", "403", "422", "429"} <= set(paths["/api/auth/change-password"]["post"]["responses"])
+
+
+# --- GET /api/auth/me/export ---------------------------------------------------------------------
+
+
+async def test_export_is_one_document_of_every_contexts_data_and_nothing_secret(account: Account) -> None:
+    tokens = await account.sign_in()
+    headers = bearer(tokens["access_token"])
+    chat = await account.client.post("/api/chat", json={"content": "Why is the sky blue?"}, headers=headers)
+    assert chat.status_code == 200, chat.text
+    subscribed = await account.client.post("/api/billing/subscribe", json={"plan": "plus"}, headers=headers)
+    assert subscribed.status_code == 200, subscribed.text
+    key = (await account.client.post("/api/keys", json={"name": "laptop"}, headers=headers)).json()["key"]
+
+    response = await account.client.get("/api/auth/me/export", headers=headers)
+
+    assert response.status_code == 200, response.text
+    document = response.json()
+    assert set(document) == {"profile", "conversations", "usage", "subscription", "payments"}
+    assert document["profile"] == (await account.me(tokens["access_token"])).json()
+    [conversation] = document["conversations"]
+    assert conversation["id"] == chat.json()["conversation_id"]
+    assert [m["role"] for m in conversation["messages"]] == ["user", "assistant"]
+    assert conversation["messages"][0]["content"] == "Why is the sky blue?"
+    [record] = document["usage"]
+    assert record["message_id"] == conversation["messages"][1]["id"]
+    assert document["subscription"]["plan"] == "plus"
+    assert [p["status"] for p in document["payments"]] == ["succeeded"]
+    text = response.text
+    for secret in (tokens["access_token"], tokens["refresh_token"], key, "password", "hash", "secret", "cus_"):
+        assert secret not in text
+
+
+async def test_export_of_a_new_account_has_empty_parts_and_needs_a_session(account: Account) -> None:
+    tokens = await account.sign_in()
+    headers = bearer(tokens["access_token"])
+    key = (await account.client.post("/api/keys", json={"name": "laptop"}, headers=headers)).json()["key"]
+
+    document = (await account.client.get("/api/auth/me/export", headers=headers)).json()
+    with_key = await account.client.get("/api/auth/me/export", headers=bearer(key))
+    anonymous = await account.client.get("/api/auth/me/export")
+
+    assert {k: document[k] for k in ("conversations", "usage", "subscription", "payments")} == {
+        "conversations": [],
+        "usage": [],
+        "subscription": None,
+        "payments": [],
+    }
+    assert with_key.status_code == 403
+    assert anonymous.status_code == 401

@@ -97,6 +97,15 @@ class AuthController(Controller):
         """Set the display name (1..100 characters once trimmed) or clear it with null."""
         return UserOut.of(await identity.update_profile(principal, UpdateProfileRequest(name=data.name)))
 
+    @get("/me/export", dependencies=AUTHED, responses=errors(401, 403))
+    async def export_me(
+        self, principal: NamedDependency[Principal], identity: Injected[IdentityUseCases]
+    ) -> dict[str, Any]:
+        """Everything kept about the account as one JSON document: profile, conversations with their messages,
+        usage records, subscription (or null) and payments. No password hash, token or key. 403 with an API key:
+        only a signed-in session may export."""
+        return await identity.export_account(principal)
+
     @post("/change-password", status_code=200, dependencies=AUTHED, responses=errors(401, 403, 422, 429))
     async def change_password(
         self,
