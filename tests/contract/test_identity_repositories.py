@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from uuid import UUID
 
 import pytest
 
@@ -135,6 +136,35 @@ async def test_update_stores_the_users_current_state(uow_factory: UowFactory) ->
 
     async with uow_factory() as uow:
         assert await uow.users.get(user.id) == loaded
+
+
+async def test_an_erased_user_reads_back_deleted_and_frees_the_address(uow_factory: UowFactory) -> None:
+    user = await stored_user(uow_factory, a_user(name="Ada", email_verified_at=T0))
+
+    async with uow_factory() as uow:
+        loaded = await uow.users.get(user.id)
+        assert loaded is not None
+        loaded.erase(T0 + timedelta(hours=1))
+        await uow.users.update(loaded)
+        await uow.commit()
+    again = await stored_user(uow_factory, a_user())
+
+    async with uow_factory() as uow:
+        erased = await uow.users.get(user.id)
+        assert await uow.users.get_by_email("ada@example.com") == again
+        assert await uow.users.get_by_email(f"deleted-{user.id}@invalid") == erased
+    assert erased == loaded
+    assert erased is not None
+    assert (erased.email, erased.name, erased.deleted) == (f"deleted-{user.id}@invalid", None, True)
+    assert_aware(erased.deleted_at)
+    assert (await _reloaded(uow_factory, again.id)).deleted_at is None
+
+
+async def _reloaded(uow_factory: UowFactory, user_id: UUID) -> User:
+    async with uow_factory() as uow:
+        user = await uow.users.get(user_id)
+    assert user is not None
+    return user
 
 
 async def test_changing_a_read_object_without_update_stores_nothing(uow_factory: UowFactory) -> None:

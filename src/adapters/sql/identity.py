@@ -33,6 +33,7 @@ def user_values(user: User) -> dict[str, Any]:
         "plan": user.plan,
         "created_at": user.created_at,
         "email_verified_at": user.email_verified_at,
+        "deleted_at": user.deleted_at,
     }
 
 
@@ -55,6 +56,8 @@ class UserColumns(Protocol):
     def created_at(self) -> datetime: ...
     @property
     def email_verified_at(self) -> datetime | None: ...
+    @property
+    def deleted_at(self) -> datetime | None: ...
 
 
 def user_from_row(row: UserColumns) -> User:
@@ -67,6 +70,7 @@ def user_from_row(row: UserColumns) -> User:
         plan=row.plan,
         created_at=row.created_at,
         email_verified_at=row.email_verified_at,
+        deleted_at=row.deleted_at,
     )
 
 

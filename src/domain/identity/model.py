@@ -55,6 +55,12 @@ def normalize_email(raw: str) -> str:
     return email
 
 
+def tombstone_email(user_id: UUID) -> str:
+    """The address a deleted account keeps: unique, and refused by `normalize_email` (no dot in its domain), so
+    nobody can sign in, sign up or ask for a link with it."""
+    return f"deleted-{user_id}@invalid"
+
+
 def check_password(password: str, common_passwords: PasswordDenylist, field: str = "password") -> None:
     """Length 12..128 (no truncation, no composition rules) and not a commonly used password. `field` names
     the value in the error (`new_password` when a signed-in user changes theirs)."""
@@ -94,10 +100,24 @@ class User:
     plan: str
     created_at: datetime
     email_verified_at: datetime | None = None
+    deleted_at: datetime | None = None
+    """When the owner deleted the account: its address and name are erased, and it never signs in again."""
 
     @property
     def email_verified(self) -> bool:
         return self.email_verified_at is not None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def erase(self, now: datetime) -> None:
+        """The owner deleted the account: forget the address (a unique tombstone takes its place, so the
+        address may sign up again; no valid address looks like it) and the name, and mark it deleted."""
+        if self.deleted_at is None:
+            self.email = tombstone_email(self.id)
+            self.name = None
+            self.deleted_at = now
 
     def verify_email(self, now: datetime) -> None:
         if self.email_verified_at is None:
