@@ -211,6 +211,23 @@ async def test_a_cancel_at_period_end_ends_the_subscription_then_without_chargin
     assert ended.latest_invoice == subscription.latest_invoice
 
 
+async def test_a_cancel_now_ends_the_subscription_at_once_without_charging_and_twice_is_harmless(
+    billing: Billing,
+) -> None:
+    subscription = await billing.subscribe(PLUS)
+    await billing.gateway.set_cancel_at_period_end(subscription.external_id, True, "cancel-1")
+
+    ended = await billing.gateway.cancel_now(subscription.external_id, "erase-1")
+    again = await billing.gateway.cancel_now(subscription.external_id, "erase-1")
+
+    assert (ended.status, ended.cancel_at_period_end) == ("canceled", False)
+    assert ended.latest_invoice == subscription.latest_invoice
+    assert again == ended
+    assert await billing.gateway.retrieve_subscription(subscription.external_id) == ended
+    closed = await billing.close_period(subscription.external_id)
+    assert (closed.status, closed.latest_invoice) == ("canceled", subscription.latest_invoice)
+
+
 async def test_a_cancel_withdrawn_before_the_period_end_renews_as_usual(billing: Billing) -> None:
     subscription = await billing.subscribe(PLUS)
     await billing.gateway.set_cancel_at_period_end(subscription.external_id, True, "cancel-1")
@@ -374,6 +391,20 @@ async def test_every_stripe_post_carries_an_idempotency_key_derived_from_the_cal
         (f"/v1/subscriptions/{subscription.external_id}", "cancel-1"),
         ("/v1/billing/meter_events", "overage-1"),
     ]
+
+
+async def test_a_cancel_now_is_stripes_delete_once_and_its_deleted_event(
+    stripe_gateway: StripePaymentGateway, fake_stripe: FakeStripe
+) -> None:
+    customer = await stripe_gateway.ensure_customer(uuid4(), "ada@example.com", None)
+    subscription = await stripe_gateway.create_subscription(customer, PLUS, "pm_card_visa", "subscribe-1")
+
+    await stripe_gateway.cancel_now(subscription.external_id, "erase-1")
+    await stripe_gateway.cancel_now(subscription.external_id, "erase-1")
+
+    deletes = [r for r in fake_stripe.requests if r.method == "DELETE"]
+    assert [(r.path, r.status) for r in deletes] == [(f"/v1/subscriptions/{subscription.external_id}", 200)]
+    assert fake_stripe.events[-1]["type"] == "customer.subscription.deleted"
 
 
 async def test_a_subscription_is_created_with_stripes_parameters_for_a_card_charged_at_once(

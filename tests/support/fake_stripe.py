@@ -346,6 +346,7 @@ class FakeStripe:
             ("POST", r"/v1/subscriptions", stripe_params.SubscriptionCreateParams, self._create_subscription),
             ("GET", r"/v1/subscriptions/([^/]+)", stripe_params.SubscriptionRetrieveParams, self._get_subscription),
             ("POST", r"/v1/subscriptions/([^/]+)", stripe_params.SubscriptionUpdateParams, self._update_subscription),
+            ("DELETE", r"/v1/subscriptions/([^/]+)", stripe_params.SubscriptionCancelParams, self._cancel_subscription),
             ("GET", r"/v1/invoices/([^/]+)", stripe_params.InvoiceRetrieveParams, self._get_invoice),
             (
                 "POST",
@@ -851,6 +852,17 @@ class FakeStripe:
             self._change_items(sub, changes, proration, behavior, previous)
         self._emit("customer.subscription.updated", self._render_subscription(sub, []), previous)
         return self._render_subscription(sub, expand)
+
+    def _cancel_subscription(self, params: dict[str, Any], sub_id: str) -> dict[str, Any]:
+        """Cancel at once (no proration, no final invoice): `customer.subscription.deleted`. Stripe refuses to
+        cancel one that has ended."""
+        sub = self._subscription(sub_id, "subscription")
+        if sub["status"] in ("canceled", "incomplete_expired"):
+            raise invalid("A canceled subscription can only update its cancellation_details and metadata.")
+        sub.update(status="canceled", ended_at=self._now, canceled_at=self._now, cancel_at_period_end=False)
+        sub["cancel_at"] = None
+        self._emit("customer.subscription.deleted", self._render_subscription(sub, []))
+        return self._render_subscription(sub, _expansions("subscription", params))
 
     def _item_changes(
         self, sub: dict[str, Any], item_params: list[dict[str, Any]]

@@ -151,6 +151,9 @@ class LocalPaymentGateway:
         request = ("set_cancel_at_period_end", external_id, cancel)
         return self._once(idempotency_key, request, lambda: self._set_cancel(external_id, cancel))
 
+    async def cancel_now(self, external_id: str, idempotency_key: str) -> GatewaySubscription:
+        return self._once(idempotency_key, ("cancel_now", external_id), lambda: self._cancel_now(external_id))
+
     async def retrieve_subscription(self, external_id: str) -> GatewaySubscription:
         return _view(self._get(external_id))
 
@@ -221,6 +224,12 @@ class LocalPaymentGateway:
     def _set_cancel(self, external_id: str, cancel: bool) -> GatewaySubscription:
         subscription = self._live(external_id)
         subscription.cancel_at_period_end = cancel
+        return _view(subscription)
+
+    def _cancel_now(self, external_id: str) -> GatewaySubscription:
+        subscription = self._get(external_id)
+        subscription.canceled = True
+        subscription.cancel_at_period_end = False
         return _view(subscription)
 
     def _renew(self, subscription: _LocalSubscription) -> GatewaySubscription:

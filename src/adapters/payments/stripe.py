@@ -274,6 +274,16 @@ class StripePaymentGateway:
             )
         return self._view(subscription)
 
+    async def cancel_now(self, external_id: str, idempotency_key: str) -> GatewaySubscription:
+        """DELETE /v1/subscriptions/{id}, which takes no idempotency key (a DELETE is idempotent by definition):
+        one that has ended already is only read, as Stripe refuses to cancel it again."""
+        current = await self.retrieve_subscription(external_id)
+        if current.status is SubscriptionStatus.CANCELED:
+            return current
+        with _translated_errors():
+            subscription = await self._client.v1.subscriptions.cancel_async(external_id, {"expand": [_EXPAND_INVOICE]})
+        return self._view(subscription)
+
     async def retrieve_subscription(self, external_id: str) -> GatewaySubscription:
         with _translated_errors():
             subscription = await self._client.v1.subscriptions.retrieve_async(

@@ -107,6 +107,11 @@ class PaymentGateway(Protocol):
     async def set_cancel_at_period_end(
         self, external_id: str, cancel: bool, idempotency_key: str
     ) -> GatewaySubscription: ...
+    async def cancel_now(self, external_id: str, idempotency_key: str) -> GatewaySubscription:
+        """End the subscription at once, without a refund or a further charge (the owner deleted the account).
+        Canceling one that has ended already changes nothing and answers its view."""
+        ...
+
     async def retrieve_subscription(self, external_id: str) -> GatewaySubscription: ...
     async def renew(self, external_id: str, idempotency_key: str) -> GatewaySubscription:
         """Start the next period and charge it (the local gateway; Stripe renews by itself)."""
