@@ -18,6 +18,7 @@ from adapters.security.signed_links import SignedLinks
 from application.billing import topics as billing_topics
 from application.billing.allowance import BillingAllowance
 from application.billing.cancel import CancelSubscription
+from application.billing.erase import CancelDeletedAccount
 from application.billing.export import BillingDataExport
 from application.billing.notices import SendBillingEmail, SendQuotaWarning
 from application.billing.overage import ReportOverage
@@ -29,6 +30,7 @@ from application.billing.subscribe import Subscribe
 from application.billing.webhooks import ProcessGatewayEvent, ReceiveGatewayEvent
 from application.conversation.allowance_cache import CachedAllowance
 from application.conversation.chat_store import ChatStore
+from application.conversation.erase import EraseConversations
 from application.conversation.export import ConversationDataExport
 from application.conversation.ports import QuotaLedger, StreamLog
 from application.conversation.queries import (
@@ -46,6 +48,7 @@ from application.identity.api_keys import CreateApiKey, ListApiKeys, RevokeApiKe
 from application.identity.authenticate import Authenticate, PrincipalLookup
 from application.identity.change_password import ChangePassword
 from application.identity.create_admin import CreateAdmin
+from application.identity.delete_account import DeleteAccount
 from application.identity.emails import IDENTITY_EMAILS, SendIdentityEmail
 from application.identity.export_account import ExportAccount
 from application.identity.ports import IdentityUnitOfWork
@@ -57,9 +60,10 @@ from application.identity.sign_out import SignOut
 from application.identity.sign_up import SignUp
 from application.identity.update_profile import UpdateProfile
 from application.identity.verify_email import VerifyEmail
+from application.shared import topics as shared_topics
 from application.shared.allowance import AllowanceProvider
 from application.shared.background import BackgroundTasks
-from application.shared.jobs import JobHandler, RelayOutbox, RunJob
+from application.shared.jobs import JobHandler, RelayOutbox, RunJob, fan_out
 from application.shared.ports import Cache, EmailRenderer, Mailer, MessagePublisher, RateLimiter
 from domain.billing.ports import PaymentGateway
 from domain.conversation.catalogue import ModelCatalogue
@@ -89,6 +93,7 @@ class IdentityUseCases:
     update_profile: UpdateProfile
     change_password: ChangePassword
     export_account: ExportAccount
+    delete_account: DeleteAccount
 
 
 @dataclass
@@ -340,6 +345,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         create_admin=CreateAdmin(uow_factory, hasher, denylist, clock),
         update_profile=UpdateProfile(uow_factory),
         change_password=ChangePassword(uow_factory, hasher, denylist, issuer, clock),
+        delete_account=DeleteAccount(uow_factory, hasher, clock),
         export_account=ExportAccount(
             uow_factory, [ConversationDataExport(uow_factory), BillingDataExport(uow_factory)]
         ),
@@ -385,6 +391,9 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     handlers[billing_topics.GATEWAY_EVENT] = ProcessGatewayEvent(uow_factory, gateway, plans, clock, links.invoice_url)
     handlers[billing_topics.QUOTA_THRESHOLD] = SendQuotaWarning(uow_factory, clock, settings.public_url)
     handlers[billing_topics.OVERAGE] = ReportOverage(uow_factory, gateway, plans)
+    handlers[shared_topics.ACCOUNT_DELETED] = fan_out(
+        EraseConversations(uow_factory), CancelDeletedAccount(uow_factory, gateway, plans, clock)
+    )
 
     return Container(
         settings=settings,

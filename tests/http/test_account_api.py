@@ -6,11 +6,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 
 from adapters.memory.mailer import InMemoryMailer
+from adapters.memory.publisher import InMemoryPublisher
+from application.shared import topics
 from entrypoints.bootstrap import Container
 from tests.support.app import PASSWORD, app_client, bearer, memory_container, verified_user_token
 
@@ -23,6 +26,7 @@ class Account:
     client: httpx.AsyncClient
     container: Container
     mailer: InMemoryMailer
+    publisher: InMemoryPublisher
 
     async def sign_in(self, password: str = PASSWORD) -> dict[str, Any]:
         response = await self.client.post("/api/auth/signin", json={"email": ADA, "password": password})
@@ -39,14 +43,24 @@ class Account:
     async def refresh(self, refresh_token: str) -> httpx.Response:
         return await self.client.post("/api/auth/refresh", json={"refresh_token": refresh_token})
 
+    async def delete_me(self, access_token: str, password: str = PASSWORD) -> httpx.Response:
+        body = {"password": password}
+        return await self.client.request("DELETE", "/api/auth/me", json=body, headers=bearer(access_token))
+
+    async def run_jobs(self) -> None:
+        """Relay the outbox and run every job published so far, as the worker would (a done one is skipped)."""
+        await self.container.relay_outbox()
+        for message_id, _topic in list(self.publisher.published):
+            await self.container.run_job(message_id)
+
 
 @pytest.fixture
 async def account(tmp_path: Path) -> AsyncIterator[Account]:
-    mailer = InMemoryMailer()
-    container = memory_container(tmp_path, mailer=mailer)
+    mailer, publisher = InMemoryMailer(), InMemoryPublisher()
+    container = memory_container(tmp_path, mailer=mailer, publisher=publisher)
     async with app_client(container) as client:
         await verified_user_token(container, ADA)
-        yield Account(client, container, mailer)
+        yield Account(client, container, mailer, publisher)
 
 
 def _fields(response: httpx.Response) -> list[str]:
@@ -217,3 +231,79 @@ async def test_export_of_a_new_account_has_empty_parts_and_needs_a_session(accou
     }
     assert with_key.status_code == 403
     assert anonymous.status_code == 401
+
+
+# --- DELETE /api/auth/me -----------------------------------------------------------------------------
+
+
+async def test_deleting_the_account_kills_its_credentials_erases_it_and_frees_the_address(account: Account) -> None:
+    tokens = await account.sign_in()
+    other = await account.sign_in()
+    headers = bearer(tokens["access_token"])
+    await account.client.patch("/api/auth/me", json={"name": "Ada Lovelace"}, headers=headers)
+    chat = await account.client.post("/api/chat", json={"content": "Why is the sky blue?"}, headers=headers)
+    assert chat.status_code == 200, chat.text
+    assert (await account.client.post("/api/billing/subscribe", json={"plan": "plus"}, headers=headers)).is_success
+    [payment] = (await account.client.get("/api/billing/payments", headers=headers)).json()["items"]
+    key = (await account.client.post("/api/keys", json={"name": "laptop"}, headers=headers)).json()["key"]
+    user_id = (await account.me(tokens["access_token"])).json()["id"]
+
+    deleted = await account.delete_me(tokens["access_token"])
+
+    assert deleted.status_code == 204, deleted.text
+    for credential in (tokens["access_token"], other["access_token"], key):
+        assert (await account.me(credential)).status_code == 401
+    assert (await account.refresh(other["refresh_token"])).status_code == 401
+    signin = await account.client.post("/api/auth/signin", json={"email": ADA, "password": PASSWORD})
+    assert (signin.status_code, signin.json()["type"].rsplit("/", 1)[-1]) == (401, "invalid-credentials")
+
+    await account.run_jobs()
+    async with account.container.uow_factory() as uow:
+        user = await uow.users.get(UUID(user_id))
+        conversation = await uow.conversations.get_for_user(UUID(user_id), UUID(chat.json()["conversation_id"]))
+        usage = await uow.usage.list_for_user(UUID(user_id))
+        subscription = await uow.subscriptions.get_for_user(UUID(user_id))
+        payments = await uow.payments.list_for_user(UUID(user_id), 10, None)
+    assert user is not None
+    assert (user.email, user.name, user.deleted) == (f"deleted-{user_id}@invalid", None, True)
+    assert conversation is None
+    assert len(usage) == 1
+    assert subscription is not None
+    assert (subscription.status, user.plan) == ("canceled", "free")
+    assert [p.id for p in payments] == [UUID(payment["id"])]
+    invoice = await account.client.get(payment["invoice_url"].removeprefix(str(account.client.base_url)))
+    assert invoice.status_code == 200
+    assert "a deleted account" in invoice.text
+    assert ADA not in invoice.text and "Lovelace" not in invoice.text and "@invalid" not in invoice.text
+
+    again = await account.client.post("/api/auth/signup", json={"email": ADA.upper(), "password": PASSWORD})
+    assert again.status_code == 202
+    async with account.container.uow_factory() as uow:
+        new = await uow.users.get_by_email(ADA)
+    assert new is not None and str(new.id) != user_id and not new.deleted
+
+
+async def test_a_wrong_password_deletes_nothing(account: Account) -> None:
+    tokens = await account.sign_in()
+
+    response = await account.delete_me(tokens["access_token"], "not the password at all")
+
+    assert response.status_code == 401
+    assert response.json()["type"].endswith("invalid-credentials")
+    assert (await account.me(tokens["access_token"])).json()["email"] == ADA
+    await account.run_jobs()
+    assert topics.ACCOUNT_DELETED not in [topic for _id, topic in account.publisher.published]
+    assert (await account.me(tokens["access_token"])).status_code == 200
+
+
+async def test_an_api_key_cannot_delete_the_account_and_a_body_is_required(account: Account) -> None:
+    tokens = await account.sign_in()
+    headers = bearer(tokens["access_token"])
+    key = (await account.client.post("/api/keys", json={"name": "laptop"}, headers=headers)).json()["key"]
+
+    with_key = await account.delete_me(key)
+    without_body = await account.client.request("DELETE", "/api/auth/me", headers=headers)
+
+    assert with_key.status_code == 403
+    assert without_body.status_code == 422
+    assert (await account.me(tokens["access_token"])).status_code == 200

@@ -19,7 +19,14 @@ class InMemoryAccountDirectory(TableView):
         user = self._get(user_id)
         if user is None:
             return None
-        return Account(user_id=user.id, email=user.email, name=user.name, plan=user.plan, created_at=user.created_at)
+        return Account(
+            user_id=user.id,
+            email=user.email,
+            name=user.name,
+            plan=user.plan,
+            created_at=user.created_at,
+            deleted=user.deleted_at is not None,
+        )
 
     async def set_plan(self, user_id: UUID, plan: str) -> None:
         user = self._get(user_id)

@@ -48,7 +48,14 @@ def _insert(tx: SqlTransaction, table: Table) -> postgresql.Insert | sqlite.Inse
 
 
 def account_from_row(row: Row[Any]) -> Account:
-    return Account(user_id=row.id, email=row.email, name=row.name, plan=row.plan, created_at=row.created_at)
+    return Account(
+        user_id=row.id,
+        email=row.email,
+        name=row.name,
+        plan=row.plan,
+        created_at=row.created_at,
+        deleted=row.deleted_at is not None,
+    )
 
 
 def subscription_values(subscription: Subscription) -> dict[str, Any]:
@@ -155,7 +162,7 @@ def event_from_row(row: Row[Any]) -> ReceivedEvent:
 
 # --- statements ---------------------------------------------------------------------------------
 
-_ACCOUNT = select(users.c.id, users.c.email, users.c.name, users.c.plan, users.c.created_at).where(
+_ACCOUNT = select(users.c.id, users.c.email, users.c.name, users.c.plan, users.c.created_at, users.c.deleted_at).where(
     users.c.id == bindparam("key")
 )
 _SET_PLAN = update(users).where(users.c.id == bindparam("key"))

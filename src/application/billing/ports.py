@@ -20,6 +20,8 @@ class Account:
     name: str | None
     plan: str
     created_at: datetime
+    deleted: bool = False
+    """The owner deleted the account: `email` is a placeholder, and invoices show no address."""
 
 
 class AccountDirectory(Protocol):

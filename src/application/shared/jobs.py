@@ -20,6 +20,21 @@ class JobHandler(Protocol):
     async def __call__(self, message: OutboxMessage) -> None: ...
 
 
+class _FanOut:
+    def __init__(self, handlers: tuple[JobHandler, ...]) -> None:
+        self._handlers = handlers
+
+    async def __call__(self, message: OutboxMessage) -> None:
+        for handler in self._handlers:
+            await handler(message)
+
+
+def fan_out(*handlers: JobHandler) -> JobHandler:
+    """One topic served by several contexts: each handler in turn, as one job. Should one fail, the job is
+    retried and every handler runs again, so each must be idempotent."""
+    return _FanOut(handlers)
+
+
 class UnknownJob(Exception):
     """A message names a topic no handler serves: retrying cannot help."""
 

@@ -10,6 +10,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
 from application.identity.change_password import ChangePasswordRequest
+from application.identity.delete_account import DeleteAccountRequest
 from application.identity.dto import Principal
 from application.identity.reset_password import ResetPasswordRequest
 from application.identity.sign_in import SignInRequest
@@ -24,6 +25,7 @@ from entrypoints.http.identity_schemas import (
     ApiKeyOut,
     ChangePasswordBody,
     CreatedApiKeyOut,
+    DeleteAccountBody,
     EmailBody,
     ProfileBody,
     RefreshBody,
@@ -96,6 +98,21 @@ class AuthController(Controller):
     ) -> UserOut:
         """Set the display name (1..100 characters once trimmed) or clear it with null."""
         return UserOut.of(await identity.update_profile(principal, UpdateProfileRequest(name=data.name)))
+
+    @delete("/me", status_code=204, dependencies=AUTHED, responses=errors(401, 403, 422, 429))
+    async def delete_me(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[DeleteAccountBody],
+        principal: NamedDependency[Principal],
+        identity: Injected[IdentityUseCases],
+        rate_limits: NamedDependency[RateLimits],
+    ) -> None:
+        """Delete the account (the password is required): every session and API key stops working at once, the
+        address and name are erased (the address may sign up again), the conversations are erased and a paid
+        subscription is canceled at once; payments and invoices are kept. 403 with an API key."""
+        await rate_limits.check(request, "delete-account", user_id=str(principal.user.id))
+        await identity.delete_account(principal, DeleteAccountRequest(password=data.password))
 
     @get("/me/export", dependencies=AUTHED, responses=errors(401, 403))
     async def export_me(

@@ -58,6 +58,10 @@ class ChangePasswordBody(msgspec.Struct):
     new_password: Password
 
 
+class DeleteAccountBody(msgspec.Struct):
+    password: Password
+
+
 class ApiKeyBody(msgspec.Struct):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 

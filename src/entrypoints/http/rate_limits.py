@@ -29,6 +29,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "signup": (Rule("ip", 5, 3600),),
     "signin": (Rule("ip", 10, 900), Rule("email", 10, 900)),
     "change-password": (Rule("user", 10, 900),),
+    "delete-account": (Rule("user", 10, 900),),
     "forgot-password": (Rule("email", 3, 3600),),
     "resend-verification": (Rule("email", 3, 3600),),
     "billing-change": (Rule("user", 5, 3600),),
