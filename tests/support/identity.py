@@ -26,7 +26,9 @@ from adapters.security.jwt import JwtTokenIssuer
 from application.identity.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from application.identity.authenticate import Authenticate
 from application.identity.change_password import ChangePassword
+from application.identity.delete_account import DeleteAccount
 from application.identity.dto import Principal, TokenPair
+from application.identity.export_account import ExportAccount
 from application.identity.refresh_session import RefreshSession
 from application.identity.request_email import ForgotPassword, ResendVerification
 from application.identity.reset_password import ResetPassword
@@ -102,6 +104,8 @@ class IdentityKit:
     revoke_api_key: RevokeApiKey
     update_profile: UpdateProfile
     change_password: ChangePassword
+    delete_account: DeleteAccount
+    export_account: ExportAccount
     relay_outbox: RelayOutbox
     run_job: RunJob
     jobs_seen: int = 0
@@ -198,6 +202,8 @@ def build_identity_kit(
         revoke_api_key=use_cases.revoke_api_key,
         update_profile=use_cases.update_profile,
         change_password=use_cases.change_password,
+        delete_account=use_cases.delete_account,
+        export_account=use_cases.export_account,
         relay_outbox=container.relay_outbox,
         run_job=container.run_job,
     )
