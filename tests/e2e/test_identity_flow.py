@@ -131,6 +131,35 @@ def test_edit_the_name_and_change_the_password(client: httpx.Client, mailbox: Ma
     assert client.post("/api/auth/signin", json={"email": email, "password": new_password}).status_code == 200
 
 
+def test_export_then_delete_the_account_and_sign_up_again(client: httpx.Client, mailbox: Mailbox) -> None:
+    email = new_email()
+    signed_up_and_verified(client, mailbox, email)
+    session = client.post("/api/auth/signin", json={"email": email, "password": PASSWORD}).json()
+    auth = bearer(session["access_token"])
+    key = client.post("/api/keys", json={"name": "script"}, headers=auth).json()["key"]
+    assert client.post("/api/chat", json={"content": "Why is the sky blue?"}, headers=auth).status_code == 200
+
+    exported = client.get("/api/auth/me/export", headers=auth)
+    assert exported.status_code == 200, exported.text
+    document = exported.json()
+    assert document["profile"]["email"] == email and document["subscription"] is None
+    assert [len(c["messages"]) for c in document["conversations"]] == [2] and len(document["usage"]) == 1
+    assert "password" not in exported.text and key not in exported.text
+
+    wrong = client.request("DELETE", "/api/auth/me", json={"password": "not my password at all"}, headers=auth)
+    assert wrong.status_code == 401 and wrong.json()["type"].endswith("invalid-credentials")
+    deleted = client.request("DELETE", "/api/auth/me", json={"password": PASSWORD}, headers=auth)
+    assert deleted.status_code == 204, deleted.text
+
+    for credential in (session["access_token"], key):
+        assert client.get("/api/auth/me", headers=bearer(credential)).status_code == 401
+    assert client.post("/api/auth/signin", json={"email": email, "password": PASSWORD}).status_code == 401
+    # The address is free again: signing up with it sends a fresh verification link, not "already registered".
+    assert client.post("/api/auth/signup", json={"email": email, "password": PASSWORD}).status_code == 202
+    newest = mailbox.wait_for(email, count=2)[-1]
+    assert client.post("/api/auth/verify-email", json={"token": link_token(newest, "/verify-email")}).is_success
+
+
 def test_api_keys_are_shown_once_and_revocable(client: httpx.Client, mailbox: Mailbox) -> None:
     email = new_email()
     signed_up_and_verified(client, mailbox, email)
