@@ -18,7 +18,6 @@ from adapters.security.signed_links import SignedLinks
 from application.billing import topics as billing_topics
 from application.billing.allowance import BillingAllowance
 from application.billing.cancel import CancelSubscription
-from application.billing.erase import CancelDeletedAccount
 from application.billing.export import BillingDataExport
 from application.billing.notices import SendBillingEmail, SendQuotaWarning
 from application.billing.overage import ReportOverage
@@ -392,7 +391,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     handlers[billing_topics.QUOTA_THRESHOLD] = SendQuotaWarning(uow_factory, clock, settings.public_url)
     handlers[billing_topics.OVERAGE] = ReportOverage(uow_factory, gateway, plans)
     handlers[shared_topics.ACCOUNT_DELETED] = fan_out(
-        EraseConversations(uow_factory), CancelDeletedAccount(uow_factory, gateway, plans, clock)
+        EraseConversations(uow_factory), billing.cancel.for_deleted_account
     )
 
     return Container(

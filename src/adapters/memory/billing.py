@@ -19,14 +19,7 @@ class InMemoryAccountDirectory(TableView):
         user = self._get(user_id)
         if user is None:
             return None
-        return Account(
-            user_id=user.id,
-            email=user.email,
-            name=user.name,
-            plan=user.plan,
-            created_at=user.created_at,
-            deleted=user.deleted_at is not None,
-        )
+        return Account(user.id, user.email, user.name, user.plan, user.created_at, deleted=user.deleted)
 
     async def set_plan(self, user_id: UUID, plan: str) -> None:
         user = self._get(user_id)

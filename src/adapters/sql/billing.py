@@ -48,14 +48,7 @@ def _insert(tx: SqlTransaction, table: Table) -> postgresql.Insert | sqlite.Inse
 
 
 def account_from_row(row: Row[Any]) -> Account:
-    return Account(
-        user_id=row.id,
-        email=row.email,
-        name=row.name,
-        plan=row.plan,
-        created_at=row.created_at,
-        deleted=row.deleted_at is not None,
-    )
+    return Account(row.id, row.email, row.name, row.plan, row.created_at, deleted=row.deleted_at is not None)
 
 
 def subscription_values(subscription: Subscription) -> dict[str, Any]:

@@ -125,21 +125,15 @@ def usage_record_values(record: UsageRecord) -> dict[str, Any]:
     }
 
 
+_USAGE_RECORD_COLUMNS = tuple(
+    "id user_id message_id model provider cached period_start created_at latency_ms ttft_ms failovers".split()  # noqa: SIM905
+)
+"""The columns of `usage_records` a UsageRecord takes as they are (the two token counts make its `usage`)."""
+
+
 def usage_record_from_row(row: Row[Any]) -> UsageRecord:
-    return UsageRecord(
-        id=row.id,
-        user_id=row.user_id,
-        message_id=row.message_id,
-        model=row.model,
-        provider=row.provider,
-        usage=Usage(prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens),
-        cached=row.cached,
-        period_start=row.period_start,
-        created_at=row.created_at,
-        latency_ms=row.latency_ms,
-        ttft_ms=row.ttft_ms,
-        failovers=row.failovers,
-    )
+    same = {column: getattr(row, column) for column in _USAGE_RECORD_COLUMNS}
+    return UsageRecord(usage=Usage(prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens), **same)
 
 
 def model_total_values(record: UsageRecord) -> dict[str, Any]:

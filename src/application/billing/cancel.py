@@ -1,4 +1,5 @@
-"""Cancel at the period end: the plan and its quota stay until then, then the user is on free."""
+"""Cancel at the period end: the plan and its quota stay until then, then the user is on free. A deleted
+account's subscription is canceled at once instead."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from application.billing.notices import queue_email
 from application.billing.plans import StaticPlanCatalogue
 from application.billing.ports import BillingUnitOfWork
 from application.billing.view import SubscriptionView
+from application.shared.ports import OutboxMessage
 from domain.billing.errors import GatewayError, NoSubscription
-from domain.billing.model import Subscription
+from domain.billing.model import Subscription, SubscriptionStatus
 from domain.billing.ports import PaymentGateway
 from domain.shared.clock import Clock
 
@@ -30,6 +32,7 @@ class CancelSubscription:
         self._uow_factory = uow_factory
         self._gateway = gateway
         self._plans = plans
+        self._clock = clock
         self._cancel = CancelAtPeriodEnd(gateway, clock)
 
     async def __call__(self, user_id: UUID) -> SubscriptionView:
@@ -44,6 +47,25 @@ class CancelSubscription:
                 raise gateway_call_failed(exc) from exc
             await uow.commit()
         return SubscriptionView.of(subscription)
+
+    async def for_deleted_account(self, message: OutboxMessage) -> None:
+        """The job of `topics.ACCOUNT_DELETED`: end the subscription now, whatever its state (active, past due,
+        set to cancel, awaiting payment), at the gateway too, with no email (there is no address any more), and
+        put the account on free. Payments and invoices stay. A gateway failure raises, so the job is retried;
+        the gateway call's key is the subscription's, so a retry cancels once. One that has ended is left alone."""
+        user_id = UUID(str(message.payload["user_id"]))
+        async with self._uow_factory() as uow:
+            current = await uow.subscriptions.get_for_user(user_id)
+            if current is None or current.status is SubscriptionStatus.CANCELED:
+                return
+            if current.external_id and current.customer_id:
+                await self._gateway.recall(ref_of(current, self._plans))
+                await self._gateway.cancel_now(current.external_id, f"account-deleted:{current.id}")
+            current.mark_canceled(self._clock.now())
+            await uow.subscriptions.update(current)
+            await uow.accounts.set_plan(user_id, current.entitled_plan)
+            await uow.commit()
+        log.info("billing.canceled_for_deleted_account", extra={"user_id": str(user_id)})
 
 
 class CancelAtPeriodEnd:

@@ -7,36 +7,11 @@ from typing import Any
 from uuid import UUID
 
 from application.billing.ports import BillingUnitOfWork
-from application.shared.export import every_page
-from domain.billing.model import Payment, Subscription
+from application.shared.export import every_page, picked
 
-
-def _subscription(subscription: Subscription) -> dict[str, Any]:
-    """No gateway ids or client secret: what the user knows of it."""
-    return {
-        "plan": subscription.plan,
-        "status": subscription.status.value,
-        "current_period_start": subscription.current_period_start,
-        "current_period_end": subscription.current_period_end,
-        "cancel_at_period_end": subscription.cancel_at_period_end,
-        "pending_plan": subscription.pending_plan,
-        "created_at": subscription.created_at,
-    }
-
-
-def _payment(payment: Payment) -> dict[str, Any]:
-    return {
-        "id": payment.id,
-        "amount_cents": payment.amount_cents,
-        "currency": payment.currency,
-        "status": payment.status.value,
-        "description": payment.description,
-        "period_start": payment.period_start,
-        "period_end": payment.period_end,
-        "invoice_number": payment.invoice_number,
-        "plan": payment.plan,
-        "created_at": payment.created_at,
-    }
+SUBSCRIPTION = "plan status current_period_start current_period_end cancel_at_period_end pending_plan created_at"
+"""What the user knows of it: no gateway ids, no client secret."""
+PAYMENT = "id amount_cents currency status description period_start period_end invoice_number plan created_at"
 
 
 class BillingDataExport:
@@ -53,6 +28,6 @@ class BillingDataExport:
                 lambda payment: (payment.created_at, payment.id),
             )
         return {
-            "subscription": _subscription(subscription) if subscription is not None else None,
-            "payments": [_payment(payment) for payment in payments],
+            "subscription": None if subscription is None else picked(subscription, SUBSCRIPTION),
+            "payments": [picked(payment, PAYMENT) for payment in payments],
         }

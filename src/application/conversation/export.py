@@ -7,48 +7,16 @@ from typing import Any
 from uuid import UUID
 
 from application.conversation.ports import ConversationUnitOfWork
-from application.shared.export import every_page
-from domain.conversation.model import Conversation, Message
-from domain.conversation.ports import UsageRecord
+from application.shared.export import every_page, picked
+from domain.conversation.model import Usage
+
+CONVERSATION = "id title model created_at updated_at"
+MESSAGE = "id role content model provider cached created_at"
+USAGE_RECORD = "id message_id model provider cached period_start created_at"
 
 
-def _message(message: Message) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "role": message.role.value,
-        "content": message.content,
-        "model": message.model,
-        "provider": message.provider,
-        "prompt_tokens": message.usage.prompt_tokens,
-        "completion_tokens": message.usage.completion_tokens,
-        "cached": message.cached,
-        "created_at": message.created_at,
-    }
-
-
-def _conversation(conversation: Conversation, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "id": conversation.id,
-        "title": conversation.title,
-        "model": conversation.model,
-        "created_at": conversation.created_at,
-        "updated_at": conversation.updated_at,
-        "messages": messages,
-    }
-
-
-def _usage(record: UsageRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "message_id": record.message_id,
-        "model": record.model,
-        "provider": record.provider,
-        "prompt_tokens": record.usage.prompt_tokens,
-        "completion_tokens": record.usage.completion_tokens,
-        "cached": record.cached,
-        "period_start": record.period_start,
-        "created_at": record.created_at,
-    }
+def _tokens(usage: Usage) -> dict[str, int]:
+    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
 
 
 class ConversationDataExport:
@@ -63,8 +31,11 @@ class ConversationDataExport:
                 lambda limit, before: uow.conversations.list_for_user(user_id, limit, before),
                 lambda conversation: (conversation.updated_at, conversation.id),
             )
-            conversations = [
-                _conversation(c, [_message(m) for m in await uow.messages.list_for_conversation(c.id)]) for c in found
-            ]
-            usage = [_usage(record) for record in await uow.usage.list_for_user(user_id)]
+            conversations = []
+            for conversation in found:
+                messages = await uow.messages.list_for_conversation(conversation.id)
+                listed = [picked(message, MESSAGE, **_tokens(message.usage)) for message in messages]
+                conversations.append(picked(conversation, CONVERSATION, messages=listed))
+            records = await uow.usage.list_for_user(user_id)
+        usage = [picked(record, USAGE_RECORD, **_tokens(record.usage)) for record in records]
         return {"conversations": conversations, "usage": usage}

@@ -4,10 +4,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from application.identity.credentials import open_session, replace_password
+from application.identity.credentials import open_session, replace_password, user_proving_password
 from application.identity.dto import Principal, TokenPair
 from application.identity.ports import IdentityUnitOfWork
-from domain.identity.errors import Forbidden, InvalidCredentials, Unauthenticated
+from domain.identity.errors import Forbidden
 from domain.identity.model import check_password
 from domain.identity.ports import PasswordDenylist, PasswordHasher, TokenIssuer
 from domain.shared.clock import Clock
@@ -47,12 +47,8 @@ class ChangePassword:
         check_password(request.new_password, self._denylist, field="new_password")
         now = self._clock.now()
         async with self._uow_factory() as uow:
-            user = await uow.users.get(principal.user.id)
-            if user is None:
-                raise Unauthenticated()
-            if not self._hasher.verify(user.password_hash, request.current_password):
-                log.info("auth.password_change.failed", extra={"user_id": str(user.id), "reason": "bad-password"})
-                raise InvalidCredentials("The current password is incorrect.")
+            current, refusal = request.current_password, "The current password is incorrect."
+            user = await user_proving_password(uow, self._hasher, principal, current, "password_change", refusal)
             revoked = await replace_password(uow, user, self._hasher.hash(request.new_password), now)
             await uow.users.update(user)
             session_id, pair = await open_session(uow, self._issuer, user, now)

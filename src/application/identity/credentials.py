@@ -1,19 +1,24 @@
-"""What changing a password means, whoever changes it (a reset link, an operator, the user signed in), and what
-opening a session means (sign-in, and the fresh session a password change hands back)."""
+"""What changing a password means, whoever changes it (a reset link, an operator, the user signed in), what
+opening a session means (sign-in, and the fresh session a password change hands back), and the steps deleting
+an account shares with them (proving the password, revoking the sessions, discarding the links)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from uuid import UUID
 
 from application.identity import topics
-from application.identity.dto import TokenPair
+from application.identity.dto import Principal, TokenPair
 from application.identity.ports import IdentityUnitOfWork
 from application.shared.ports import OutboxMessage
+from domain.identity.errors import InvalidCredentials, Unauthenticated
 from domain.identity.model import Session, TokenPurpose, User
-from domain.identity.ports import TokenIssuer
+from domain.identity.ports import PasswordHasher, TokenIssuer
 from domain.identity.secrets import hash_secret
 from domain.shared.ids import new_id
+
+log = logging.getLogger("parley.auth")
 
 
 async def replace_password(uow: IdentityUnitOfWork, user: User, password_hash: str, now: datetime) -> int:
@@ -21,16 +26,47 @@ async def replace_password(uow: IdentityUnitOfWork, user: User, password_hash: s
     every reset link still out there discarded, and the owner told by email (in the same transaction). Returns
     how many sessions were revoked. The caller updates the user and commits."""
     user.password_hash = password_hash
-    sessions = await uow.sessions.list_active_for_user(user.id)
+    revoked = await revoke_sessions(uow, user.id, now)
+    await discard_links(uow, user.id, TokenPurpose.RESET_PASSWORD, now)
+    payload = {"user_id": str(user.id)}
+    await uow.outbox.add(OutboxMessage(topic=topics.PASSWORD_CHANGED_EMAIL, payload=payload, created_at=now))
+    return revoked
+
+
+async def revoke_sessions(uow: IdentityUnitOfWork, user_id: UUID, now: datetime) -> int:
+    """Revoke every active session of the user (their tokens answer 401 from the commit on); returns how many."""
+    sessions = await uow.sessions.list_active_for_user(user_id)
     for session in sessions:
         session.revoke(now)
         await uow.sessions.update(session)
-    for link in await uow.tokens.list_unused_for_user(user.id, TokenPurpose.RESET_PASSWORD):
+    return len(sessions)
+
+
+async def discard_links(uow: IdentityUnitOfWork, user_id: UUID, purpose: TokenPurpose, now: datetime) -> None:
+    """Make every emailed link of `purpose` still out there for the user unusable."""
+    for link in await uow.tokens.list_unused_for_user(user_id, purpose):
         link.discard(now)
         await uow.tokens.update(link)
-    payload = {"user_id": str(user.id)}
-    await uow.outbox.add(OutboxMessage(topic=topics.PASSWORD_CHANGED_EMAIL, payload=payload, created_at=now))
-    return len(sessions)
+
+
+async def user_proving_password(
+    uow: IdentityUnitOfWork,
+    hasher: PasswordHasher,
+    principal: Principal,
+    password: str,
+    action: str,
+    refusal: str = "The password is incorrect.",
+) -> User:
+    """The calling user as stored, if `password` is theirs: the check a signed-in user passes before `action`
+    (a password change, deleting the account). A wrong password is InvalidCredentials (and a log line); a user
+    gone meanwhile is Unauthenticated."""
+    user = await uow.users.get(principal.user.id)
+    if user is None or user.deleted:
+        raise Unauthenticated()
+    if not hasher.verify(user.password_hash, password):
+        log.info(f"auth.{action}.failed", extra={"user_id": str(user.id), "reason": "bad-password"})
+        raise InvalidCredentials(refusal)
+    return user
 
 
 async def open_session(

@@ -4,11 +4,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from application.identity.credentials import discard_links, revoke_sessions, user_proving_password
 from application.identity.dto import Principal
 from application.identity.ports import IdentityUnitOfWork
 from application.shared import topics
 from application.shared.ports import OutboxMessage
-from domain.identity.errors import Forbidden, InvalidCredentials, Unauthenticated
+from domain.identity.errors import Forbidden
 from domain.identity.model import TokenPurpose
 from domain.identity.ports import PasswordHasher
 from domain.shared.clock import Clock
@@ -38,26 +39,16 @@ class DeleteAccount:
             raise Forbidden("Sign in with your password to delete your account; an API key cannot.")
         now = self._clock.now()
         async with self._uow_factory() as uow:
-            user = await uow.users.get(principal.user.id)
-            if user is None or user.deleted:
-                raise Unauthenticated()
-            if not self._hasher.verify(user.password_hash, request.password):
-                log.info("auth.account_delete.failed", extra={"user_id": str(user.id), "reason": "bad-password"})
-                raise InvalidCredentials("The password is incorrect.")
-            sessions = await uow.sessions.list_active_for_user(user.id)
-            for session in sessions:
-                session.revoke(now)
-                await uow.sessions.update(session)
+            user = await user_proving_password(uow, self._hasher, principal, request.password, "account_delete")
+            revoked = await revoke_sessions(uow, user.id, now)
             for key in await uow.api_keys.list_for_user(user.id):
                 key.revoke(now)
                 await uow.api_keys.update(key)
             for purpose in TokenPurpose:
-                for link in await uow.tokens.list_unused_for_user(user.id, purpose):
-                    link.discard(now)
-                    await uow.tokens.update(link)
+                await discard_links(uow, user.id, purpose, now)
             user.erase(now)
             await uow.users.update(user)
             payload = {"user_id": str(user.id)}
             await uow.outbox.add(OutboxMessage(topic=topics.ACCOUNT_DELETED, payload=payload, created_at=now))
             await uow.commit()
-        log.info("auth.account_deleted", extra={"user_id": str(user.id), "sessions_revoked": len(sessions)})
+        log.info("auth.account_deleted", extra={"user_id": str(user.id), "sessions_revoked": revoked})

@@ -6,24 +6,14 @@ from typing import Any
 
 from application.identity.dto import Principal
 from application.identity.ports import IdentityUnitOfWork
-from application.shared.export import AccountDataExport
+from application.shared.export import AccountDataExport, picked
 from domain.identity.errors import Forbidden, Unauthenticated
-from domain.identity.model import User
 
 log = logging.getLogger("parley.auth")
 
 
-def profile_of(user: User) -> dict[str, Any]:
-    """The user as GET /api/auth/me shows them: no password hash."""
-    return {
-        "id": user.id,
-        "email": user.email,
-        "name": user.name,
-        "email_verified": user.email_verified,
-        "role": user.role.value,
-        "plan": user.plan,
-        "created_at": user.created_at,
-    }
+PROFILE = "id email name email_verified role plan created_at"
+"""The user as GET /api/auth/me shows them: no password hash."""
 
 
 class ExportAccount:
@@ -42,7 +32,7 @@ class ExportAccount:
             user = await uow.users.get(principal.user.id)
         if user is None:
             raise Unauthenticated()
-        document: dict[str, Any] = {"profile": profile_of(user)}
+        document: dict[str, Any] = {"profile": picked(user, PROFILE)}
         for part in self._parts:
             document.update(await part.export(user.id))
         log.info("auth.exported", extra={"user_id": str(user.id)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
+from enum import Enum
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
@@ -32,3 +33,10 @@ async def every_page(
         if len(page) < size:
             return items
         before = cursor_of(page[-1])
+
+
+def picked(item: object, names: str, **extra: Any) -> dict[str, Any]:
+    """The attributes of `item` named in `names` (space-separated), an enum member as its value, then `extra`:
+    how a part lists exactly the fields it exports (a field not named is never exported)."""
+    values = {name: getattr(item, name) for name in names.split()} | extra
+    return {name: value.value if isinstance(value, Enum) else value for name, value in values.items()}
