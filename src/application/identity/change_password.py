@@ -4,10 +4,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from application.identity.credentials import open_session, replace_password, user_proving_password
+from application.identity.credentials import open_session, replace_password, require_session, user_proving_password
 from application.identity.dto import Principal, TokenPair
 from application.identity.ports import IdentityUnitOfWork
-from domain.identity.errors import Forbidden
 from domain.identity.model import check_password
 from domain.identity.ports import PasswordDenylist, PasswordHasher, TokenIssuer
 from domain.shared.clock import Clock
@@ -42,8 +41,7 @@ class ChangePassword:
         self._clock = clock
 
     async def __call__(self, principal: Principal, request: ChangePasswordRequest) -> TokenPair:
-        if principal.session_id is None:
-            raise Forbidden("Sign in with your password to change it; an API key cannot.")
+        require_session(principal, "change it")
         check_password(request.new_password, self._denylist, field="new_password")
         now = self._clock.now()
         async with self._uow_factory() as uow:

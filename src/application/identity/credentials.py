@@ -12,7 +12,7 @@ from application.identity import topics
 from application.identity.dto import Principal, TokenPair
 from application.identity.ports import IdentityUnitOfWork
 from application.shared.ports import OutboxMessage
-from domain.identity.errors import InvalidCredentials, Unauthenticated
+from domain.identity.errors import Forbidden, InvalidCredentials, Unauthenticated
 from domain.identity.model import Session, TokenPurpose, User
 from domain.identity.ports import PasswordHasher, TokenIssuer
 from domain.identity.secrets import hash_secret
@@ -47,6 +47,13 @@ async def discard_links(uow: IdentityUnitOfWork, user_id: UUID, purpose: TokenPu
     for link in await uow.tokens.list_unused_for_user(user_id, purpose):
         link.discard(now)
         await uow.tokens.update(link)
+
+
+def require_session(principal: Principal, doing: str) -> None:
+    """Only a signed-in session may `doing` (change the password, delete or export the account): Forbidden with
+    an API key, so a leaked key is not enough to take the account over or carry it off."""
+    if principal.session_id is None:
+        raise Forbidden(f"Sign in with your password to {doing}; an API key cannot.")
 
 
 async def user_proving_password(

@@ -4,12 +4,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from application.identity.credentials import discard_links, revoke_sessions, user_proving_password
+from application.identity.credentials import discard_links, require_session, revoke_sessions, user_proving_password
 from application.identity.dto import Principal
 from application.identity.ports import IdentityUnitOfWork
 from application.shared import topics
 from application.shared.ports import OutboxMessage
-from domain.identity.errors import Forbidden
 from domain.identity.model import TokenPurpose
 from domain.identity.ports import PasswordHasher
 from domain.shared.clock import Clock
@@ -35,8 +34,7 @@ class DeleteAccount:
         self._clock = clock
 
     async def __call__(self, principal: Principal, request: DeleteAccountRequest) -> None:
-        if principal.session_id is None:
-            raise Forbidden("Sign in with your password to delete your account; an API key cannot.")
+        require_session(principal, "delete your account")
         now = self._clock.now()
         async with self._uow_factory() as uow:
             user = await user_proving_password(uow, self._hasher, principal, request.password, "account_delete")

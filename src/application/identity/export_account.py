@@ -4,10 +4,11 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from application.identity.credentials import require_session
 from application.identity.dto import Principal
 from application.identity.ports import IdentityUnitOfWork
 from application.shared.export import AccountDataExport, picked
-from domain.identity.errors import Forbidden, Unauthenticated
+from domain.identity.errors import Unauthenticated
 
 log = logging.getLogger("parley.auth")
 
@@ -26,8 +27,7 @@ class ExportAccount:
         self._parts = parts
 
     async def __call__(self, principal: Principal) -> dict[str, Any]:
-        if principal.session_id is None:
-            raise Forbidden("Sign in with your password to export your data; an API key cannot.")
+        require_session(principal, "export your data")
         async with self._uow_factory() as uow:
             user = await uow.users.get(principal.user.id)
         if user is None:
