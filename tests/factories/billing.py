@@ -131,6 +131,7 @@ class AccountFactory(DataclassFactory[Account]):
     name = None
     plan = "free"
     created_at = START
+    deleted = False
 
 
 class ReceivedEventFactory(DataclassFactory[ReceivedEvent]):
