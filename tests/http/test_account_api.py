@@ -16,6 +16,7 @@ from adapters.memory.publisher import InMemoryPublisher
 from application.shared import topics
 from entrypoints.bootstrap import Container
 from tests.support.app import PASSWORD, app_client, bearer, memory_container, verified_user_token
+from tests.support.fake_stripe import FakeStripe
 
 ADA = "ada@example.com"
 NEW_PASSWORD = "marmalade glacier tuba"
@@ -307,3 +308,30 @@ async def test_an_api_key_cannot_delete_the_account_and_a_body_is_required(accou
     assert with_key.status_code == 403
     assert without_body.status_code == 422
     assert (await account.me(tokens["access_token"])).status_code == 200
+
+
+async def test_deleting_a_stripe_subscriber_cancels_the_subscription_at_stripe_at_once(
+    tmp_path: Path, fake_stripe: FakeStripe
+) -> None:
+    stripe = {
+        "stripe_secret_key": fake_stripe.api_key,
+        "stripe_api_base": fake_stripe.api_base,
+        "stripe_price_plus": fake_stripe.prices["plus"],
+        "stripe_price_pro": fake_stripe.prices["pro"],
+    }
+    publisher = InMemoryPublisher()
+    container = memory_container(tmp_path, settings=stripe, publisher=publisher)
+    async with app_client(container) as client:
+        account = Account(client, container, InMemoryMailer(), publisher)
+        token = await verified_user_token(container, ADA)
+        body = {"plan": "plus", "payment_method_id": "pm_card_visa"}
+        subscribed = await client.post("/api/billing/subscribe", json=body, headers=bearer(token))
+        assert subscribed.json()["status"] == "active", subscribed.text
+
+        assert (await account.delete_me(token)).status_code == 204
+        await account.run_jobs()
+        await account.run_jobs()
+
+    [subscription] = fake_stripe.subscriptions
+    assert subscription["status"] == "canceled"
+    assert [r.status for r in fake_stripe.requests if r.method == "DELETE"] == [200]
