@@ -41,8 +41,8 @@ class SendBillingEmail:
         template = str(fields.pop("template"))
         async with self._uow_factory() as uow:
             account = await uow.accounts.get(UUID(str(fields.pop("user_id"))))
-        if account is None:
-            return
+        if account is None or account.deleted:
+            return  # a deleted account has no address: an email queued before the deletion is dropped
         context = {
             "product": self._product_name,
             "name": account.name or account.email,

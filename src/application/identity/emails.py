@@ -59,7 +59,7 @@ class SendIdentityEmail:
         now = self._clock.now()
         async with self._uow_factory() as uow:
             user = await uow.users.get(UUID(str(message.payload["user_id"])))
-            if user is None or (spec.only_unverified and user.email_verified):
+            if user is None or user.deleted or (spec.only_unverified and user.email_verified):
                 log.info("email.skipped", extra={"topic": message.topic, "job_id": str(message.id)})
                 return
             link = f"{self._public_url}{spec.link_path}" if spec.link_path else self._public_url

@@ -62,3 +62,20 @@ async def test_a_free_account_has_nothing_to_cancel(kit: BillingKit) -> None:
 
     assert await kit.run_jobs() == 1
     assert (await kit.get_subscription(account.user_id)).plan == FREE
+
+
+async def test_a_billing_email_queued_before_the_deletion_is_never_sent(kit: BillingKit) -> None:
+    account = await kit.account()
+    await kit.subscribe(account.user_id, "plus")
+    async with kit.uow() as uow:
+        user = await uow.users.get(account.user_id)
+        assert user is not None
+        user.erase(kit.clock.now())
+        await uow.users.update(user)
+        await uow.commit()
+    await account_deleted(kit, account.user_id)
+
+    await kit.run_jobs()
+
+    assert kit.mailer.sent == []
+    assert (await kit.subscription(account.user_id)).status is SubscriptionStatus.CANCELED

@@ -119,3 +119,16 @@ async def test_the_export_profile_is_the_user_without_secrets(kit: IdentityKit) 
         "created_at": user.created_at,
     }
     assert {"conversations", "usage", "subscription", "payments"} <= set(document)
+
+
+async def test_an_email_queued_before_the_deletion_is_never_sent(kit: IdentityKit) -> None:
+    await kit.signed_up_and_verified(ALICE)
+    principal = await kit.principal(ALICE)
+    await kit.run_jobs()
+    sent = len(kit.mailer.sent)
+    await kit.forgot_password(ALICE)
+
+    await kit.delete_account(principal, DeleteAccountRequest(PASSWORD))
+    await kit.run_jobs()
+
+    assert kit.mailer.sent[sent:] == []
