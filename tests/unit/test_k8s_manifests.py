@@ -160,7 +160,16 @@ def _check_service_monitor_fields(monitor: dict[str, Any]) -> None:
     assert isinstance(spec["selector"], dict) and spec["selector"].get("matchLabels"), "selector is required"
     assert spec["endpoints"], "at least one endpoint"
     for endpoint in spec["endpoints"]:
-        assert set(endpoint) <= {"port", "targetPort", "path", "scheme", "interval", "scrapeTimeout", "honorLabels"}
+        assert set(endpoint) <= {
+            "port",
+            "targetPort",
+            "path",
+            "scheme",
+            "interval",
+            "scrapeTimeout",
+            "honorLabels",
+            "authorization",
+        }
         assert isinstance(endpoint.get("port"), str), "endpoints scrape a named Service port"
         assert endpoint.get("path", "/metrics").startswith("/")
 
@@ -285,6 +294,16 @@ def test_the_service_and_the_service_monitor_reach_the_api_port(
     for endpoint in monitor["spec"]["endpoints"]:
         assert endpoint["port"] in service_ports
         assert endpoint["path"] in _api_routes(tmp_path)
+
+
+def test_the_service_monitor_sends_a_metrics_token_exactly_when_the_app_asks_for_one(
+    production: list[dict[str, Any]],
+) -> None:
+    monitor = _one(production, "ServiceMonitor", "parley-api")
+    token_setting = "metrics_token" in Settings.model_fields  # PARLEY_METRICS_TOKEN, if the app ever has one
+
+    for endpoint in monitor["spec"]["endpoints"]:
+        assert ("authorization" in endpoint) == token_setting
 
 
 def _drain_seconds(monkeypatch: Any) -> float:
