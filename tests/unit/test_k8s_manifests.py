@@ -412,17 +412,37 @@ def test_the_autoscaler_and_the_disruption_budget_cover_the_api(production: list
     assert [name for name, pod in labels.items() if _matches(pdb["spec"]["selector"], pod)] == ["parley-api"]
 
 
+def _routed(path: str, ingress_path: dict[str, Any]) -> bool:
+    """Whether an Ingress path (Exact, or Prefix matched element by element) takes a request for `path`."""
+    prefix = ingress_path["path"]
+    if ingress_path["pathType"] == "Exact":
+        return path == prefix
+    return prefix == "/" or path == prefix.rstrip("/") or path.startswith(prefix.rstrip("/") + "/")
+
+
 def test_the_ingress_serves_the_public_url_through_the_api_service(production: list[dict[str, Any]]) -> None:
     ingress = _one(production, "Ingress", "parley-api")
     service = _one(production, "Service", "parley-api")
     [rule] = ingress["spec"]["rules"]
-    [path] = rule["http"]["paths"]
     public = urlsplit(_config(production)["PARLEY_PUBLIC_URL"])
 
     assert public.scheme == "https" and rule["host"] == public.hostname
     assert ingress["spec"]["tls"][0]["hosts"] == [rule["host"]]
-    assert path["backend"]["service"]["name"] == "parley-api"
-    assert path["backend"]["service"]["port"]["name"] in {port["name"] for port in service["spec"]["ports"]}
+    for path in rule["http"]["paths"]:
+        assert path["backend"]["service"]["name"] == "parley-api"
+        assert path["backend"]["service"]["port"]["name"] in {port["name"] for port in service["spec"]["ports"]}
+
+
+def test_the_ingress_routes_every_public_route_and_neither_metrics_nor_ready(
+    production: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    [rule] = _one(production, "Ingress", "parley-api")["spec"]["rules"]
+    paths = rule["http"]["paths"]
+    internal = {"/metrics", "/ready"}
+
+    for route in _api_routes(tmp_path):
+        routed = any(_routed(route, path) for path in paths)
+        assert routed == (route not in internal), route
 
 
 def _policies(objects: list[dict[str, Any]], policy_type: str) -> list[dict[str, Any]]:
