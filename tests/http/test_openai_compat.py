@@ -179,3 +179,17 @@ async def test_a_reply_cut_by_max_tokens_finishes_for_length(
         done = [block for block in response.text.split("\n\n") if "event: done" in block]
         assert len(done) == 1
         assert json.loads(done[0].split("data: ", 1)[1])["finish_reason"] == reason
+
+
+async def test_one_model_is_retrieved_by_id_and_a_model_off_the_plan_does_not_exist(
+    sdk: tuple[openai.AsyncOpenAI, ScriptedProvider],
+) -> None:
+    client, _ = sdk
+
+    model = await client.models.retrieve("m")
+
+    assert (model.id, model.object, model.owned_by) == ("m", "model", "scripted")
+    for missing in ("nope", "big"):  # unknown, and on another plan only (OpenAI says the same for both)
+        with pytest.raises(openai.NotFoundError) as error:
+            await client.models.retrieve(missing)
+        assert error.value.code == "model_not_found" and missing in error.value.message

@@ -14,12 +14,13 @@ from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from application.conversation.dto import ReplyDelta, ReplyFailed, ReplyFinished
 from application.conversation.send_chat import ChatReply, ChatRequest
 from application.identity.dto import Principal
 from application.identity.guards import require_verified_email
+from domain.conversation.catalogue import ModelSpec
 from domain.conversation.errors import ModelNotAllowed, QuotaExceeded, UnknownModel
 from domain.conversation.model import Role
 from domain.conversation.ports import Turn
@@ -247,14 +248,24 @@ async def list_models(
     principal: NamedDependency[Principal], conversation: Injected[ConversationUseCases]
 ) -> dict[str, Any]:
     entries = conversation.list_models(principal.user.plan)
-    return {
-        "object": "list",
-        "data": [
-            {"id": e.spec.id, "object": "model", "created": 0, "owned_by": e.spec.provider}
-            for e in entries
-            if e.allowed
-        ],
-    }
+    return {"object": "list", "data": [_model_object(e.spec) for e in entries if e.allowed]}
+
+
+@get("/models/{model_id:path}", responses=v1_errors(401, 404))
+async def retrieve_model(
+    model_id: FromPath[str], principal: NamedDependency[Principal], conversation: Injected[ConversationUseCases]
+) -> dict[str, Any]:
+    """One model the caller's plan may use; any other id (unknown, or on another plan only) is 404, as OpenAI
+    answers for a model that does not exist or that the caller has no access to."""
+    wanted = model_id.lstrip("/")  # ids may hold slashes (`org/model`)
+    for entry in conversation.list_models(principal.user.plan):
+        if entry.spec.id == wanted and entry.allowed:
+            return _model_object(entry.spec)
+    raise UnknownModel(wanted)
+
+
+def _model_object(spec: ModelSpec) -> dict[str, Any]:
+    return {"id": spec.id, "object": "model", "created": 0, "owned_by": spec.provider}
 
 
 # --- errors in OpenAI's shape ---------------------------------------------------------------------
@@ -351,7 +362,7 @@ V1_EXCEPTION_HANDLERS: dict[Any, Any] = {
 def v1_router() -> Router:
     return Router(
         path="/v1",
-        route_handlers=[chat_completions, list_models],
+        route_handlers=[chat_completions, list_models, retrieve_model],
         dependencies={"principal": Provide(provide_principal)},
         exception_handlers=V1_EXCEPTION_HANDLERS,
         tags=["openai-compatible"],
