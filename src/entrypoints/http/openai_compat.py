@@ -67,6 +67,36 @@ class CompletionBody(msgspec.Struct):
     max_completion_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
     user: str | None = None
+    # What no model of the catalogue honours yet: refused (400 naming it) unless it asks for the default, so a
+    # client is never answered as though it had been applied.
+    n: int | None = None
+    top_p: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    tools: list[Any] | None = None
+    tool_choice: Any = None
+    response_format: Any = None
+    logprobs: bool | None = None
+
+    def unhonoured(self) -> str | None:
+        """The first parameter given with a value other than its default, that Parley cannot pass on."""
+        asked = {
+            "n": self.n not in (None, 1),
+            "top_p": self.top_p not in (None, 1),
+            "presence_penalty": self.presence_penalty not in (None, 0),
+            "frequency_penalty": self.frequency_penalty not in (None, 0),
+            "logit_bias": bool(self.logit_bias),
+            "seed": self.seed is not None,
+            "stop": bool(self.stop),
+            "tools": bool(self.tools),
+            "tool_choice": self.tool_choice not in (None, "none", "auto"),
+            "response_format": self.response_format not in (None, {"type": "text"}),
+            "logprobs": bool(self.logprobs),
+        }
+        return next((name for name, given in asked.items() if given), None)
 
 
 class OpenAIError(msgspec.Struct):
@@ -102,6 +132,8 @@ def _text(message: ChatMessage) -> str:
 
 
 def to_chat_request(body: CompletionBody, principal: Principal) -> ChatRequest:
+    if (param := body.unhonoured()) is not None:
+        raise InvalidInput(param, f"`{param}` is not supported by this model; leave it out or use its default.")
     system = "\n\n".join(_text(m) for m in body.messages if m.role in ("system", "developer")) or None
     turns = [m for m in body.messages if m.role in ("user", "assistant")]
     if not turns or turns[-1].role != "user":
