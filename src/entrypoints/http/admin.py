@@ -32,6 +32,9 @@ Cursor = Annotated[str | None, QueryParameter(max_length=200, description="next_
 Text = Annotated[str | None, QueryParameter(max_length=254, description="part of the email or name, case-insensitive")]
 Plan = Annotated[str | None, QueryParameter(max_length=64)]
 Action = Annotated[str | None, QueryParameter(max_length=64, description="e.g. user.disabled")]
+RoleFilter = Annotated[RoleName | None, QueryParameter()]
+Status = Annotated[Literal["active", "disabled"] | None, QueryParameter()]
+Ref = Annotated[UUID | None, QueryParameter()]
 
 
 class AdminController(Controller):
@@ -46,8 +49,8 @@ class AdminController(Controller):
         identity: Injected[IdentityUseCases],
         q: Text = None,
         plan: Plan = None,
-        role: RoleName | None = None,
-        status: Literal["active", "disabled"] | None = None,
+        role: RoleFilter = None,
+        status: Status = None,
         limit: Limit = 20,
         cursor: Cursor = None,
     ) -> AdminUserPageOut:
@@ -86,8 +89,8 @@ class AdminController(Controller):
         self,
         principal: NamedDependency[Principal],
         identity: Injected[IdentityUseCases],
-        actor_id: UUID | None = None,
-        target_id: UUID | None = None,
+        actor_id: Ref = None,
+        target_id: Ref = None,
         action: Action = None,
         limit: Limit = 20,
         cursor: Cursor = None,
