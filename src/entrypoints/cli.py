@@ -1,4 +1,4 @@
-"""`parley`: serve, worker, migrate, users create-admin."""
+"""`parley`: serve, worker, migrate, users create-admin|list|disable|enable."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import os
 import sys
 from collections.abc import Sequence
 
+from application.identity.admin_users import AdminUser, UserChange
 from application.identity.create_admin import AdminResult
-from domain.shared.errors import InvalidInput
+from domain.identity.ports import UserQuery
+from domain.shared.errors import InvalidInput, NotFound
 from entrypoints.settings import Settings
 
 
@@ -42,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also replace an existing user's password (read from stdin) and revoke all their sessions",
     )
+    listing = users.add_parser("list", help="one line per user, newest first: email, role, plan, status, dates")
+    listing.add_argument("--q", help="only users whose email or name contains TEXT (case-insensitive)")
+    users.add_parser("disable", help="disable a user: every session and API key ends now").add_argument("email")
+    users.add_parser("enable", help="let a disabled user sign in again").add_argument("email")
 
     return parser
 
@@ -62,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "users" and args.users_command == "create-admin":
         return _create_admin(settings, args.email, reset_password=args.reset_password)
+    if args.command == "users" and args.users_command == "list":
+        return _list_users(settings, args.q)
+    if args.command == "users" and args.users_command in ("disable", "enable"):
+        return _set_disabled(settings, args.email, disabled=args.users_command == "disable")
     parser.error("unknown command")
     return 2
 
@@ -141,6 +151,56 @@ def _create_admin(settings: Settings, email: str, *, reset_password: bool) -> in
         print(f"admin promoted: {email}; password replaced, {result.sessions_revoked} session(s) revoked")
     else:
         print(f"admin promoted: {email} (password unchanged)")
+    return 0
+
+
+def _list_users(settings: Settings, text: str | None) -> int:
+    from entrypoints.bootstrap import bootstrap
+
+    async def run() -> list[AdminUser]:
+        container = bootstrap(settings)
+        found: list[AdminUser] = []
+        cursor: str | None = None
+        try:
+            while True:
+                page = await container.identity.list_users(None, UserQuery(text=text or None), 100, cursor)
+                found += page.items
+                if (cursor := page.next_cursor) is None:
+                    return found
+        finally:
+            await container.aclose()
+
+    _migrate(settings)
+    for item in asyncio.run(run()):
+        user, last = item.user, item.last_active_at
+        status = "disabled" if user.disabled else "active"
+        seen = last.isoformat(timespec="seconds") if last else "never"
+        print(
+            f"{user.email}\t{user.role.value}\t{user.plan}\t{status}\t{user.created_at.isoformat(timespec='seconds')}\t{seen}"
+        )
+    return 0
+
+
+def _set_disabled(settings: Settings, email: str, *, disabled: bool) -> int:
+    from entrypoints.bootstrap import bootstrap
+
+    async def run() -> AdminUser:
+        container = bootstrap(settings)
+        try:
+            return await container.identity.change_user.by_email(email, UserChange(disabled=disabled))
+        finally:
+            await container.aclose()
+
+    _migrate(settings)
+    try:
+        result = asyncio.run(run())
+    except InvalidInput as exc:
+        print(f"{exc.field}: {exc.detail}", file=sys.stderr)
+        return 1
+    except NotFound as exc:
+        print(exc.detail, file=sys.stderr)
+        return 1
+    print(f"{'disabled' if result.user.disabled else 'enabled'}: {result.user.email}")
     return 0
 
 

@@ -56,13 +56,14 @@ class UserChange:
 
 
 class ListUsers:
-    def __init__(self, uow_factory: Callable[[], IdentityUnitOfWork]) -> None:
+    def __init__(self, uow_factory: Callable[[], IdentityUnitOfWork], clock: Clock) -> None:
         self._uow_factory = uow_factory
+        self._clock = clock
 
     async def __call__(
         self, principal: Principal | None, query: UserQuery, limit: int = 20, cursor: str | None = None
     ) -> AdminUserPage:
-        """`principal` is the admin asking (None: the command line)."""
+        """`principal` is the admin asking (None: the command line, whose first page is audit-logged)."""
         if principal is not None:
             require_admin(principal)
         check_limit(limit)
@@ -70,6 +71,9 @@ class ListUsers:
         async with self._uow_factory() as uow:
             users = await uow.users.search(query, limit + 1, before)
             activity = await uow.sessions.last_activity([user.id for user in users[:limit]])
+            if principal is None and before is None:
+                await uow.audit.record(_listed(query, self._clock.now()))
+                await uow.commit()
         items = [AdminUser(user, activity.get(user.id)) for user in users[:limit]]
         return AdminUserPage(items, next_cursor(users, limit, lambda user: (user.created_at, user.id)))
 
@@ -142,6 +146,17 @@ class ChangeUser:
         for entry in entries:
             log.info(entry.action, extra={"user_id": str(user.id), "actor_id": str(actor_id) if actor_id else None})
         return AdminUser(user, activity.get(user.id))
+
+
+def _listed(query: UserQuery, now: datetime) -> AuditEntry:
+    filters = {
+        "q": query.text,
+        "plan": query.plan,
+        "role": query.role.value if query.role else None,
+        "disabled": query.disabled,
+    }
+    details = {name: value for name, value in filters.items() if value is not None}
+    return AuditEntry(action=audit.USERS_LISTED, target_id=None, created_at=now, details=details)
 
 
 async def _existing(uow: IdentityUnitOfWork, user_id: UUID) -> User:

@@ -27,6 +27,8 @@ USER_PASSWORD_RESET = "user.password_reset"
 USER_DISABLED = "user.disabled"
 USER_ENABLED = "user.enabled"
 USER_ROLE_CHANGED = "user.role_changed"
+USERS_LISTED = "users.listed"
+"""`parley users list` (an operator read every account: details hold the filters)."""
 
 
 @dataclass(frozen=True, kw_only=True)
