@@ -62,7 +62,7 @@ class AdminController(Controller):
             disabled=None if status is None else status == "disabled",
         )
         page = await identity.list_users(principal, query, limit, cursor)
-        return AdminUserPageOut([AdminUserOut.of(item) for item in page.items], page.next_cursor)
+        return AdminUserPageOut([AdminUserOut.of_admin(item) for item in page.items], page.next_cursor)
 
     @get("/users/{user_id:uuid}", responses=errors(401, 403, 404))
     async def get_user(
@@ -82,7 +82,7 @@ class AdminController(Controller):
         """Change the role, or disable (every session and API key ends at once) or enable the account. An admin
         cannot disable or demote themselves (409 cannot-change-self)."""
         change = UserChange(role=None if data.role is None else Role(data.role), disabled=data.disabled)
-        return AdminUserOut.of(await identity.change_user(principal, user_id, change))
+        return AdminUserOut.of_admin(await identity.change_user(principal, user_id, change))
 
     @get("/audit", responses=errors(401, 403, 422))
     async def list_audit(

@@ -10,6 +10,7 @@ import msgspec
 
 from application.identity.admin_users import AdminUser, AdminUserDetail
 from application.shared.audit import AuditEntry
+from entrypoints.http.identity_schemas import UserOut
 
 RoleName = Literal["user", "admin"]
 
@@ -19,45 +20,30 @@ class UserChangeBody(msgspec.Struct):
     disabled: bool | None = None
 
 
-class AdminUserOut(msgspec.Struct):
-    id: UUID
-    email: str
-    name: str | None
-    role: str
-    plan: str
-    email_verified: bool
+class AdminUserOut(UserOut):
     disabled: bool
-    created_at: datetime
     last_active_at: datetime | None
     """When a session of the user was last opened or refreshed (null: never signed in)."""
 
     @classmethod
-    def of(cls, found: AdminUser) -> AdminUserOut:
-        user = found.user
-        return cls(
-            id=user.id,
-            email=user.email,
-            name=user.name,
-            role=user.role.value,
-            plan=user.plan,
-            email_verified=user.email_verified,
-            disabled=user.disabled,
-            created_at=user.created_at,
-            last_active_at=found.last_active_at,
-        )
+    def of_admin(cls, found: AdminUser) -> AdminUserOut:
+        return cls(**_admin_fields(found))
 
 
 class AdminUserDetailOut(AdminUserOut):
-    sessions: int = 0
+    sessions: int
     """Active sessions."""
-    api_keys: int = 0
+    api_keys: int
     """API keys not revoked."""
 
     @classmethod
     def of_detail(cls, found: AdminUserDetail) -> AdminUserDetailOut:
-        summary = AdminUserOut.of(found)
-        fields = {name: getattr(summary, name) for name in AdminUserOut.__struct_fields__}
-        return cls(**fields, sessions=found.sessions, api_keys=found.api_keys)
+        return cls(**_admin_fields(found), sessions=found.sessions, api_keys=found.api_keys)
+
+
+def _admin_fields(found: AdminUser) -> dict[str, Any]:
+    user = UserOut.of(found.user)
+    return {**msgspec.structs.asdict(user), "disabled": found.user.disabled, "last_active_at": found.last_active_at}
 
 
 class AdminUserPageOut(msgspec.Struct):
