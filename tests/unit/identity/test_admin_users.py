@@ -171,3 +171,20 @@ async def test_the_command_line_disables_by_email_as_actor_cli(kit: IdentityKit,
     assert (entry.actor, entry.actor_id, entry.target_id) == (audit.ACTOR_CLI, None, changed.user.id)
     with pytest.raises(NotFound):
         await kit.change_user.by_email("nobody@example.com", UserChange(disabled=True))
+
+
+async def test_a_credential_of_a_disabled_owner_is_refused_even_if_it_was_not_revoked(kit: IdentityKit) -> None:
+    """A token issued in a race with the disable (its session not among those revoked) still answers 401."""
+    await kit.signed_up_and_verified(ADA)
+    tokens = await kit.signed_in(ADA)
+    key = await kit.create_api_key(await kit.authenticate(tokens.access_token), "laptop")
+    async with kit.uow_factory() as uow:
+        user = await uow.users.get_by_email(ADA)
+        assert user is not None
+        user.disable(kit.clock.now())
+        await uow.users.update(user)
+        await uow.commit()
+
+    for credential in (tokens.access_token, key.key):
+        with pytest.raises(Unauthenticated):
+            await kit.authenticate(credential)
