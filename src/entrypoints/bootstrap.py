@@ -40,6 +40,8 @@ from application.conversation.quota import QuotaGate
 from application.conversation.response_cache import ResponseCache
 from application.conversation.router import ProviderRouter
 from application.conversation.send_chat import SendChat
+from application.identity.admin_audit import ListAuditEntries
+from application.identity.admin_users import ChangeUser, GetUser, ListUsers
 from application.identity.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from application.identity.authenticate import Authenticate, PrincipalLookup
 from application.identity.change_password import ChangePassword
@@ -85,6 +87,10 @@ class IdentityUseCases:
     create_admin: CreateAdmin
     update_profile: UpdateProfile
     change_password: ChangePassword
+    list_users: ListUsers
+    get_user: GetUser
+    change_user: ChangeUser
+    list_audit: ListAuditEntries
 
 
 @dataclass
@@ -336,6 +342,10 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         create_admin=CreateAdmin(uow_factory, hasher, denylist, clock),
         update_profile=UpdateProfile(uow_factory),
         change_password=ChangePassword(uow_factory, hasher, denylist, issuer, clock),
+        list_users=ListUsers(uow_factory, clock),
+        get_user=GetUser(uow_factory, clock),
+        change_user=ChangeUser(uow_factory, clock),
+        list_audit=ListAuditEntries(uow_factory),
     )
     providers: dict[str, LlmProvider] = overrides.get("providers") or build_providers(settings)
     closers += [provider.aclose for provider in providers.values() if hasattr(provider, "aclose")]

@@ -29,6 +29,7 @@ class UserFactory(DataclassFactory[User]):
     plan = "free"
     created_at = T0
     email_verified_at = T0
+    disabled_at = None
 
 
 class SessionFactory(DataclassFactory[Session]):

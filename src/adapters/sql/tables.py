@@ -73,6 +73,7 @@ class UserRow(Base):
     plan: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
     email_verified_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
 
 
 class SessionRow(Base):

@@ -94,10 +94,23 @@ class User:
     plan: str
     created_at: datetime
     email_verified_at: datetime | None = None
+    disabled_at: datetime | None = None
 
     @property
     def email_verified(self) -> bool:
         return self.email_verified_at is not None
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
+
+    def disable(self, now: datetime) -> None:
+        """Shut the account: it can no longer sign in (the caller revokes its sessions and keys)."""
+        if self.disabled_at is None:
+            self.disabled_at = now
+
+    def enable(self) -> None:
+        self.disabled_at = None
 
     def verify_email(self, now: datetime) -> None:
         if self.email_verified_at is None:
