@@ -113,6 +113,24 @@ async def test_the_detail_counts_sessions_and_keys(admin: Admin) -> None:
     _problem(await admin.get(f"/api/admin/users/{UUID(int=7)}"), 404, "not-found")
 
 
+async def test_the_detail_shows_the_subscription_and_the_usage_of_the_period(admin: Admin) -> None:
+    free = await verified_user_token(admin.container, ADA)
+    await admin.client.post("/api/chat", json={"content": "Hello there"}, headers=bearer(free))
+    paying = await verified_user_token(admin.container, "bob@example.com")
+    subscribed = await admin.client.post("/api/billing/subscribe", json={"plan": "plus"}, headers=bearer(paying))
+    assert subscribed.status_code == 200, subscribed.text
+
+    ada = (await admin.get(f"/api/admin/users/{await admin.user_id(ADA)}")).json()
+    bob = (await admin.get(f"/api/admin/users/{await admin.user_id('bob@example.com')}")).json()
+
+    own_usage = (await admin.client.get("/api/usage", headers=bearer(free))).json()
+    assert ada["subscription"] is None
+    assert ada["usage"]["used"] == own_usage["used"] > 0 and ada["usage"]["limit"] == own_usage["limit"]
+    assert ada["usage"]["remaining"] == own_usage["remaining"]
+    assert (bob["subscription"]["plan"], bob["subscription"]["status"]) == ("plus", "active")
+    assert bob["usage"]["limit"] == 100_000 and bob["usage"]["used"] == 0
+
+
 async def test_a_role_change_is_audit_logged_with_the_admin_as_actor(admin: Admin) -> None:
     await verified_user_token(admin.container, ADA)
     ada_id = await admin.user_id(ADA)

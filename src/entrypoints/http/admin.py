@@ -12,10 +12,12 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from application.identity.admin_users import UserChange
 from application.identity.dto import Principal
 from application.shared.audit import AuditQuery
+from domain.billing.model import FREE
 from domain.identity.model import Role
 from domain.identity.ports import UserQuery
-from entrypoints.bootstrap import IdentityUseCases
+from entrypoints.bootstrap import BillingUseCases, IdentityUseCases
 from entrypoints.http.admin_schemas import (
+    AdminUsageOut,
     AdminUserDetailOut,
     AdminUserOut,
     AdminUserPageOut,
@@ -24,6 +26,7 @@ from entrypoints.http.admin_schemas import (
     RoleName,
     UserChangeBody,
 )
+from entrypoints.http.billing_schemas import SubscriptionOut
 from entrypoints.http.dependencies import Injected, provide_principal
 from entrypoints.http.problems import errors
 
@@ -66,10 +69,22 @@ class AdminController(Controller):
 
     @get("/users/{user_id:uuid}", responses=errors(401, 403, 404))
     async def get_user(
-        self, user_id: FromPath[UUID], principal: NamedDependency[Principal], identity: Injected[IdentityUseCases]
+        self,
+        user_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+        identity: Injected[IdentityUseCases],
+        billing: Injected[BillingUseCases],
     ) -> AdminUserDetailOut:
-        """One account, with how many sessions and API keys it has active."""
-        return AdminUserDetailOut.of_detail(await identity.get_user(principal, user_id))
+        """One account, with how many sessions and API keys it has active, its paid subscription (null on the
+        free plan) and its usage of the current period. Each context answers for its own part."""
+        found = await identity.get_user(principal, user_id)  # admins only: checked before anything else is read
+        subscription = await billing.get_subscription(user_id)
+        usage = await billing.get_usage(user_id, found.user.plan)
+        return AdminUserDetailOut.of_detail(
+            found,
+            None if subscription.plan == FREE else SubscriptionOut.of(subscription),
+            AdminUsageOut.of(usage),
+        )
 
     @patch("/users/{user_id:uuid}", responses=errors(401, 403, 404, 409, 422))
     async def change_user(

@@ -1,4 +1,4 @@
-"""Wire shapes of /api/admin (API.md "Admin")."""
+"""Wire shapes of /api/admin (docs/api.md "Admin")."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from uuid import UUID
 
 import msgspec
 
+from application.billing.queries import BillingUsage
 from application.identity.admin_users import AdminUser, AdminUserDetail
 from application.shared.audit import AuditEntry
+from entrypoints.http.billing_schemas import SubscriptionOut
 from entrypoints.http.identity_schemas import UserOut
 
 RoleName = Literal["user", "admin"]
@@ -30,15 +32,34 @@ class AdminUserOut(UserOut):
         return cls(**_admin_fields(found))
 
 
+class AdminUsageOut(msgspec.Struct):
+    period_start: datetime
+    period_end: datetime
+    limit: int
+    used: int
+    remaining: int
+
+    @classmethod
+    def of(cls, usage: BillingUsage) -> AdminUsageOut:
+        return cls(usage.period_start, usage.period_end, usage.token_quota, usage.tokens_used, usage.remaining)
+
+
 class AdminUserDetailOut(AdminUserOut):
     sessions: int
     """Active sessions."""
     api_keys: int
     """API keys not revoked."""
+    subscription: SubscriptionOut | None
+    """The paid subscription; null on the free plan."""
+    usage: AdminUsageOut
+    """Tokens of the current period."""
 
     @classmethod
-    def of_detail(cls, found: AdminUserDetail) -> AdminUserDetailOut:
-        return cls(**_admin_fields(found), sessions=found.sessions, api_keys=found.api_keys)
+    def of_detail(
+        cls, found: AdminUserDetail, subscription: SubscriptionOut | None, usage: AdminUsageOut
+    ) -> AdminUserDetailOut:
+        fields = _admin_fields(found)
+        return cls(**fields, sessions=found.sessions, api_keys=found.api_keys, subscription=subscription, usage=usage)
 
 
 def _admin_fields(found: AdminUser) -> dict[str, Any]:
