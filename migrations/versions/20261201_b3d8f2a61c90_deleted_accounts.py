@@ -1,7 +1,7 @@
 """deleted accounts: users.deleted_at, set when the owner deletes the account (its address and name are erased)
 
 Revision ID: b3d8f2a61c90
-Revises: 5f1c2a9e0b71
+Revises: 9a4c1e7b2d55
 Create Date: 2026-12-01 23:30:00.000000+00:00
 """
 
@@ -12,7 +12,7 @@ from advanced_alchemy.types import DateTimeUTC
 from alembic import op
 
 revision: str = "b3d8f2a61c90"
-down_revision: str | None = "5f1c2a9e0b71"
+down_revision: str | None = "9a4c1e7b2d55"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

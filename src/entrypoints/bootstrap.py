@@ -43,6 +43,8 @@ from application.conversation.quota import QuotaGate
 from application.conversation.response_cache import ResponseCache
 from application.conversation.router import ProviderRouter
 from application.conversation.send_chat import SendChat
+from application.identity.admin_audit import ListAuditEntries
+from application.identity.admin_users import ChangeUser, GetUser, ListUsers
 from application.identity.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from application.identity.authenticate import Authenticate, PrincipalLookup
 from application.identity.change_password import ChangePassword
@@ -93,6 +95,10 @@ class IdentityUseCases:
     change_password: ChangePassword
     export_account: ExportAccount
     delete_account: DeleteAccount
+    list_users: ListUsers
+    get_user: GetUser
+    change_user: ChangeUser
+    list_audit: ListAuditEntries
 
 
 @dataclass
@@ -348,6 +354,10 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         export_account=ExportAccount(
             uow_factory, [ConversationDataExport(uow_factory), BillingDataExport(uow_factory)]
         ),
+        list_users=ListUsers(uow_factory, clock),
+        get_user=GetUser(uow_factory, clock),
+        change_user=ChangeUser(uow_factory, clock),
+        list_audit=ListAuditEntries(uow_factory),
     )
     providers: dict[str, LlmProvider] = overrides.get("providers") or build_providers(settings)
     closers += [provider.aclose for provider in providers.values() if hasattr(provider, "aclose")]

@@ -1,4 +1,4 @@
-"""`parley`: serve, worker, migrate, users create-admin."""
+"""`parley`: serve, worker, migrate, users create-admin|list|disable|enable."""
 
 from __future__ import annotations
 
@@ -7,11 +7,20 @@ import asyncio
 import getpass
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
+from application.identity.admin_users import AdminUser, UserChange
 from application.identity.create_admin import AdminResult
-from domain.shared.errors import InvalidInput
+from application.shared.pagination import MAX_PAGE
+from domain.identity.ports import UserQuery
+from domain.shared.errors import DomainError, InvalidInput, NotFound
 from entrypoints.settings import Settings
+
+if TYPE_CHECKING:
+    from entrypoints.bootstrap import Container
+
+T = TypeVar("T")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also replace an existing user's password (read from stdin) and revoke all their sessions",
     )
+    listing = users.add_parser("list", help="one line per user, newest first: email, role, plan, status, dates")
+    listing.add_argument("--q", help="only users whose email or name contains TEXT (case-insensitive)")
+    users.add_parser("disable", help="disable a user: every session and API key ends now").add_argument("email")
+    users.add_parser("enable", help="let a disabled user sign in again").add_argument("email")
 
     return parser
 
@@ -62,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "users" and args.users_command == "create-admin":
         return _create_admin(settings, args.email, reset_password=args.reset_password)
+    if args.command == "users" and args.users_command == "list":
+        return _list_users(settings, args.q)
+    if args.command == "users" and args.users_command in ("disable", "enable"):
+        return _set_disabled(settings, args.email, disabled=args.users_command == "disable")
     parser.error("unknown command")
     return 2
 
@@ -116,31 +133,77 @@ def _read_password() -> str:
     return getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
 
 
-def _create_admin(settings: Settings, email: str, *, reset_password: bool) -> int:
+def _with_container(settings: Settings, work: Callable[[Container], Awaitable[T]]) -> T:
+    """Migrate, then run `work` on a container of its own (closed afterwards), as an operator command does."""
     from entrypoints.bootstrap import bootstrap
 
-    async def run() -> AdminResult:
+    async def run() -> T:
         container = bootstrap(settings)
         try:
-            create_admin = container.identity.create_admin
-            needed = await create_admin.needs_password(email, reset_password=reset_password)
-            password = _read_password() if needed else None  # asked only when it will be used
-            return await create_admin(email, password, reset_password=reset_password)
+            return await work(container)
         finally:
             await container.aclose()
 
     _migrate(settings)
+    return asyncio.run(run())
+
+
+def _refused(exc: DomainError) -> int:
+    print(f"{exc.field}: {exc.detail}" if isinstance(exc, InvalidInput) else exc.detail, file=sys.stderr)
+    return 1
+
+
+def _create_admin(settings: Settings, email: str, *, reset_password: bool) -> int:
+    async def work(container: Container) -> AdminResult:
+        create_admin = container.identity.create_admin
+        needed = await create_admin.needs_password(email, reset_password=reset_password)
+        password = _read_password() if needed else None  # asked only when it will be used
+        return await create_admin(email, password, reset_password=reset_password)
+
     try:
-        result = asyncio.run(run())
+        result = _with_container(settings, work)
     except InvalidInput as exc:
-        print(f"{exc.field}: {exc.detail}", file=sys.stderr)
-        return 1
+        return _refused(exc)
     if result.created:
         print(f"admin created: {email}")
     elif result.password_reset:
         print(f"admin promoted: {email}; password replaced, {result.sessions_revoked} session(s) revoked")
     else:
         print(f"admin promoted: {email} (password unchanged)")
+    return 0
+
+
+def _list_users(settings: Settings, text: str | None) -> int:
+    async def work(container: Container) -> list[AdminUser]:
+        found: list[AdminUser] = []
+        cursor: str | None = None
+        while True:
+            page = await container.identity.list_users(None, UserQuery(text=text or None), MAX_PAGE, cursor)
+            found += page.items
+            if (cursor := page.next_cursor) is None:
+                return found
+
+    for item in _with_container(settings, work):
+        user, last = item.user, item.last_active_at
+        status = "disabled" if user.disabled else "active"
+        seen = last.isoformat(timespec="seconds") if last else "never"
+        print(
+            "\t".join(
+                (user.email, user.role.value, user.plan, status, user.created_at.isoformat(timespec="seconds"), seen)
+            )
+        )
+    return 0
+
+
+def _set_disabled(settings: Settings, email: str, *, disabled: bool) -> int:
+    async def work(container: Container) -> AdminUser:
+        return await container.identity.change_user.by_email(email, UserChange(disabled=disabled))
+
+    try:
+        result = _with_container(settings, work)
+    except (InvalidInput, NotFound) as exc:
+        return _refused(exc)
+    print(f"{'disabled' if result.user.disabled else 'enabled'}: {result.user.email}")
     return 0
 
 

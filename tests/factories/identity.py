@@ -30,6 +30,7 @@ class UserFactory(DataclassFactory[User]):
     created_at = T0
     email_verified_at = T0
     deleted_at = None
+    disabled_at = None
 
 
 class SessionFactory(DataclassFactory[Session]):

@@ -179,3 +179,44 @@ async def test_a_reply_cut_by_max_tokens_finishes_for_length(
         done = [block for block in response.text.split("\n\n") if "event: done" in block]
         assert len(done) == 1
         assert json.loads(done[0].split("data: ", 1)[1])["finish_reason"] == reason
+
+
+async def test_one_model_is_retrieved_by_id_and_a_model_off_the_plan_does_not_exist(
+    sdk: tuple[openai.AsyncOpenAI, ScriptedProvider],
+) -> None:
+    client, _ = sdk
+
+    model = await client.models.retrieve("m")
+
+    assert (model.id, model.object, model.owned_by) == ("m", "model", "scripted")
+    for missing in ("nope", "big"):  # unknown, and on another plan only (OpenAI says the same for both)
+        with pytest.raises(openai.NotFoundError) as error:
+            await client.models.retrieve(missing)
+        assert error.value.code == "model_not_found" and missing in error.value.message
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("n", 2),
+        ("stop", ["\n"]),
+        ("seed", 7),
+        ("top_p", 0.5),
+        ("logit_bias", {"50256": -100}),
+        ("tools", [{"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}]),
+        ("response_format", {"type": "json_object"}),
+    ],
+)
+async def test_a_parameter_no_model_honours_is_refused_naming_it_not_ignored(
+    sdk: tuple[openai.AsyncOpenAI, ScriptedProvider], param: str, value: object
+) -> None:
+    client, provider = sdk
+    messages = [{"role": "user", "content": "x"}]
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        await client.chat.completions.create(model="m", messages=messages, **{param: value})  # type: ignore[call-overload]
+
+    assert refused.value.param == param and provider.requests == []
+    defaults = {"n": 1, "top_p": 1, "presence_penalty": 0, "stop": None, "response_format": {"type": "text"}}
+    done = await client.chat.completions.create(model="m", messages=messages, **defaults)  # type: ignore[call-overload]
+    assert done.choices[0].message.content

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import secrets
 import sqlite3
+import traceback
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
@@ -135,6 +136,8 @@ async def test_a_database_error_that_is_a_bug_is_a_500_logged_with_its_traceback
     assert logged.exc_info is not None and logged.exc_info[1] is not None
     assert not is_outage(logged.exc_info[1])
     assert getattr(logged, "request_id", None) == "bug-report-42"
+    logged_text = "".join(traceback.format_exception(logged.exc_info[1]))
+    assert "a@example.com" not in logged_text  # a statement's parameters (addresses, hashes) never reach the log
 
 
 async def _rename_table(url: str, name: str, new_name: str) -> None:

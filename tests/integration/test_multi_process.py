@@ -1,5 +1,6 @@
 """Production shape on one machine: two `parley serve` processes and a `parley worker` sharing PostgreSQL,
-Redis and RabbitMQ. Rate limits hold across the API processes; each email goes out exactly once."""
+Redis and RabbitMQ. Rate limits hold across the API processes; each email goes out exactly once; an account an
+admin disables on one process is refused by every process at once."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.cluster import running_cluster
+from tests.support.cluster import Cluster, running_cluster
 from tests.support.server import Mailbox, ServerProcess
 
 PASSWORD = "correct horse battery staple"
@@ -25,6 +26,43 @@ def cluster(
         tmp_path, postgres_url=postgres_url, redis_url=redis_url, rabbitmq_url=rabbitmq_url, jobs_queue=jobs_queue
     ) as running:
         yield running.servers, running.mailbox
+
+
+def test_an_account_disabled_through_one_process_is_refused_by_every_process(
+    tmp_path: Path, postgres_url: str, redis_url: str, jobs_queue: str, rabbitmq_url: str
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    root, ada = f"root-{tag}@example.com", f"ada-{tag}@example.com"
+    with running_cluster(
+        tmp_path, postgres_url=postgres_url, redis_url=redis_url, rabbitmq_url=rabbitmq_url, jobs_queue=jobs_queue
+    ) as running:
+        first, second = (server.url for server in running.servers)
+        admin = _bearer(_signed_in(running, first, root, admin=True))
+        user = _bearer(_signed_in(running, second, ada))
+        assert all(httpx.get(f"{url}/api/auth/me", headers=user).status_code == 200 for url in (first, second))
+        ada_id = httpx.get(f"{first}/api/admin/users", params={"q": ada}, headers=admin).json()["items"][0]["id"]
+
+        changed = httpx.patch(f"{first}/api/admin/users/{ada_id}", json={"disabled": True}, headers=admin)
+
+        assert changed.status_code == 200 and changed.json()["disabled"] is True
+        assert [httpx.get(f"{url}/api/auth/me", headers=user).status_code for url in (first, second)] == [401, 401]
+        signin = httpx.post(f"{second}/api/auth/signin", json={"email": ada, "password": PASSWORD})
+        assert signin.status_code == 401 and signin.json()["type"].endswith("account-disabled")
+
+
+def _signed_in(cluster: Cluster, url: str, email: str, *, admin: bool = False) -> str:
+    if admin:
+        cluster.cli("users", "create-admin", email, stdin=f"{PASSWORD}\n")
+    else:
+        httpx.post(f"{url}/api/auth/signup", json={"email": email, "password": PASSWORD})
+    token: str = httpx.post(f"{url}/api/auth/signin", json={"email": email, "password": PASSWORD}).json()[
+        "access_token"
+    ]
+    return token
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def test_rate_limits_hold_across_api_processes(cluster: tuple[list[ServerProcess], Mailbox]) -> None:

@@ -23,9 +23,12 @@ from adapters.memory.publisher import InMemoryPublisher
 from adapters.memory.unit_of_work import InMemoryUnitOfWork
 from adapters.security.denylist import FilePasswordDenylist
 from adapters.security.jwt import JwtTokenIssuer
+from application.identity.admin_audit import ListAuditEntries
+from application.identity.admin_users import ChangeUser, GetUser, ListUsers
 from application.identity.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from application.identity.authenticate import Authenticate
 from application.identity.change_password import ChangePassword
+from application.identity.create_admin import CreateAdmin
 from application.identity.delete_account import DeleteAccount
 from application.identity.dto import Principal, TokenPair
 from application.identity.export_account import ExportAccount
@@ -106,6 +109,11 @@ class IdentityKit:
     change_password: ChangePassword
     delete_account: DeleteAccount
     export_account: ExportAccount
+    create_admin: CreateAdmin
+    list_users: ListUsers
+    get_user: GetUser
+    change_user: ChangeUser
+    list_audit: ListAuditEntries
     relay_outbox: RelayOutbox
     run_job: RunJob
     jobs_seen: int = 0
@@ -140,6 +148,11 @@ class IdentityKit:
         """Sign in and authenticate with the access token, as a request carrying it would."""
         tokens = await self.signed_in(email, password)
         return await self.authenticate(tokens.access_token)
+
+    async def admin(self, email: str, password: str = PASSWORD) -> Principal:
+        """An admin made by the operator command, signed in."""
+        await self.create_admin(email, password)
+        return await self.principal(email, password)
 
     async def stored_user(self, email: str) -> User | None:
         async with self.uow_factory() as uow:
@@ -204,6 +217,11 @@ def build_identity_kit(
         change_password=use_cases.change_password,
         delete_account=use_cases.delete_account,
         export_account=use_cases.export_account,
+        create_admin=use_cases.create_admin,
+        list_users=use_cases.list_users,
+        get_user=use_cases.get_user,
+        change_user=use_cases.change_user,
+        list_audit=use_cases.list_audit,
         relay_outbox=container.relay_outbox,
         run_job=container.run_job,
     )

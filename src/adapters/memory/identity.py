@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from uuid import UUID
 
 from adapters.memory.database import TableView
 from domain.identity.model import ApiKey, OneTimeToken, Session, TokenPurpose, User
+from domain.identity.ports import UserQuery
 from domain.shared.errors import Conflict
 
 
@@ -35,6 +37,25 @@ class InMemoryUserRepository(TableView):
     async def update(self, user: User) -> None:
         self._put(user.id, user)
 
+    async def search(self, query: UserQuery, limit: int, before: tuple[datetime, UUID] | None = None) -> Sequence[User]:
+        found: list[User] = [
+            user
+            for user in self._rows()
+            if _matches(user, query) and (before is None or (user.created_at, user.id.int) < (before[0], before[1].int))
+        ]
+        found.sort(key=lambda user: (user.created_at, user.id.int), reverse=True)
+        return found[:limit]
+
+
+def _matches(user: User, query: UserQuery) -> bool:
+    text = None if query.text is None else query.text.lower()
+    return (
+        (text is None or text in user.email.lower() or text in (user.name or "").lower())
+        and (query.plan is None or user.plan == query.plan)
+        and (query.role is None or user.role == query.role)
+        and (query.disabled is None or user.disabled == query.disabled)
+    )
+
 
 class InMemorySessionRepository(TableView):
     table = "sessions"
@@ -56,6 +77,15 @@ class InMemorySessionRepository(TableView):
 
     async def list_active_for_user(self, user_id: UUID) -> Sequence[Session]:
         return [s for s in self._rows() if s.user_id == user_id and s.revoked_at is None]
+
+    async def last_activity(self, user_ids: Sequence[UUID]) -> Mapping[UUID, datetime]:
+        wanted = set(user_ids)
+        latest: dict[UUID, datetime] = {}
+        for session in self._rows():
+            if session.user_id in wanted:
+                moment = max(session.created_at, session.rotated_at or session.created_at)
+                latest[session.user_id] = max(moment, latest.get(session.user_id, moment))
+        return latest
 
 
 class InMemoryApiKeyRepository(TableView):

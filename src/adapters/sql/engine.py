@@ -27,14 +27,17 @@ _SQLITE_UNIQUE_VIOLATIONS = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONST
 
 
 def create_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> AsyncEngine:
-    """An async engine for a `sqlite+aiosqlite://` or `postgresql+asyncpg://` URL."""
+    """An async engine for a `sqlite+aiosqlite://` or `postgresql+asyncpg://` URL. Statement parameters are kept
+    out of error messages (`hide_parameters`): they hold addresses and hashes, and a bug's traceback is logged."""
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         return engine
     # Every process holds up to pool_size + max_overflow connections: size them against PostgreSQL's
     # max_connections (or put PgBouncer in front); connections beyond pool_size are closed after use.
-    return create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=False)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=False, hide_parameters=True
+    )
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None:

@@ -8,16 +8,17 @@ with named parameters, so each run is a compiled-cache hit (and, on PostgreSQL, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, Select, bindparam, func, insert, or_, select, tuple_, update
 
 from adapters.sql.tables import api_keys, one_time_tokens, sessions, users
 from adapters.sql.transaction import SqlTransaction, update_parameters
 from domain.identity.model import ApiKey, OneTimeToken, Role, Session, TokenPurpose, User
+from domain.identity.ports import UserQuery
 from domain.shared.errors import Conflict
 
 # --- mappers ------------------------------------------------------------------------------------
@@ -34,6 +35,7 @@ def user_values(user: User) -> dict[str, Any]:
         "created_at": user.created_at,
         "email_verified_at": user.email_verified_at,
         "deleted_at": user.deleted_at,
+        "disabled_at": user.disabled_at,
     }
 
 
@@ -58,6 +60,8 @@ class UserColumns(Protocol):
     def email_verified_at(self) -> datetime | None: ...
     @property
     def deleted_at(self) -> datetime | None: ...
+    @property
+    def disabled_at(self) -> datetime | None: ...
 
 
 def user_from_row(row: UserColumns) -> User:
@@ -71,6 +75,7 @@ def user_from_row(row: UserColumns) -> User:
         created_at=row.created_at,
         email_verified_at=row.email_verified_at,
         deleted_at=row.deleted_at,
+        disabled_at=row.disabled_at,
     )
 
 
@@ -184,6 +189,12 @@ _ACTIVE_SESSIONS = (
     .order_by(sessions.c.id)
 )
 
+_LAST_ACTIVITY = (
+    select(sessions.c.user_id, func.max(func.coalesce(sessions.c.rotated_at, sessions.c.created_at)).label("at"))
+    .where(sessions.c.user_id.in_(bindparam("user_ids", expanding=True)))
+    .group_by(sessions.c.user_id)
+)
+
 _ADD_API_KEY = insert(api_keys)
 _API_KEY = select(api_keys).where(api_keys.c.id == bindparam("key"))
 _API_KEY_BY_HASH = select(api_keys).where(api_keys.c.key_hash == bindparam("key_hash"))
@@ -237,6 +248,33 @@ class SqlUserRepository:
     async def update(self, user: User) -> None:
         self._tx.write(_UPDATE_USER, update_parameters(user_values(user)))
 
+    async def search(self, query: UserQuery, limit: int, before: tuple[datetime, UUID] | None = None) -> Sequence[User]:
+        statement = _filtered(select(users), query)
+        if before is not None:
+            # A plain tuple, so each value is bound through its column's type (UTC, uuid).
+            statement = statement.where(tuple_(users.c.created_at, users.c.id) < before)
+        statement = statement.order_by(users.c.created_at.desc(), users.c.id.desc()).limit(limit)
+        return [user_from_row(row) for row in await self._tx.read(statement)]
+
+
+def _filtered(statement: Select[Any], query: UserQuery) -> Select[Any]:
+    if query.text is not None:
+        text = query.text.lower()
+        statement = statement.where(
+            or_(
+                func.lower(users.c.email).contains(text, autoescape=True),
+                func.lower(users.c.name).contains(text, autoescape=True),
+            )
+        )
+    if query.plan is not None:
+        statement = statement.where(users.c.plan == query.plan)
+    if query.role is not None:
+        statement = statement.where(users.c.role == query.role.value)
+    if query.disabled is not None:
+        column = users.c.disabled_at
+        statement = statement.where(column.is_not(None) if query.disabled else column.is_(None))
+    return statement
+
 
 class SqlSessionRepository:
     def __init__(self, tx: SqlTransaction) -> None:
@@ -259,6 +297,12 @@ class SqlSessionRepository:
     async def list_active_for_user(self, user_id: UUID) -> Sequence[Session]:
         rows = await self._tx.read(_ACTIVE_SESSIONS, {"user_id": user_id})
         return [session_from_row(row) for row in rows]
+
+    async def last_activity(self, user_ids: Sequence[UUID]) -> Mapping[UUID, datetime]:
+        if not user_ids:
+            return {}
+        rows = await self._tx.read(_LAST_ACTIVITY, {"user_ids": list(user_ids)})
+        return {row.user_id: row.at for row in rows}
 
 
 class SqlApiKeyRepository:

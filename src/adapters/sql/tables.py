@@ -74,6 +74,7 @@ class UserRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
     email_verified_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
 
 
 class SessionRow(Base):

@@ -1,10 +1,16 @@
 """Accounting for a reply, in this order: settle the quota ledger with the real usage (which says what the
 user has now spent), decide from that which outbox messages the reply causes (a quota threshold crossed,
 overage on a plan that bills it), then record the reply, its usage and those messages in one transaction, so
-the record and the messages it causes are stored together or not at all. A complete reply is then cached."""
+the record and the messages it causes are stored together or not at all. A complete reply is then cached.
+
+The ledger has counted the tokens by the time the reply is recorded, so a record lost to a database that blinked
+would be billing data gone: recording is tried again after a short wait (RECORD_RETRY_DELAYS). The ids are fixed
+before the first try, so a retry after a try whose answer was lost on its way back (it had committed) meets its
+own rows (Conflict) and stops there: a reply is stored once at most."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -22,18 +28,29 @@ from application.shared.ports import OutboxMessage
 from domain.conversation.model import Message, Role, Usage
 from domain.conversation.ports import UsageRecord
 from domain.shared.clock import Clock
+from domain.shared.errors import Conflict
 from domain.shared.ids import new_id
 
 log = logging.getLogger("parley.chat")
 QUOTA_THRESHOLDS = (80, 100)
+RECORD_RETRY_DELAYS = (0.2, 1.0, 3.0)
+"""Seconds to wait before each further try at recording a reply (then the error is raised and logged)."""
 
 
 class AccountReply:
-    def __init__(self, quota: QuotaGate, store: ChatStore, cache: ResponseCache, clock: Clock) -> None:
+    def __init__(
+        self,
+        quota: QuotaGate,
+        store: ChatStore,
+        cache: ResponseCache,
+        clock: Clock,
+        retry_delays: Sequence[float] = RECORD_RETRY_DELAYS,
+    ) -> None:
         self._quota = quota
         self._store = store
         self._cache = cache
         self._clock = clock
+        self._retry_delays = retry_delays
 
     async def __call__(
         self, turn: PreparedTurn, opened: OpenedStream, outcome: StreamOutcome
@@ -45,7 +62,7 @@ class AccountReply:
         quota = await self._quota.settle(turn.reservation, usage.total_tokens, turn.allowance)
         record = _record(turn, message, latency_ms, opened.ttft_ms, opened.failovers)
         caused = reply_outbox(turn, quota, usage.total_tokens, record.id, message.created_at)
-        await self._store.record_reply(message if message.content else None, record, caused)
+        await self._record_reply(message if message.content else None, record, caused)
         complete = outcome.ended and outcome.failure is None
         if complete and message.content:
             reason = outcome.finish_reason(turn.prompt_estimate, turn.max_tokens)
@@ -64,6 +81,24 @@ class AccountReply:
             },
         )
         return message, quota
+
+    async def _record_reply(
+        self, message: Message | None, record: UsageRecord, caused: Sequence[OutboxMessage]
+    ) -> None:
+        for retry, delay in enumerate((None, *self._retry_delays)):
+            if delay is not None:
+                await asyncio.sleep(delay)
+            try:
+                await self._store.record_reply(message, record, caused)
+                return
+            except Conflict:
+                if retry == 0:
+                    raise
+                return  # an earlier try was stored after all
+            except Exception as exc:
+                if retry == len(self._retry_delays):
+                    raise
+                log.warning("chat.record_retry", extra={"usage_id": str(record.id), "error": type(exc).__name__})
 
     async def cached(self, turn: PreparedTurn, cached: CachedReply) -> tuple[Message, QuotaStatus]:
         """A reply from the cache: stored and recorded as a request, costing no quota."""

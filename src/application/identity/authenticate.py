@@ -38,7 +38,8 @@ class UnitOfWorkPrincipals:
 
 class Authenticate:
     """Turn a bearer credential (an access token or an API key) into the calling user. A token whose
-    session was revoked (sign-out, reuse, password reset) or a revoked key is refused at once."""
+    session was revoked (sign-out, reuse, password reset) or a revoked key is refused at once, and so is any
+    credential of a disabled account."""
 
     def __init__(
         self,
@@ -59,13 +60,13 @@ class Authenticate:
         if found is None:
             raise Unauthenticated()
         session, user = found
-        if session.user_id != claims.user_id or not session.is_active(self._clock.now()):
+        if session.user_id != claims.user_id or not session.is_active(self._clock.now()) or user.disabled:
             raise Unauthenticated()
         return Principal(user=user, session_id=session.id)
 
     async def _by_api_key(self, credential: str) -> Principal:
         found = await self._principals.api_key_with_owner(hash_secret(credential))
-        if found is None or found[0].revoked_at is not None:
+        if found is None or found[0].revoked_at is not None or found[1].disabled:
             raise Unauthenticated()
         key, user = found
         return Principal(user=user, api_key_id=key.id)

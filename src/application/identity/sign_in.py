@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from application.identity.credentials import open_session
 from application.identity.dto import TokenPair
 from application.identity.ports import IdentityUnitOfWork
-from domain.identity.errors import InvalidCredentials
+from domain.identity.errors import AccountDisabled, InvalidCredentials
 from domain.identity.model import normalize_email
 from domain.identity.ports import PasswordHasher, TokenIssuer
 from domain.shared.clock import Clock
@@ -55,6 +55,9 @@ class SignIn:
             if not self._hasher.verify(user.password_hash, request.password):
                 log.info("auth.signin.failed", extra={"user_id": str(user.id), "reason": "bad-password"})
                 raise InvalidCredentials()
+            if user.disabled:
+                log.info("auth.signin.failed", extra={"user_id": str(user.id), "reason": "disabled"})
+                raise AccountDisabled()
             if self._hasher.needs_rehash(user.password_hash):
                 user.password_hash = self._hasher.hash(request.password)
                 await uow.users.update(user)

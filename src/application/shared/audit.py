@@ -24,6 +24,11 @@ ACTOR_USER = "user"
 USER_CREATED_ADMIN = "user.created_admin"
 USER_PROMOTED = "user.promoted"
 USER_PASSWORD_RESET = "user.password_reset"
+USER_DISABLED = "user.disabled"
+USER_ENABLED = "user.enabled"
+USER_ROLE_CHANGED = "user.role_changed"
+USERS_LISTED = "users.listed"
+"""`parley users list` (an operator read every account: details hold the filters)."""
 
 
 @dataclass(frozen=True, kw_only=True)

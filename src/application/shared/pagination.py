@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 from uuid import UUID
 
 from domain.shared.errors import InvalidInput
 
 MAX_PAGE = 100
+T = TypeVar("T")
 
 
 def check_limit(limit: int) -> None:
@@ -32,3 +35,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         return moment, UUID(ident)
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise InvalidInput("cursor", "This cursor is not one we gave out.") from None
+
+
+def next_cursor(items: Sequence[T], limit: int, key: Callable[[T], tuple[datetime, UUID]]) -> str | None:
+    """The cursor after a page read with `limit + 1` items (None when that extra one is absent: no more)."""
+    if len(items) <= limit:
+        return None
+    return encode_cursor(*key(items[limit - 1]))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.shared.errors import DomainError
+from domain.shared.errors import Conflict, DomainError
 
 
 class InvalidCredentials(DomainError):
@@ -33,3 +33,15 @@ class Forbidden(DomainError):
     """Your role does not allow this."""
 
     code = "forbidden"
+
+
+class AccountDisabled(DomainError):
+    """This account has been disabled; contact support."""
+
+    code = "account-disabled"
+
+
+class CannotChangeSelf(Conflict):
+    """An admin cannot disable or demote their own account."""
+
+    code = "cannot-change-self"

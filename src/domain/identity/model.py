@@ -102,6 +102,7 @@ class User:
     email_verified_at: datetime | None = None
     deleted_at: datetime | None = None
     """When the owner deleted the account: its address and name are erased, and it never signs in again."""
+    disabled_at: datetime | None = None
 
     @property
     def email_verified(self) -> bool:
@@ -118,6 +119,18 @@ class User:
             self.email = tombstone_email(self.id)
             self.name = None
             self.deleted_at = now
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
+
+    def disable(self, now: datetime) -> None:
+        """Shut the account: it can no longer sign in (the caller revokes its sessions and keys)."""
+        if self.disabled_at is None:
+            self.disabled_at = now
+
+    def enable(self) -> None:
+        self.disabled_at = None
 
     def verify_email(self, now: datetime) -> None:
         if self.email_verified_at is None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
@@ -11,11 +12,26 @@ if TYPE_CHECKING:
     from domain.identity.model import ApiKey, OneTimeToken, Role, Session, TokenPurpose, User
 
 
+@dataclass(frozen=True, kw_only=True)
+class UserQuery:
+    """Which users an admin lists: those matching every filter given (None matches anything)."""
+
+    text: str | None = None
+    """Part of the email or the name, case-insensitive."""
+    plan: str | None = None
+    role: Role | None = None
+    disabled: bool | None = None
+
+
 class UserRepository(Protocol):
     async def add(self, user: User) -> None: ...
     async def get(self, user_id: UUID) -> User | None: ...
     async def get_by_email(self, email: str) -> User | None: ...
     async def update(self, user: User) -> None: ...
+    async def search(self, query: UserQuery, limit: int, before: tuple[datetime, UUID] | None = None) -> Sequence[User]:
+        """Users matching `query`, newest `created_at` first (ties by id, descending), only those strictly
+        older than `before` (the (created_at, id) of the last user of the previous page)."""
+        ...
 
 
 class SessionRepository(Protocol):
@@ -27,6 +43,9 @@ class SessionRepository(Protocol):
 
     async def update(self, session: Session) -> None: ...
     async def list_active_for_user(self, user_id: UUID) -> Sequence[Session]: ...
+    async def last_activity(self, user_ids: Sequence[UUID]) -> Mapping[UUID, datetime]:
+        """For each of `user_ids` that has a session: when one was last created or refreshed."""
+        ...
 
 
 class ApiKeyRepository(Protocol):

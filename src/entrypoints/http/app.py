@@ -18,6 +18,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from prometheus_client import CollectorRegistry
 
 from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.http.admin import AdminController
 from entrypoints.http.billing import BillingController
 from entrypoints.http.client_ip import parse_networks
 from entrypoints.http.coalescing import CoalescingMiddleware
@@ -84,6 +85,7 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
             usage,
             models,
             BillingController,
+            AdminController,
             v1_router(),
             health,
             ready,

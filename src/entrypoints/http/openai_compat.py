@@ -14,12 +14,13 @@ from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from application.conversation.dto import ReplyDelta, ReplyFailed, ReplyFinished
 from application.conversation.send_chat import ChatReply, ChatRequest
 from application.identity.dto import Principal
 from application.identity.guards import require_verified_email
+from domain.conversation.catalogue import ModelSpec
 from domain.conversation.errors import ModelNotAllowed, QuotaExceeded, UnknownModel
 from domain.conversation.model import Role
 from domain.conversation.ports import Turn
@@ -66,6 +67,36 @@ class CompletionBody(msgspec.Struct):
     max_completion_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
     user: str | None = None
+    # What no model of the catalogue honours yet: refused (400 naming it) unless it asks for the default, so a
+    # client is never answered as though it had been applied.
+    n: int | None = None
+    top_p: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    tools: list[Any] | None = None
+    tool_choice: Any = None
+    response_format: Any = None
+    logprobs: bool | None = None
+
+    def unhonoured(self) -> str | None:
+        """The first parameter given with a value other than its default, that Parley cannot pass on."""
+        asked = {
+            "n": self.n not in (None, 1),
+            "top_p": self.top_p not in (None, 1),
+            "presence_penalty": self.presence_penalty not in (None, 0),
+            "frequency_penalty": self.frequency_penalty not in (None, 0),
+            "logit_bias": bool(self.logit_bias),
+            "seed": self.seed is not None,
+            "stop": bool(self.stop),
+            "tools": bool(self.tools),
+            "tool_choice": self.tool_choice not in (None, "none", "auto"),
+            "response_format": self.response_format not in (None, {"type": "text"}),
+            "logprobs": bool(self.logprobs),
+        }
+        return next((name for name, given in asked.items() if given), None)
 
 
 class OpenAIError(msgspec.Struct):
@@ -101,6 +132,8 @@ def _text(message: ChatMessage) -> str:
 
 
 def to_chat_request(body: CompletionBody, principal: Principal) -> ChatRequest:
+    if (param := body.unhonoured()) is not None:
+        raise InvalidInput(param, f"`{param}` is not supported by this model; leave it out or use its default.")
     system = "\n\n".join(_text(m) for m in body.messages if m.role in ("system", "developer")) or None
     turns = [m for m in body.messages if m.role in ("user", "assistant")]
     if not turns or turns[-1].role != "user":
@@ -247,14 +280,24 @@ async def list_models(
     principal: NamedDependency[Principal], conversation: Injected[ConversationUseCases]
 ) -> dict[str, Any]:
     entries = conversation.list_models(principal.user.plan)
-    return {
-        "object": "list",
-        "data": [
-            {"id": e.spec.id, "object": "model", "created": 0, "owned_by": e.spec.provider}
-            for e in entries
-            if e.allowed
-        ],
-    }
+    return {"object": "list", "data": [_model_object(e.spec) for e in entries if e.allowed]}
+
+
+@get("/models/{model_id:path}", responses=v1_errors(401, 404))
+async def retrieve_model(
+    model_id: FromPath[str], principal: NamedDependency[Principal], conversation: Injected[ConversationUseCases]
+) -> dict[str, Any]:
+    """One model the caller's plan may use; any other id (unknown, or on another plan only) is 404, as OpenAI
+    answers for a model that does not exist or that the caller has no access to."""
+    wanted = model_id.lstrip("/")  # ids may hold slashes (`org/model`)
+    for entry in conversation.list_models(principal.user.plan):
+        if entry.spec.id == wanted and entry.allowed:
+            return _model_object(entry.spec)
+    raise UnknownModel(wanted)
+
+
+def _model_object(spec: ModelSpec) -> dict[str, Any]:
+    return {"id": spec.id, "object": "model", "created": 0, "owned_by": spec.provider}
 
 
 # --- errors in OpenAI's shape ---------------------------------------------------------------------
@@ -351,7 +394,7 @@ V1_EXCEPTION_HANDLERS: dict[Any, Any] = {
 def v1_router() -> Router:
     return Router(
         path="/v1",
-        route_handlers=[chat_completions, list_models],
+        route_handlers=[chat_completions, list_models, retrieve_model],
         dependencies={"principal": Provide(provide_principal)},
         exception_handlers=V1_EXCEPTION_HANDLERS,
         tags=["openai-compatible"],

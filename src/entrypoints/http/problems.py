@@ -22,7 +22,14 @@ from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 
 from domain.billing.errors import NoSubscription, PaymentFailed
 from domain.conversation.errors import ModelNotAllowed, ProviderUnavailable, QuotaExceeded, QuotaUnavailable
-from domain.identity.errors import EmailNotVerified, Forbidden, InvalidCredentials, InvalidToken, Unauthenticated
+from domain.identity.errors import (
+    AccountDisabled,
+    EmailNotVerified,
+    Forbidden,
+    InvalidCredentials,
+    InvalidToken,
+    Unauthenticated,
+)
 from domain.shared.errors import Conflict, DomainError, InvalidInput, NotFound, RateLimited, Unavailable
 from entrypoints.http.json_input import MalformedBody
 
@@ -52,6 +59,7 @@ class ValidationProblem(msgspec.Struct):
 
 STATUS_BY_ERROR: dict[type[DomainError], int] = {
     InvalidCredentials: 401,
+    AccountDisabled: 401,
     Unauthenticated: 401,
     InvalidToken: 400,
     EmailNotVerified: 403,

@@ -102,3 +102,47 @@ async def test_a_cached_reply_is_recorded_as_a_request_that_costs_nothing() -> N
     async with chat.uow() as uow:
         (model,) = await uow.usage.by_model(turn.request.user_id, PERIOD)
         assert (model.requests, model.prompt_tokens, model.completion_tokens) == (1, 0, 0)
+
+
+class Flaky:
+    """The chat store, failing the first `failures` record_reply calls: before writing (`stored=False`) or after
+    committing, as when the answer is lost on the way back (`stored=True`)."""
+
+    def __init__(self, store: object, failures: int, *, stored: bool) -> None:
+        self._store, self._failures, self._stored = store, failures, stored
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def record_reply(self, *args: object, **kwargs: object) -> None:
+        if self._failures:
+            self._failures -= 1
+            if self._stored:
+                await self._store.record_reply(*args, **kwargs)  # type: ignore[attr-defined]
+            raise ConnectionResetError("the database went away")
+        await self._store.record_reply(*args, **kwargs)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("stored", [False, True], ids=["failed-before-writing", "answer-lost-after-commit"])
+async def test_a_reply_record_survives_a_brief_database_outage_and_is_stored_once(stored: bool) -> None:
+    chat = Chat(ScriptedProvider("p"))
+    turn = await reserved_turn(chat)
+    opened, outcome = produced(Usage(30, 12))
+    account = AccountReply(chat.quota, Flaky(chat.store, 1, stored=stored), chat.cache, chat.clock, retry_delays=(0,))  # type: ignore[arg-type]
+
+    await account(turn, opened, outcome)
+
+    async with chat.uow() as uow:
+        messages = await uow.messages.list_for_conversation(turn.conversation.id)
+        assert [m.content for m in messages] == ["hi", "An answer."]
+        assert await uow.usage.total_for_period(turn.request.user_id, PERIOD) == 42  # counted once
+
+
+async def test_a_reply_record_that_keeps_failing_fails_loudly() -> None:
+    chat = Chat(ScriptedProvider("p"))
+    turn = await reserved_turn(chat)
+    opened, outcome = produced(Usage(30, 12))
+    account = AccountReply(chat.quota, Flaky(chat.store, 3, stored=False), chat.cache, chat.clock, retry_delays=(0, 0))  # type: ignore[arg-type]
+
+    with pytest.raises(ConnectionResetError):
+        await account(turn, opened, outcome)

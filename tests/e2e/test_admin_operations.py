@@ -1,0 +1,63 @@
+"""`parley users list|disable|enable` against a running `parley serve`: the command line and the server share the
+database, so a disabled account is refused by the server at once, and the admin routes show what was done."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from tests.e2e.test_embedded_operations import PASSWORD, _parley, _signed_up_and_in
+from tests.support.server import Mailbox, ServerProcess
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_disable_and_enable_from_the_command_line_reach_the_running_server(
+    client: httpx.Client, mailbox: Mailbox, server: ServerProcess
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    email, root = f"disabled-{tag}@example.com", f"root-{tag}@example.com"
+    tokens = _signed_up_and_in(client, mailbox, email)
+    key = client.post("/api/keys", json={"name": "ci"}, headers=_bearer(tokens["access_token"])).json()["key"]
+
+    done = _parley(server.workdir, "users", "disable", email.upper())
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"disabled: {email}"
+    for credential in (tokens["access_token"], key):
+        assert client.get("/api/auth/me", headers=_bearer(credential)).status_code == 401
+    signin = client.post("/api/auth/signin", json={"email": email, "password": PASSWORD})
+    assert signin.status_code == 401 and signin.json()["type"].endswith("account-disabled")
+    listed = _parley(server.workdir, "users", "list", "--q", f"DISABLED-{tag}")
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split("\t")[:4] for line in listed.stdout.splitlines()] == [[email, "user", "free", "disabled"]]
+
+    enabled = _parley(server.workdir, "users", "enable", email)
+
+    assert enabled.returncode == 0 and enabled.stdout.strip() == f"enabled: {email}"
+    assert client.post("/api/auth/signin", json={"email": email, "password": PASSWORD}).status_code == 200
+    assert client.get("/api/auth/me", headers=_bearer(tokens["access_token"])).status_code == 401
+
+    assert _parley(server.workdir, "users", "create-admin", root, stdin=f"{PASSWORD}\n").returncode == 0
+    admin = client.post("/api/auth/signin", json={"email": root, "password": PASSWORD}).json()
+    found = client.get("/api/admin/users", params={"q": email}, headers=_bearer(admin["access_token"])).json()
+    target = found["items"][0]["id"]
+    page = client.get("/api/admin/audit", params={"target_id": target}, headers=_bearer(admin["access_token"]))
+    entries = page.json()["items"]
+    assert [(e["action"], e["actor"], e["actor_id"]) for e in entries] == [
+        ("user.enabled", "cli", None),
+        ("user.disabled", "cli", None),
+    ]
+    assert entries[1]["details"] == {"sessions_revoked": 1, "api_keys_revoked": 1}
+    listings = client.get("/api/admin/audit", params={"action": "users.listed"}, headers=_bearer(admin["access_token"]))
+    assert {"q": f"DISABLED-{tag}"} in [entry["details"] for entry in listings.json()["items"]]
+
+
+def test_disabling_an_unknown_address_fails_plainly(server: ServerProcess) -> None:
+    done = _parley(server.workdir, "users", "disable", "nobody-here@example.com")
+
+    assert done.returncode == 1
+    assert "No user has that email address." in done.stderr
