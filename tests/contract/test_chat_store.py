@@ -36,13 +36,13 @@ from application.shared.ports import OutboxMessage
 from domain.conversation.catalogue import ModelCatalogue, ModelSpec, RouteStep
 from domain.conversation.model import Conversation, Usage
 from domain.conversation.ports import DayUsage, ModelUsage
-from domain.identity.model import Role as UserRole
 from domain.identity.model import User
 from domain.shared.clock import SystemClock
 from domain.shared.errors import Conflict
 from domain.shared.ids import new_id
 from entrypoints.background import AsyncioBackgroundTasks
 from tests.factories.conversation import PERIOD, T0, ConversationFactory, MessageFactory, UsageRecordFactory
+from tests.factories.identity import UserFactory
 
 
 class ChatUnitOfWork(IdentityUnitOfWork, ConversationUnitOfWork, Protocol):
@@ -55,15 +55,7 @@ class Store:
     uow: Callable[[], ChatUnitOfWork]
 
     async def user(self, email: str = "ada@example.com") -> User:
-        user = User(
-            id=new_id(),
-            email=email,
-            name=None,
-            password_hash="$argon2id$hash",
-            role=UserRole.USER,
-            plan="pro",
-            created_at=T0,
-        )
+        user = UserFactory.build(email=email, plan="pro", created_at=T0)
         async with self.uow() as uow:
             await uow.users.add(user)
             await uow.commit()

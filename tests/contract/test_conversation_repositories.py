@@ -16,9 +16,9 @@ from application.conversation.ports import ConversationUnitOfWork
 from application.identity.ports import IdentityUnitOfWork
 from domain.conversation.model import Conversation, Message, Role, Usage
 from domain.conversation.ports import DayUsage, ModelUsage, UsageRecord
-from domain.identity.model import Role as UserRole
 from domain.identity.model import User
 from domain.shared.ids import new_id
+from tests.factories.identity import UserFactory
 
 
 class ChatUnitOfWork(IdentityUnitOfWork, ConversationUnitOfWork, Protocol):
@@ -35,15 +35,7 @@ NEXT_PERIOD = datetime(2026, 4, 1, tzinfo=UTC)
 
 
 async def stored_user(uow_factory: UowFactory, email: str = "ada@example.com") -> User:
-    user = User(
-        id=new_id(),
-        email=email,
-        name=None,
-        password_hash="$argon2id$hash",
-        role=UserRole.USER,
-        plan="free",
-        created_at=T0,
-    )
+    user = UserFactory.build(email=email, plan="free", created_at=T0)
     async with uow_factory() as uow:
         await uow.users.add(user)
         await uow.commit()

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -207,26 +208,7 @@ async def test_with_overage_on_tokens_beyond_the_quota_are_billed_on_the_next_in
 
 
 async def test_with_stripe_overage_goes_out_as_meter_events(tmp_path: Path, fake_stripe: FakeStripe) -> None:
-    from adapters.memory.llm import Script, ScriptedProvider
-    from domain.conversation.catalogue import ModelCatalogue, ModelSpec, RouteStep
-    from domain.conversation.model import Usage
-
-    big = ScriptedProvider("big", [Script(pieces=("long answer",), usage=Usage(60_000, 60_000))])
-    catalogue = ModelCatalogue([ModelSpec("m", (RouteStep("big", "up"),), 400_000, frozenset({"free", "plus", "pro"}))])
-    container = memory_container(
-        tmp_path,
-        settings={
-            "overage_cents_per_1k_tokens": {"plus": 50},
-            "stripe_secret_key": fake_stripe.api_key,
-            "stripe_api_base": fake_stripe.api_base,
-            "stripe_price_plus": fake_stripe.prices["plus"],
-            "stripe_price_pro": fake_stripe.prices["pro"],
-            "stripe_price_overage": fake_stripe.overage_price,
-            "outbox_poll_seconds": 0.05,
-        },
-        providers={"big": big},
-        catalogue=catalogue,
-    )
+    container = _stripe_overage_container(tmp_path, fake_stripe, {"outbox_poll_seconds": 0.05})
     async with app_client(container) as client:
         headers = bearer(await verified_user_token(container, "ada@example.com"))
         sub = await client.post(
@@ -274,34 +256,17 @@ async def test_plans_come_from_configuration(tmp_path: Path) -> None:
 async def test_with_stripe_overage_is_billed_once_when_the_period_ends(tmp_path: Path, fake_stripe: FakeStripe) -> None:
     """The reply's meter event is the overage: when the period ends, neither the billing cycle nor the renewal
     reports it again, so the renewal invoice bills the plan plus the period's 20 started thousands once."""
-    from adapters.memory.llm import Script, ScriptedProvider
     from adapters.memory.publisher import InMemoryPublisher
-    from domain.conversation.catalogue import ModelCatalogue, ModelSpec, RouteStep
-    from domain.conversation.model import Usage
 
     clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
     publisher = InMemoryPublisher()
-    big = ScriptedProvider("big", [Script(pieces=("long answer",), usage=Usage(60_000, 60_000))])
-    catalogue = ModelCatalogue([ModelSpec("m", (RouteStep("big", "up"),), 400_000, frozenset({"free", "plus", "pro"}))])
-    container = memory_container(
-        tmp_path,
-        settings={
-            "overage_cents_per_1k_tokens": {"plus": 50},
-            "stripe_secret_key": fake_stripe.api_key,
-            "stripe_webhook_secret": fake_stripe.webhook_secret,
-            "stripe_api_base": fake_stripe.api_base,
-            "stripe_price_plus": fake_stripe.prices["plus"],
-            "stripe_price_pro": fake_stripe.prices["pro"],
-            "stripe_price_overage": fake_stripe.overage_price,
-            "refresh_token_ttl_seconds": 90 * 86400,
-            "allowance_cache_seconds": 0,
-            "billing_cycle_seconds": 3600,  # the test runs the cycle itself
-        },
-        clock=clock,
-        publisher=publisher,
-        providers={"big": big},
-        catalogue=catalogue,
-    )
+    settings = {
+        "stripe_webhook_secret": fake_stripe.webhook_secret,
+        "refresh_token_ttl_seconds": 90 * 86400,
+        "allowance_cache_seconds": 0,
+        "billing_cycle_seconds": 3600,  # the test runs the cycle itself
+    }
+    container = _stripe_overage_container(tmp_path, fake_stripe, settings, clock=clock, publisher=publisher)
     jobs_seen = 0
 
     async def run_jobs() -> None:  # relay and worker, in the test's own steps
@@ -342,3 +307,27 @@ async def test_with_stripe_overage_is_billed_once_when_the_period_ends(tmp_path:
     assert renewal["amount_paid"] == 2_000 + 20 * 2  # the fake's overage price: 2 cents per started 1,000 tokens
     assert [p["amount_cents"] for p in payments] == [2_040, 2_000]
     assert (view["plan"], view["status"], view["current_period_start"]) == ("plus", "active", first_period_end)
+
+
+def _stripe_overage_container(
+    tmp_path: Path, fake_stripe: FakeStripe, settings: dict[str, Any], **overrides: Any
+) -> Container:
+    """Plus bills overage at 50 cents per started 1,000 tokens through the fake Stripe; model `m` replies with
+    120,000 tokens, 20,000 beyond plus's quota."""
+    from adapters.memory.llm import Script, ScriptedProvider
+    from domain.conversation.catalogue import ModelCatalogue, ModelSpec, RouteStep
+    from domain.conversation.model import Usage
+
+    big = ScriptedProvider("big", [Script(pieces=("long answer",), usage=Usage(60_000, 60_000))])
+    catalogue = ModelCatalogue([ModelSpec("m", (RouteStep("big", "up"),), 400_000, frozenset({"free", "plus", "pro"}))])
+    stripe = {
+        "overage_cents_per_1k_tokens": {"plus": 50},
+        "stripe_secret_key": fake_stripe.api_key,
+        "stripe_api_base": fake_stripe.api_base,
+        "stripe_price_plus": fake_stripe.prices["plus"],
+        "stripe_price_pro": fake_stripe.prices["pro"],
+        "stripe_price_overage": fake_stripe.overage_price,
+    }
+    return memory_container(
+        tmp_path, settings={**stripe, **settings}, providers={"big": big}, catalogue=catalogue, **overrides
+    )

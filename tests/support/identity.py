@@ -11,7 +11,7 @@ import functools
 import re
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -171,57 +171,18 @@ def build_identity_kit(
     def uow_factory() -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(db)
 
-    mailer = InMemoryMailer()
-    publisher = InMemoryPublisher()
-    clock = clock or FrozenClock()
-    hasher = hasher or Pbkdf2PasswordHasher()
-    issuer = issuer or JwtTokenIssuer(SECRET_KEY)
-    denylist = bundled_denylist()
+    ports: dict[str, Any] = {
+        "uow_factory": uow_factory,
+        "mailer": InMemoryMailer(),
+        "publisher": InMemoryPublisher(),
+        "clock": clock or FrozenClock(),
+        "hasher": hasher or Pbkdf2PasswordHasher(),
+        "issuer": issuer or JwtTokenIssuer(SECRET_KEY),
+        "denylist": bundled_denylist(),
+    }
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, var_dir=_VAR_DIR, secret_key=SECRET_KEY, public_url=PUBLIC_URL
     )
-    container = bootstrap(
-        settings,
-        uow_factory=uow_factory,
-        mailer=mailer,
-        publisher=publisher,
-        clock=clock,
-        hasher=hasher,
-        issuer=issuer,
-        denylist=denylist,
-        renderer=TemplateNameRenderer(),
-    )
-    use_cases = container.identity
-    return IdentityKit(
-        db=db,
-        uow_factory=uow_factory,
-        mailer=mailer,
-        publisher=publisher,
-        clock=clock,
-        hasher=hasher,
-        issuer=issuer,
-        denylist=denylist,
-        sign_up=use_cases.sign_up,
-        verify_email=use_cases.verify_email,
-        resend_verification=use_cases.resend_verification,
-        forgot_password=use_cases.forgot_password,
-        sign_in=use_cases.sign_in,
-        refresh=use_cases.refresh,
-        sign_out=use_cases.sign_out,
-        reset_password=use_cases.reset_password,
-        authenticate=use_cases.authenticate,
-        create_api_key=use_cases.create_api_key,
-        list_api_keys=use_cases.list_api_keys,
-        revoke_api_key=use_cases.revoke_api_key,
-        update_profile=use_cases.update_profile,
-        change_password=use_cases.change_password,
-        delete_account=use_cases.delete_account,
-        export_account=use_cases.export_account,
-        create_admin=use_cases.create_admin,
-        list_users=use_cases.list_users,
-        get_user=use_cases.get_user,
-        change_user=use_cases.change_user,
-        list_audit=use_cases.list_audit,
-        relay_outbox=container.relay_outbox,
-        run_job=container.run_job,
-    )
+    container = bootstrap(settings, renderer=TemplateNameRenderer(), **ports)
+    use_cases = {field.name: getattr(container.identity, field.name) for field in fields(container.identity)}
+    return IdentityKit(db=db, relay_outbox=container.relay_outbox, run_job=container.run_job, **ports, **use_cases)
