@@ -17,6 +17,7 @@ from adapters.memory.conversation import (
     InMemoryUsageRepository,
 )
 from adapters.memory.database import InMemoryDatabase, Transaction
+from adapters.memory.facts import InMemoryFactLog
 from adapters.memory.identity import (
     InMemoryApiKeyRepository,
     InMemoryOneTimeTokenRepository,
@@ -26,6 +27,7 @@ from adapters.memory.identity import (
 from adapters.memory.outbox import InMemoryOutbox
 from application.billing.ports import AccountDirectory, QuotaNoticeRepository, ReceivedEventRepository
 from application.shared.audit import AuditLog
+from application.shared.facts import FactLog
 from application.shared.ports import Outbox
 from domain.billing.ports import PaymentRepository, SubscriptionRepository
 from domain.conversation.ports import ConversationRepository, MessageRepository, UsageRepository
@@ -48,6 +50,7 @@ class InMemoryUnitOfWork:
         self.api_keys: ApiKeyRepository = InMemoryApiKeyRepository(self._tx)
         self.tokens: OneTimeTokenRepository = InMemoryOneTimeTokenRepository(self._tx)
         self.outbox: Outbox = InMemoryOutbox(self._tx)
+        self.facts: FactLog = InMemoryFactLog(self._tx)
         self.conversations: ConversationRepository = InMemoryConversationRepository(self._tx)
         self.messages: MessageRepository = InMemoryMessageRepository(self._tx)
         self.usage: UsageRepository = InMemoryUsageRepository(self._tx)

@@ -313,6 +313,21 @@ class AuditLogRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
 
 
+class AnalyticsFactRow(Base):
+    """One analytics fact (application/shared/facts.py): the analytics context's outbox, appended in the
+    transaction of the change it records and drained into Parquet by the export job. Append-only (the export's
+    retention deletes old rows), without foreign keys: a fact outlives the account it names."""
+
+    __tablename__ = "analytics_facts"
+    __table_args__ = (Index(None, "occurred_at"),)
+
+    id: Mapped[UUID] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    occurred_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    user_id: Mapped[UUID | None] = mapped_column(Id)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+
+
 # Invoice numbers. PostgreSQL draws them from a real sequence: nextval never hands a number out twice,
 # whatever the concurrency, and never waits for another transaction. SQLite has no sequences; there the
 # one row of `invoice_number_counter` is bumped in the unit's transaction (writers are serialised by the
@@ -345,3 +360,4 @@ received_events: Table = metadata.tables["received_events"]
 quota_notices: Table = metadata.tables["quota_notices"]
 invoice_number_counter: Table = metadata.tables["invoice_number_counter"]
 audit_log: Table = metadata.tables["audit_log"]
+analytics_facts: Table = metadata.tables["analytics_facts"]

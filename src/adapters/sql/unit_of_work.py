@@ -16,6 +16,7 @@ from adapters.sql.billing import (
     SqlSubscriptionRepository,
 )
 from adapters.sql.conversation import SqlConversationRepository, SqlMessageRepository, SqlUsageRepository
+from adapters.sql.facts import SqlFactLog
 from adapters.sql.identity import (
     SqlApiKeyRepository,
     SqlOneTimeTokenRepository,
@@ -26,6 +27,7 @@ from adapters.sql.outbox import SqlOutbox
 from adapters.sql.transaction import SqlTransaction
 from application.billing.ports import AccountDirectory, QuotaNoticeRepository, ReceivedEventRepository
 from application.shared.audit import AuditLog
+from application.shared.facts import FactLog
 from application.shared.ports import Outbox
 from domain.billing.ports import PaymentRepository, SubscriptionRepository
 from domain.conversation.ports import ConversationRepository, MessageRepository, UsageRepository
@@ -38,7 +40,7 @@ class SqlUnitOfWork:
     the connection goes back to the pool either way. A unique value taken, by this unit or a concurrent
     one, surfaces as Conflict from the statement that hit it or from `commit()`.
 
-    Made for every unit of work the application runs, so it is cheap: a transaction object and thirteen
+    Made for every unit of work the application runs, so it is cheap: a transaction object and fourteen
     repositories that each hold a reference to it (about 1.5 µs in all). The chat path's own storage and the
     per-request principal lookup do not go through it (chat_store.py, principals.py)."""
 
@@ -49,6 +51,7 @@ class SqlUnitOfWork:
     api_keys: ApiKeyRepository
     tokens: OneTimeTokenRepository
     outbox: Outbox
+    facts: FactLog
     conversations: ConversationRepository
     messages: MessageRepository
     usage: UsageRepository
@@ -68,6 +71,7 @@ class SqlUnitOfWork:
         self.api_keys = SqlApiKeyRepository(tx)
         self.tokens = SqlOneTimeTokenRepository(tx)
         self.outbox = SqlOutbox(tx)
+        self.facts = SqlFactLog(tx)
         self.conversations = SqlConversationRepository(tx)
         self.messages = SqlMessageRepository(tx)
         self.usage = SqlUsageRepository(tx)

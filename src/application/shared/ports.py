@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 from uuid import UUID
 
+from application.shared.facts import FactLog
 from domain.shared.ids import new_id
 
 # --- outbox -------------------------------------------------------------------------------------
@@ -49,6 +50,7 @@ class UnitOfWork(Protocol):
     """One transaction. `async with uow:` begins it; leaving without `commit()` rolls it back."""
 
     outbox: Outbox
+    facts: FactLog
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

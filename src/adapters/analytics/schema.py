@@ -1,0 +1,90 @@
+"""The analytics facts as DuckDB sees them: one relation per fact kind, named after the kind
+(`message.replied` -> `message_replied`), with the common columns (id, occurred_at, user_id) and the kind's
+own fields typed from FACT_FIELDS. The Parquet files of a kind have exactly these columns (the partition
+columns `kind` and `date` come from the hive-style path), so the queries read Parquet, the database's tail
+and a test's hand-made facts alike.
+
+`FactViews` is what the analytics queries run against: a DuckDB connection on which every kind's relation
+exists, and the time of the newest fact it holds (`as_of`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+import duckdb
+
+from application.shared.facts import FACT_FIELDS, Fact, FactKind, FieldType
+
+T = TypeVar("T")
+
+DUCKDB_TYPES: dict[FieldType, str] = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN"}
+COMMON_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "VARCHAR"),
+    ("occurred_at", "TIMESTAMPTZ"),
+    ("user_id", "VARCHAR"),
+)
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection that reads and shows times in UTC."""
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    return connection
+
+
+def relation_name(kind: FactKind) -> str:
+    """`message.replied` -> `message_replied`."""
+    return kind.value.replace(".", "_")
+
+
+def columns(kind: FactKind) -> tuple[tuple[str, str], ...]:
+    """(name, DuckDB type) of every column of the kind's relation, common ones first."""
+    return COMMON_COLUMNS + tuple((name, DUCKDB_TYPES[kind_type]) for name, kind_type in FACT_FIELDS[kind].items())
+
+
+def row_values(kind: FactKind, row: dict[str, Any]) -> tuple[Any, ...]:
+    """One fact's values in `columns(kind)` order (ids as text; `row` is Fact.row() or a stored row)."""
+    values: list[Any] = []
+    for name, _type in columns(kind):
+        value = row.get(name)
+        if name in ("id", "user_id") and value is not None:
+            value = str(value)
+        values.append(value)
+    return tuple(values)
+
+
+def create_table(connection: duckdb.DuckDBPyConnection, kind: FactKind, name: str | None = None) -> str:
+    """An empty table with the kind's columns (named `name`, else the kind's relation name)."""
+    table = name or relation_name(kind)
+    body = ", ".join(f'"{column}" {column_type}' for column, column_type in columns(kind))
+    connection.execute(f'CREATE OR REPLACE TABLE "{table}" ({body})')
+    return table
+
+
+def insert_rows(
+    connection: duckdb.DuckDBPyConnection, table: str, kind: FactKind, rows: Iterable[tuple[Any, ...]]
+) -> None:
+    batch = list(rows)
+    if batch:
+        marks = ", ".join("?" for _ in columns(kind))
+        connection.executemany(f'INSERT INTO "{table}" VALUES ({marks})', batch)  # noqa: S608 (names are ours)
+
+
+def load_facts(connection: duckdb.DuckDBPyConnection, facts: Sequence[Fact]) -> datetime | None:
+    """Create every kind's relation as a table holding `facts` (hand-made facts in tests, the database's tail
+    elsewhere); the newest fact's time, or None when there are none."""
+    for kind in FactKind:
+        table = create_table(connection, kind)
+        insert_rows(connection, table, kind, (row_values(kind, fact.row()) for fact in facts if fact.kind is kind))
+    return max((fact.occurred_at for fact in facts), default=None)
+
+
+class FactViews(Protocol):
+    """Runs a query on a DuckDB connection where every kind's relation exists (Parquet plus the not yet
+    exported tail, each fact once). DuckDB is synchronous: `run` takes the query off the event loop."""
+
+    async def run(self, query: Callable[[duckdb.DuckDBPyConnection], T]) -> tuple[T, datetime | None]:
+        """`query`'s result, and `as_of`: the time of the newest fact the relations hold (None if none)."""
+        ...
