@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from adapters.memory.database import TableView
 from application.shared.facts import Fact
@@ -17,4 +18,20 @@ class InMemoryFactLog(TableView):
 
     def all(self) -> Sequence[Fact]:
         """Every committed fact (and this unit's), oldest first: what the analytics context reads."""
-        return sorted(self._rows(), key=lambda fact: (fact.occurred_at, fact.id.int))
+        return sorted(
+            (fact for fact in self._rows() if fact is not None), key=lambda fact: (fact.occurred_at, fact.id.int)
+        )
+
+    async def between(self, start: datetime | None, end: datetime | None, limit: int | None = None) -> Sequence[Fact]:
+        facts = [
+            fact
+            for fact in self.all()
+            if (start is None or fact.occurred_at >= start) and (end is None or fact.occurred_at < end)
+        ]
+        return facts if limit is None else facts[:limit]
+
+    async def delete_before(self, cutoff: datetime) -> int:
+        gone = [fact for fact in self.all() if fact.occurred_at < cutoff]
+        for fact in gone:
+            self._put(fact.id, None)
+        return len(gone)

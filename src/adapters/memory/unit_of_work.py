@@ -25,9 +25,9 @@ from adapters.memory.identity import (
     InMemoryUserRepository,
 )
 from adapters.memory.outbox import InMemoryOutbox
+from application.analytics.ports import FactStore
 from application.billing.ports import AccountDirectory, QuotaNoticeRepository, ReceivedEventRepository
 from application.shared.audit import AuditLog
-from application.shared.facts import FactLog
 from application.shared.ports import Outbox
 from domain.billing.ports import PaymentRepository, SubscriptionRepository
 from domain.conversation.ports import ConversationRepository, MessageRepository, UsageRepository
@@ -50,7 +50,7 @@ class InMemoryUnitOfWork:
         self.api_keys: ApiKeyRepository = InMemoryApiKeyRepository(self._tx)
         self.tokens: OneTimeTokenRepository = InMemoryOneTimeTokenRepository(self._tx)
         self.outbox: Outbox = InMemoryOutbox(self._tx)
-        self.facts: FactLog = InMemoryFactLog(self._tx)
+        self.facts: FactStore = InMemoryFactLog(self._tx)
         self.conversations: ConversationRepository = InMemoryConversationRepository(self._tx)
         self.messages: MessageRepository = InMemoryMessageRepository(self._tx)
         self.usage: UsageRepository = InMemoryUsageRepository(self._tx)

@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert
+from sqlalchemy import Insert, Row, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.sql.tables import analytics_facts
 from adapters.sql.transaction import SqlTransaction
-from application.shared.facts import Fact
+from application.shared.facts import Fact, FactKind
 
 
 def insert_fact(dialect: str) -> Insert:
@@ -30,6 +32,10 @@ def fact_values(fact: Fact) -> dict[str, Any]:
     }
 
 
+def fact_from_row(row: Row[Any]) -> Fact:
+    return Fact(id=row.id, kind=FactKind(row.kind), occurred_at=row.occurred_at, user_id=row.user_id, data=row.data)
+
+
 class SqlFactLog:
     def __init__(self, tx: SqlTransaction) -> None:
         self._tx = tx
@@ -37,3 +43,16 @@ class SqlFactLog:
 
     async def record(self, fact: Fact) -> None:
         await self._tx.execute(self._insert, fact_values(fact))
+
+    async def between(self, start: datetime | None, end: datetime | None, limit: int | None = None) -> Sequence[Fact]:
+        statement = select(analytics_facts)
+        if start is not None:
+            statement = statement.where(analytics_facts.c.occurred_at >= start)
+        if end is not None:
+            statement = statement.where(analytics_facts.c.occurred_at < end)
+        statement = statement.order_by(analytics_facts.c.occurred_at, analytics_facts.c.id).limit(limit)
+        return [fact_from_row(row) for row in await self._tx.read(statement)]
+
+    async def delete_before(self, cutoff: datetime) -> int:
+        result = await self._tx.execute(delete(analytics_facts).where(analytics_facts.c.occurred_at < cutoff))
+        return result.rowcount

@@ -25,9 +25,9 @@ from adapters.sql.identity import (
 )
 from adapters.sql.outbox import SqlOutbox
 from adapters.sql.transaction import SqlTransaction
+from application.analytics.ports import FactStore
 from application.billing.ports import AccountDirectory, QuotaNoticeRepository, ReceivedEventRepository
 from application.shared.audit import AuditLog
-from application.shared.facts import FactLog
 from application.shared.ports import Outbox
 from domain.billing.ports import PaymentRepository, SubscriptionRepository
 from domain.conversation.ports import ConversationRepository, MessageRepository, UsageRepository
@@ -51,7 +51,7 @@ class SqlUnitOfWork:
     api_keys: ApiKeyRepository
     tokens: OneTimeTokenRepository
     outbox: Outbox
-    facts: FactLog
+    facts: FactStore
     conversations: ConversationRepository
     messages: MessageRepository
     usage: UsageRepository

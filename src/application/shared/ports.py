@@ -50,7 +50,11 @@ class UnitOfWork(Protocol):
     """One transaction. `async with uow:` begins it; leaving without `commit()` rolls it back."""
 
     outbox: Outbox
-    facts: FactLog
+
+    @property
+    def facts(self) -> FactLog:
+        """Analytics facts, appended with this unit's commit (application/shared/facts.py)."""
+        ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
