@@ -73,6 +73,7 @@ from domain.identity.ports import PasswordDenylist, PasswordHasher, TokenIssuer
 from domain.shared.clock import Clock, SystemClock
 from entrypoints.background import AsyncioBackgroundTasks
 from entrypoints.catalogue import build_catalogue, build_plans, build_providers
+from entrypoints.observability.tracing import traced_providers
 from entrypoints.settings import Settings
 
 
@@ -362,7 +363,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     providers: dict[str, LlmProvider] = overrides.get("providers") or build_providers(settings)
     closers += [provider.aclose for provider in providers.values() if hasattr(provider, "aclose")]
     catalogue: ModelCatalogue = overrides.get("catalogue") or build_catalogue(settings, providers)
-    router = ProviderRouter(providers, clock=clock.monotonic)
+    router = ProviderRouter(traced_providers(providers), clock=clock.monotonic)
     plans = StaticPlanCatalogue(build_plans(settings))
     allowance: AllowanceProvider = overrides.get("allowance") or CachedAllowance(
         BillingAllowance(uow_factory, plans, settings.overage_max_tokens), settings.allowance_cache_seconds

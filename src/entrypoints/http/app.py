@@ -33,6 +33,7 @@ from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limits import RateLimits, add_rate_limit_headers
 from entrypoints.http.shutdown import Drain, drain_on_signals
 from entrypoints.logging import configure_logging
+from entrypoints.observability.tracing import configure_tracing, shutdown_tracing, traced_app
 from entrypoints.settings import Settings
 from entrypoints.worker.actors import JobRuntime, declare_actors
 from entrypoints.worker.main import background_loops
@@ -75,6 +76,7 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
                 await asyncio.to_thread(worker.stop)
             await container.aclose()
             log.info("app.stopped")
+            shutdown_tracing()
 
     return Litestar(
         route_handlers=[
@@ -150,11 +152,12 @@ def _shared_overrides(container: Container) -> dict[str, Any]:
 def create_app(container: Container, *, run_jobs_in_process: bool | None = None) -> Any:
     litestar = create_litestar(container, run_jobs_in_process=run_jobs_in_process)
     registry = litestar.state.metrics_registry
-    return RequestContextMiddleware(CoalescingMiddleware(litestar), HttpMetrics(registry))
+    return traced_app(RequestContextMiddleware(CoalescingMiddleware(litestar), HttpMetrics(registry)))
 
 
 def asgi() -> Any:
     """uvicorn factory: `uvicorn --factory entrypoints.http.app:asgi`."""
     settings = Settings()
     configure_logging(settings)
+    configure_tracing("parley-api")
     return create_app(bootstrap(settings))

@@ -10,6 +10,8 @@ from typing import Any
 from uuid import UUID
 
 import dramatiq
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from adapters.email.smtp import PermanentEmailError
 from adapters.jobs.dramatiq_broker import RUN_JOB_ACTOR, TIME_LIMIT_MS
@@ -18,6 +20,7 @@ from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings
 
 log = logging.getLogger("parley.jobs")
+_tracer = trace.get_tracer("parley.jobs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +44,10 @@ class JobRuntime:
     async def run(self, message_id: str) -> None:
         if self._container is None:
             self._container = bootstrap(self._settings, **{**self._overrides, "broker": self._broker})
-        async with asyncio.timeout(TIME_LIMIT_MS / 1000):
-            await self._container.run_job(UUID(message_id))
+        with _tracer.start_as_current_span("job run_job", kind=SpanKind.CONSUMER) as span:
+            span.set_attribute("parley.job.id", message_id)
+            async with asyncio.timeout(TIME_LIMIT_MS / 1000):
+                await self._container.run_job(UUID(message_id))
 
     async def aclose(self) -> None:
         if self._container is not None:

@@ -10,6 +10,7 @@ from dramatiq import Worker
 
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.logging import configure_logging
+from entrypoints.observability.tracing import configure_tracing, shutdown_tracing
 from entrypoints.settings import Settings
 from entrypoints.worker.actors import JobRuntime, declare_actors
 from entrypoints.worker.loops import RepeatingTask
@@ -29,12 +30,16 @@ def background_loops(container: Container) -> list[RepeatingTask]:
 
 def run_worker(settings: Settings, threads: int = 4) -> None:
     configure_logging(settings)
+    configure_tracing("parley-worker")
     if not settings.broker_url:
         raise SystemExit(
             "parley worker needs PARLEY_BROKER_URL (amqp://... or redis://...); "
             "the embedded default runs jobs inside `parley serve`."
         )
-    asyncio.run(_main(settings, threads))
+    try:
+        asyncio.run(_main(settings, threads))
+    finally:
+        shutdown_tracing()
 
 
 async def _main(settings: Settings, threads: int) -> None:
