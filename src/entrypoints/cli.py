@@ -1,4 +1,4 @@
-"""`parley`: serve, worker, migrate, users create-admin|list|disable|enable."""
+"""`parley`: serve, worker, migrate, users create-admin|list|disable|enable, chat."""
 
 from __future__ import annotations
 
@@ -56,12 +56,22 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_parser("disable", help="disable a user: every session and API key ends now").add_argument("email")
     users.add_parser("enable", help="let a disabled user sign in again").add_argument("email")
 
+    chat = commands.add_parser("chat", help="chat from this terminal with a Parley server, over its HTTP API")
+    chat.add_argument("--url", help="the server (default: PARLEY_URL, else http://127.0.0.1:8000)")
+    chat.add_argument("--model", help="the model to chat with (default: the server's)")
+    chat.add_argument("--conversation", help="continue this conversation (its id)")
+    chat.add_argument("--json", action="store_true", help="one message per stdin line, one JSON reply per line")
+
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "chat":  # a client: it reads no server settings
+        from entrypoints.terminal.chat import ChatOptions, run_chat
+
+        return run_chat(ChatOptions(args.url, args.model, args.conversation, args.json))
     settings = Settings()
     if args.command == "serve":
         return _serve(settings, args)

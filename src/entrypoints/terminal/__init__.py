@@ -1,0 +1,1 @@
+"""`parley chat`: a terminal client of any Parley server, over its HTTP API only."""
