@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from application.billing import topics
+from application.billing.facts import Before, payment_failed_fact, record_changes
 from application.billing.money import format_money
 from application.billing.notices import queue_email
 from application.billing.payments import InvoiceLink, record_payment
@@ -96,14 +97,17 @@ class ProcessGatewayEvent:
                 invoice.amount_cents if invoice else plan.price_cents, invoice.currency if invoice else plan.currency
             )
             await queue_email(uow, self._clock, subscription.user_id, "payment_failed", amount=amount, plan=plan.name)
+            await uow.facts.record(payment_failed_fact(subscription, invoice, self._plans, event.id, self._clock.now()))
 
     async def _sync(self, uow: BillingUnitOfWork, subscription: Subscription) -> None:
         """Make our row match the gateway's current state (re-fetched), and the account's plan with it unless a
         newer subscription of the user's decides it (a late event about an old one changes only that one)."""
         assert subscription.external_id is not None
         remote = await self._gateway.retrieve_subscription(subscription.external_id)
+        before = Before.of(subscription)
         subscription.sync(remote, self._clock.now())
         await uow.subscriptions.update(subscription)
+        await record_changes(uow, before, subscription, self._plans, self._clock.now())
         newest = await uow.subscriptions.get_for_user(subscription.user_id)
         if newest is None or newest.id == subscription.id:
             await uow.accounts.set_plan(subscription.user_id, subscription.entitled_plan)
