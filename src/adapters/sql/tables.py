@@ -269,6 +269,7 @@ class PaymentRow(Base):
     external_id: Mapped[str | None] = mapped_column(String(GATEWAY_ID_LENGTH), unique=True)
     plan: Mapped[str | None] = mapped_column(String(PLAN_LENGTH))
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument)
+    refunded_cents: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class ReceivedEventRow(Base):
