@@ -97,7 +97,9 @@ async def store(uow_backend: str | None) -> AsyncIterator[Store]:
         async with engine.connect() as connection:
             rows = await connection.execute(select(analytics_facts).order_by(analytics_facts.c.occurred_at))
             return [
-                Fact(id=row.id, kind=FactKind(row.kind), occurred_at=row.occurred_at, user_id=row.user_id, data=row.data)
+                Fact(
+                    id=row.id, kind=FactKind(row.kind), occurred_at=row.occurred_at, user_id=row.user_id, data=row.data
+                )
                 for row in rows
             ]
 

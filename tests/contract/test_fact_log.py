@@ -46,7 +46,9 @@ async def log(uow_backend: str | None) -> AsyncIterator[Log]:
         async with engine.connect() as connection:
             rows = await connection.execute(select(analytics_facts).order_by(analytics_facts.c.occurred_at))
             return [
-                Fact(id=row.id, kind=FactKind(row.kind), occurred_at=row.occurred_at, user_id=row.user_id, data=row.data)
+                Fact(
+                    id=row.id, kind=FactKind(row.kind), occurred_at=row.occurred_at, user_id=row.user_id, data=row.data
+                )
                 for row in rows
             ]
 

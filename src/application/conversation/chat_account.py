@@ -23,8 +23,8 @@ from application.conversation.quota import QuotaGate
 from application.conversation.response_cache import CachedReply, ResponseCache
 from application.conversation.router import NoProviderAnswered, OpenedStream
 from application.shared import topics
-from application.shared.facts import Fact, FactKind, fact_id
 from application.shared.allowance import QuotaStatus
+from application.shared.facts import Fact, FactKind, fact_id
 from application.shared.ports import OutboxMessage
 from domain.conversation.errors import ProviderUnavailable
 from domain.conversation.model import Message, Role, Usage

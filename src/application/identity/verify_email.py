@@ -36,7 +36,9 @@ class VerifyEmail:
             await uow.users.update(user)
             if first:
                 kind = FactKind.USER_VERIFIED
-                await uow.facts.record(Fact(id=fact_id(kind, str(user.id)), kind=kind, occurred_at=now, user_id=user.id))
+                await uow.facts.record(
+                    Fact(id=fact_id(kind, str(user.id)), kind=kind, occurred_at=now, user_id=user.id)
+                )
             await uow.commit()
         log.info("auth.email_verified", extra={"user_id": str(user.id)})
         return user
