@@ -45,21 +45,47 @@ def build_providers(settings: Settings) -> dict[str, LlmProvider]:
     return providers
 
 
+LIST_PRICES: dict[str, tuple[int, int]] = {
+    "gpt-4o-mini": (15, 60),
+    "gpt-4o": (250, 1_000),
+    "gpt-4.1": (200, 800),
+    "gpt-4.1-mini": (40, 160),
+    "gpt-4.1-nano": (10, 40),
+    "o3-mini": (110, 440),
+    "o4-mini": (110, 440),
+    "claude-3-5-haiku-latest": (80, 400),
+    "claude-3-5-haiku-20241022": (80, 400),
+    "claude-haiku-4-5": (100, 500),
+    "claude-sonnet-4-5": (300, 1_500),
+    "claude-sonnet-4-0": (300, 1_500),
+    "claude-opus-4-1": (1_500, 7_500),
+}
+"""The providers' list prices, in US cents per million (input, output) tokens, of the models the default
+catalogue may offer; PARLEY_MODEL_PRICES overrides or adds to them, and a model in neither costs 0."""
+
+
 def _spec(model_id: str, provider: str, window: int, plans: frozenset[str], **extra: Any) -> ModelSpec:
     return ModelSpec(id=model_id, route=(RouteStep(provider, model_id),), context_window=window, plans=plans, **extra)
 
 
+def _priced(settings: Settings, name: str) -> dict[str, int]:
+    prompt, completion = settings.model_prices.get(name) or LIST_PRICES.get(name, (0, 0))
+    return {"prompt_price_per_mtok_cents": prompt, "completion_price_per_mtok_cents": completion}
+
+
 def default_models(settings: Settings, providers: dict[str, LlmProvider]) -> list[ModelSpec]:
-    models = [
+    models = [  # the demo models call no provider: they cost nothing
         _spec("parley-demo", "demo", 8_192, ALL_PLANS, default_max_tokens=256),
         _spec("parley-demo-large", "demo", 32_768, PAID_PLANS, default_max_tokens=512),
     ]
     if "openai" in providers:
         for index, name in enumerate(settings.openai_models):
-            models.append(_spec(name, "openai", 128_000, ALL_PLANS if index == 0 else PAID_PLANS))
+            plans = ALL_PLANS if index == 0 else PAID_PLANS
+            models.append(_spec(name, "openai", 128_000, plans, **_priced(settings, name)))
     if "anthropic" in providers:
         for index, name in enumerate(settings.anthropic_models):
-            models.append(_spec(name, "anthropic", 200_000, ALL_PLANS if index == 0 else PAID_PLANS))
+            plans = ALL_PLANS if index == 0 else PAID_PLANS
+            models.append(_spec(name, "anthropic", 200_000, plans, **_priced(settings, name)))
     return models
 
 

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     anthropic_models: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["claude-3-5-haiku-latest", "claude-sonnet-4-5"]
     )
+    model_prices: dict[str, tuple[int, int]] = Field(default_factory=dict)
+    """JSON {"model": [input, output]}: US cents per million tokens, over the default catalogue's list prices."""
     provider_connect_timeout_seconds: float = 5.0
     provider_read_timeout_seconds: float = 60.0
     demo_delay_ms: int = 15
@@ -109,6 +111,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             pairs = [part.split("=", 1) for part in value.split(",") if part.strip()]
             return {name.strip(): item.strip() for name, item in pairs}
+        return value
+
+    @field_validator("model_prices")
+    @classmethod
+    def _prices_not_negative(cls, value: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+        if any(price < 0 for pair in value.values() for price in pair):
+            raise ValueError("prices are cents per million tokens, 0 or more")
         return value
 
     @field_validator("secret_keys_old", "trusted_proxies", "openai_models", "anthropic_models", mode="before")

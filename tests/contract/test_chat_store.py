@@ -5,22 +5,25 @@ recorded with everything it causes or not at all, and concurrent replies into on
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
 import pytest
+from sqlalchemy import select
 
 from adapters.memory.cache import InMemoryCache
 from adapters.memory.chat_store import InMemoryChatStore
-from adapters.memory.database import InMemoryDatabase
+from adapters.memory.database import InMemoryDatabase, Transaction
+from adapters.memory.facts import InMemoryFactLog
 from adapters.memory.llm import Script, ScriptedProvider
 from adapters.memory.quota_ledger import InMemoryQuotaLedger
 from adapters.memory.unit_of_work import InMemoryUnitOfWork
 from adapters.sql.chat_store import SqlChatStore
 from adapters.sql.engine import create_engine
+from adapters.sql.tables import analytics_facts
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from application.conversation.chat_store import ChatStore
 from application.conversation.dto import ReplyFinished
@@ -32,10 +35,11 @@ from application.conversation.send_chat import ChatRequest, SendChat
 from application.identity.ports import IdentityUnitOfWork
 from application.shared import topics
 from application.shared.allowance import Allowance
+from application.shared.facts import Fact, FactKind, fact_id
 from application.shared.ports import OutboxMessage
 from domain.conversation.catalogue import ModelCatalogue, ModelSpec, RouteStep
 from domain.conversation.model import Conversation, Usage
-from domain.conversation.ports import DayUsage, ModelUsage
+from domain.conversation.ports import DayUsage, ModelUsage, UsageRecord
 from domain.identity.model import User
 from domain.shared.clock import SystemClock
 from domain.shared.errors import Conflict
@@ -53,6 +57,8 @@ class ChatUnitOfWork(IdentityUnitOfWork, ConversationUnitOfWork, Protocol):
 class Store:
     chat: ChatStore
     uow: Callable[[], ChatUnitOfWork]
+    facts: Callable[[], Awaitable[list[Fact]]]
+    """Every recorded analytics fact, read with a plain SELECT (memory: InMemoryFactLog.all())."""
 
     async def user(self, email: str = "ada@example.com") -> User:
         user = UserFactory.build(email=email, plan="pro", created_at=T0)
@@ -78,11 +84,26 @@ class Store:
 async def store(uow_backend: str | None) -> AsyncIterator[Store]:
     if uow_backend is None:
         database = InMemoryDatabase()
-        yield Store(InMemoryChatStore(database), lambda: InMemoryUnitOfWork(database))
+
+        async def in_memory() -> list[Fact]:
+            return list(InMemoryFactLog(Transaction(database)).all())
+
+        yield Store(InMemoryChatStore(database), lambda: InMemoryUnitOfWork(database), in_memory)
         return
     engine = create_engine(uow_backend, pool_size=4, max_overflow=2)  # concurrent callers queue for these
     chat_store = SqlChatStore(engine)
-    yield Store(chat_store, lambda: SqlUnitOfWork(engine))
+
+    async def in_sql() -> list[Fact]:
+        async with engine.connect() as connection:
+            rows = await connection.execute(select(analytics_facts).order_by(analytics_facts.c.occurred_at))
+            return [
+                Fact(
+                    id=row.id, kind=FactKind(row.kind), occurred_at=row.occurred_at, user_id=row.user_id, data=row.data
+                )
+                for row in rows
+            ]
+
+    yield Store(chat_store, lambda: SqlUnitOfWork(engine), in_sql)
     await chat_store.aclose()
     await engine.dispose()
 
@@ -208,6 +229,96 @@ async def test_a_reply_whose_outbox_message_cannot_be_stored_stores_nothing(stor
         assert [m.id for m in await uow.messages.list_for_conversation(conversation.id)][-1] == first.id
         assert await uow.usage.total_for_period(ada.id, PERIOD) == first.usage.total_tokens
         assert await uow.outbox.get(fresh.id) is None
+
+
+def replied_fact(record: UsageRecord, **changes: object) -> Fact:
+    data: dict[str, str | int | bool | None] = {
+        "model": record.model,
+        "provider": record.provider,
+        "prompt_tokens": record.usage.prompt_tokens,
+        "completion_tokens": record.usage.completion_tokens,
+        "cost_micros": 525,
+        "cached": record.cached,
+        "finish_reason": "stop",
+    }
+    kind = FactKind.MESSAGE_REPLIED
+    return Fact(
+        id=fact_id(kind, str(record.id)),
+        kind=kind,
+        occurred_at=record.created_at,
+        user_id=record.user_id,
+        data=data | changes,  # type: ignore[operator]
+    )
+
+
+async def test_a_reply_records_its_fact_with_it(store: Store) -> None:
+    ada = await store.user()
+    conversation = await store.conversation(ada)
+    reply = MessageFactory.reply_in(conversation)
+    record = UsageRecordFactory.of(reply)
+    fact = replied_fact(record, conversation_id=str(conversation.id))
+
+    await store.chat.record_reply(reply, record, (), [fact])
+    silent = UsageRecordFactory.build(user_id=ada.id, usage=Usage(30, 0))
+    await store.chat.record_reply(None, silent, (), [replied_fact(silent, finish_reason="cancelled")])
+
+    got, cancelled = await store.facts()
+    assert got == fact
+    assert cancelled.data["finish_reason"] == "cancelled"
+
+
+async def test_a_fact_recorded_before_is_skipped_and_the_reply_still_stored(store: Store) -> None:
+    ada = await store.user()
+    conversation = await store.conversation(ada)
+    first = MessageFactory.reply_in(conversation)
+    record = UsageRecordFactory.of(first)
+    await store.chat.record_reply(first, record, (), [replied_fact(record)])
+    again = MessageFactory.reply_in(conversation)
+
+    await store.chat.record_reply(again, UsageRecordFactory.of(again), (), [replied_fact(record, cost_micros=1)])
+
+    assert (await store.reread(ada, conversation)).message_count == 3
+    assert [f.data["cost_micros"] for f in await store.facts()] == [525]
+
+
+async def test_a_reply_that_cannot_be_stored_records_no_fact(store: Store) -> None:
+    ada = await store.user()
+    conversation = await store.conversation(ada)
+    first = MessageFactory.reply_in(conversation)
+    await store.chat.record_reply(first, UsageRecordFactory.of(first))
+    reply = replace(MessageFactory.reply_in(conversation), id=first.id)  # its message id is taken
+    record = UsageRecordFactory.of(reply)
+
+    with pytest.raises(Conflict):
+        await store.chat.record_reply(reply, record, (), [replied_fact(record)])
+
+    assert await store.facts() == []
+    async with store.uow() as uow:
+        assert len(await uow.usage.list_for_user(ada.id)) == 1
+
+
+async def test_facts_of_a_turn_without_a_reply_are_recorded_alone(store: Store) -> None:
+    ada = await store.user()
+    fact = replied_fact(UsageRecordFactory.build(user_id=ada.id, usage=Usage(0, 0)), error="provider-unavailable")
+
+    await store.chat.record_facts([fact])
+    await store.chat.record_facts([fact])  # once
+
+    assert await store.facts() == [fact]
+    async with store.uow() as uow:
+        assert await uow.usage.list_for_user(ada.id) == []
+
+
+async def test_a_reply_keeps_its_cost(store: Store) -> None:
+    ada = await store.user()
+    conversation = await store.conversation(ada)
+    reply = MessageFactory.reply_in(conversation)
+    record = replace(UsageRecordFactory.of(reply), cost_micros=12_345_678_901)
+
+    await store.chat.record_reply(reply, record)
+
+    async with store.uow() as uow:
+        assert [r.cost_micros for r in await uow.usage.list_for_user(ada.id)] == [12_345_678_901]
 
 
 # --- through the use case -----------------------------------------------------------------------

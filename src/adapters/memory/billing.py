@@ -64,6 +64,12 @@ class InMemoryPaymentRepository(TableView):
     async def get_by_external_id(self, external_id: str) -> Payment | None:
         return next((p for p in self._rows() if p.external_id == external_id), None)
 
+    async def update(self, payment: Payment) -> None:
+        stored: Payment | None = self._get(payment.id)
+        if stored is not None:
+            stored.refunded_cents = payment.refunded_cents
+            self._put(payment.id, stored)
+
     async def list_for_user(self, user_id: UUID, limit: int, before: tuple[datetime, UUID] | None) -> Sequence[Payment]:
         mine = sorted(
             (p for p in self._rows() if p.user_id == user_id), key=lambda p: (p.created_at, p.id.int), reverse=True

@@ -14,7 +14,9 @@ from adapters.memory.conversation import (
     count_message,
 )
 from adapters.memory.database import InMemoryDatabase, Transaction
+from adapters.memory.facts import InMemoryFactLog
 from application.conversation.chat_store import LoadedTurn
+from application.shared.facts import Fact
 from application.shared.ports import OutboxMessage
 from domain.conversation.model import Conversation, Message
 from domain.conversation.ports import UsageRecord
@@ -43,7 +45,11 @@ class InMemoryChatStore:
         tx.commit()
 
     async def record_reply(
-        self, message: Message | None, usage: UsageRecord, outbox: Sequence[OutboxMessage] = ()
+        self,
+        message: Message | None,
+        usage: UsageRecord,
+        outbox: Sequence[OutboxMessage] = (),
+        facts: Sequence[Fact] = (),
     ) -> None:
         tx = Transaction(self._db)
         if message is not None:
@@ -52,4 +58,16 @@ class InMemoryChatStore:
         add_usage(tx, usage)
         for outbox_message in outbox:
             tx.insert("outbox", outbox_message.id, outbox_message)
+        _add_facts(tx, facts)
         tx.commit()
+
+    async def record_facts(self, facts: Sequence[Fact]) -> None:
+        tx = Transaction(self._db)
+        _add_facts(tx, facts)
+        tx.commit()
+
+
+def _add_facts(tx: Transaction, facts: Sequence[Fact]) -> None:
+    for fact in facts:
+        if tx.get(InMemoryFactLog.table, fact.id) is None:
+            tx.put(InMemoryFactLog.table, fact.id, fact)

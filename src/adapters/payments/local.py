@@ -37,6 +37,7 @@ from domain.billing.ports import (
     GatewayEvent,
     GatewayEventKind,
     GatewayInvoice,
+    GatewayRefund,
     GatewaySubscription,
     SubscriptionRef,
 )
@@ -99,6 +100,7 @@ class LocalPaymentGateway:
         try:
             kind = GatewayEventKind(payload["type"])
             invoice = payload.get("invoice")
+            refund = payload.get("refund")
             return GatewayEvent(
                 kind,
                 payload.get("subscription"),
@@ -113,6 +115,9 @@ class LocalPaymentGateway:
                     period_start=datetime.fromisoformat(invoice["period_start"]),
                     period_end=datetime.fromisoformat(invoice["period_end"]),
                 ),
+                None
+                if refund is None
+                else GatewayRefund(str(refund["invoice_id"]), int(refund["refunded_cents"]), str(refund["currency"])),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise GatewayError(f"Unexpected local event: {error!r}", retryable=False) from error

@@ -53,6 +53,7 @@ from domain.billing.ports import (
     GatewayEvent,
     GatewayEventKind,
     GatewayInvoice,
+    GatewayRefund,
     GatewaySubscription,
     SubscriptionRef,
 )
@@ -151,6 +152,14 @@ class _Subscription(msgspec.Struct):
     """Where API versions before 2025-03-31 kept the period; read only when the item has none."""
 
 
+class _Charge(msgspec.Struct):
+    id: str
+    currency: str
+    amount_refunded: int
+    invoice: str | None = None
+    """The invoice the charge paid (a charge made outside an invoice has none)."""
+
+
 class _EventData(msgspec.Struct):
     object: dict[str, Any]
 
@@ -168,7 +177,8 @@ _INVOICE_EVENTS = {
     "invoice.paid": GatewayEventKind.INVOICE_PAID,
     "invoice.payment_failed": GatewayEventKind.INVOICE_PAYMENT_FAILED,
 }
-"""The webhook events billing acts on (the endpoint's subscription in Stripe lists the same five)."""
+"""The webhook events billing acts on, with `charge.refunded` (the endpoint's subscription in Stripe lists the
+same six)."""
 
 
 class StripePaymentGateway:
@@ -312,6 +322,12 @@ class StripePaymentGateway:
             event = msgspec.convert(payload, _Event)
             if event.type in _SUBSCRIPTION_EVENTS:
                 return GatewayEvent(GatewayEventKind.SUBSCRIPTION_CHANGED, str(event.data.object["id"]))
+            if event.type == "charge.refunded":
+                charge = msgspec.convert(event.data.object, _Charge)
+                if charge.invoice is None:
+                    return GatewayEvent(GatewayEventKind.OTHER)  # not a charge of ours: no invoice, no payment
+                refund = GatewayRefund(charge.invoice, charge.amount_refunded, charge.currency)
+                return GatewayEvent(GatewayEventKind.CHARGE_REFUNDED, refund=refund)
             kind = _INVOICE_EVENTS.get(event.type)
             if kind is None:
                 return GatewayEvent(GatewayEventKind.OTHER)

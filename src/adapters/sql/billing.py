@@ -105,6 +105,7 @@ def payment_values(payment: Payment) -> dict[str, Any]:
         "external_id": payment.external_id,
         "plan": payment.plan,
         "lines": [{"description": line.description, "amount_cents": line.amount_cents} for line in payment.lines],
+        "refunded_cents": payment.refunded_cents,
     }
 
 
@@ -126,6 +127,7 @@ def payment_from_row(row: Row[Any]) -> Payment:
         lines=tuple(
             InvoiceLine(description=line["description"], amount_cents=line["amount_cents"]) for line in row.lines
         ),
+        refunded_cents=row.refunded_cents,
     )
 
 
@@ -252,6 +254,11 @@ class SqlPaymentRepository:
     async def get_by_external_id(self, external_id: str) -> Payment | None:
         row = (await self._tx.read(_PAYMENT_BY_EXTERNAL_ID, {"external_id": external_id})).first()
         return None if row is None else payment_from_row(row)
+
+    async def update(self, payment: Payment) -> None:
+        await self._tx.execute(
+            update(payments).where(payments.c.id == payment.id).values(refunded_cents=payment.refunded_cents)
+        )
 
     async def list_for_user(self, user_id: UUID, limit: int, before: tuple[datetime, UUID] | None) -> Sequence[Payment]:
         """Keyset pagination along the (user_id, created_at, id) index: newest first, ties by id descending."""

@@ -4,7 +4,8 @@ execution path, and only on PostgreSQL.
 On PostgreSQL each call is ONE statement sent straight to asyncpg, on a connection from SQLAlchemy's pool kept
 between calls (direct.py):
 `record_prompt` and `record_reply` are data-modifying CTEs (`WITH m AS (INSERT ...), c AS (UPDATE ...) ...`), so
-the reply, its usage record, the counters and the outbox messages it causes commit together in one round trip,
+the reply, its usage record, the counters, the outbox messages it causes and its analytics facts (inserted
+with ON CONFLICT (id) DO NOTHING) commit together in one round trip,
 atomic as any single statement (foreign keys are checked at its end); `load_turn` is one SELECT. The SQL is
 written here by hand, values are converted here, and asyncpg prepares each statement once per connection. A
 unique violation is a Conflict; any other driver error surfaces as SQLAlchemy's DBAPIError (its `.orig` is
@@ -43,9 +44,11 @@ from adapters.sql.conversation import (
     usage_record_values,
 )
 from adapters.sql.direct import KeptConnections
+from adapters.sql.facts import fact_values, insert_fact
 from adapters.sql.tables import outbox
 from adapters.sql.transaction import SqlTransaction
 from application.conversation.chat_store import LoadedTurn
+from application.shared.facts import Fact
 from application.shared.ports import OutboxMessage
 from domain.conversation.model import Conversation, Message, Role, Usage
 from domain.conversation.ports import UsageRecord
@@ -108,10 +111,14 @@ class SqlChatStore:
             await tx.close()
 
     async def record_reply(
-        self, message: Message | None, usage: UsageRecord, outbox: Sequence[OutboxMessage] = ()
+        self,
+        message: Message | None,
+        usage: UsageRecord,
+        outbox: Sequence[OutboxMessage] = (),
+        facts: Sequence[Fact] = (),
     ) -> None:
         if self._direct:
-            await self._record_reply_direct(message, usage, outbox)
+            await self._record_reply_direct(message, usage, outbox, facts)
             return
         tx = SqlTransaction(self._engine)
         try:
@@ -121,6 +128,20 @@ class SqlChatStore:
             await add_usage(tx, usage)
             for outbox_message in outbox:
                 await tx.execute(_ADD_OUTBOX, sql_outbox.message_values(outbox_message))
+            await _add_facts(tx, facts)
+            await tx.commit()
+        finally:
+            await tx.close()
+
+    async def record_facts(self, facts: Sequence[Fact]) -> None:
+        if not facts:
+            return
+        if self._direct:
+            await self._fetch(_FACTS_ONLY, _fact_arrays(facts))
+            return
+        tx = SqlTransaction(self._engine)
+        try:
+            await _add_facts(tx, facts)
             await tx.commit()
         finally:
             await tx.close()
@@ -128,7 +149,7 @@ class SqlChatStore:
     # --- PostgreSQL, straight on asyncpg ---------------------------------------------------------
 
     async def _record_reply_direct(
-        self, message: Message | None, usage: UsageRecord, outbox: Sequence[OutboxMessage]
+        self, message: Message | None, usage: UsageRecord, outbox: Sequence[OutboxMessage], facts: Sequence[Fact]
     ) -> None:
         day = day_total_values(usage)
         values = _prefixed("u", usage_record_values(usage)) | _prefixed("t", model_total_values(usage))
@@ -144,7 +165,9 @@ class SqlChatStore:
                 "o_payload": [json.dumps(dict(m.payload)) for m in outbox],
                 "o_created_at": [m.created_at for m in outbox],
             }
-        await self._fetch(_reply_statement(message is not None, day is not None, bool(outbox)), values)
+        if facts:
+            values |= _fact_arrays(facts)
+        await self._fetch(_reply_statement(message is not None, day is not None, bool(outbox), bool(facts)), values)
 
     async def _fetch(self, statement: _Statement, values: Mapping[str, Any]) -> list[asyncpg.Record]:
         arguments = statement.arguments(values)
@@ -165,6 +188,23 @@ class SqlChatStore:
                 await _invalidate(connection, None)
                 raise
         return records
+
+
+async def _add_facts(tx: SqlTransaction, facts: Sequence[Fact]) -> None:
+    if facts:
+        statement = insert_fact(tx.dialect)
+        for fact in facts:
+            await tx.execute(statement, fact_values(fact))
+
+
+def _fact_arrays(facts: Sequence[Fact]) -> dict[str, Any]:
+    return {
+        "f_id": [f.id for f in facts],
+        "f_kind": [f.kind.value for f in facts],
+        "f_occurred_at": [f.occurred_at for f in facts],
+        "f_user_id": [f.user_id for f in facts],
+        "f_data": [json.dumps(dict(f.data)) for f in facts],
+    }
 
 
 async def _invalidate(connection: AsyncConnection, exc: BaseException | None) -> None:
@@ -237,6 +277,7 @@ _USAGE_COLUMNS = (
     "latency_ms",
     "ttft_ms",
     "failovers",
+    "cost_micros",
 )
 _COUNT = "UPDATE conversations SET message_count = message_count + 1, updated_at = :c_at WHERE id = :c_key"
 _NEW_PROMPT = _Statement(
@@ -265,9 +306,18 @@ _OUTBOX = (
     " AS o (id, topic, payload, created_at)"
 )
 
+_FACTS = (
+    "INSERT INTO analytics_facts (id, kind, occurred_at, user_id, data)"
+    " SELECT id, kind, occurred_at, user_id, data::jsonb"
+    " FROM unnest(:f_id::uuid[], :f_kind::text[], :f_occurred_at::timestamptz[], :f_user_id::uuid[], :f_data::text[])"
+    " AS f (id, kind, occurred_at, user_id, data)"
+    " ON CONFLICT (id) DO NOTHING"
+)
+_FACTS_ONLY = _Statement(_FACTS)
+
 
 @functools.cache
-def _reply_statement(with_message: bool, with_day: bool, with_outbox: bool) -> _Statement:
+def _reply_statement(with_message: bool, with_day: bool, with_outbox: bool, with_facts: bool) -> _Statement:
     parts = [("u", _insert("usage_records", "u", _USAGE_COLUMNS)), ("t", _MODEL_TOTAL)]
     if with_message:
         parts += [("m", _insert("messages", "m", _MESSAGE_COLUMNS)), ("c", _COUNT)]
@@ -275,6 +325,8 @@ def _reply_statement(with_message: bool, with_day: bool, with_outbox: bool) -> _
         parts.append(("d", _DAY_TOTAL))
     if with_outbox:
         parts.append(("o", _OUTBOX))
+    if with_facts:
+        parts.append(("f", _FACTS))
     return _Statement("WITH " + ", ".join(f"{name} AS ({sql})" for name, sql in parts) + " SELECT 1")
 
 

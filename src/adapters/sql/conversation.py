@@ -122,11 +122,23 @@ def usage_record_values(record: UsageRecord) -> dict[str, Any]:
         "latency_ms": record.latency_ms,
         "ttft_ms": record.ttft_ms,
         "failovers": record.failovers,
+        "cost_micros": record.cost_micros,
     }
 
 
-_USAGE_RECORD_COLUMNS = tuple(
-    "id user_id message_id model provider cached period_start created_at latency_ms ttft_ms failovers".split()  # noqa: SIM905
+_USAGE_RECORD_COLUMNS = (
+    "id",
+    "user_id",
+    "message_id",
+    "model",
+    "provider",
+    "cached",
+    "period_start",
+    "created_at",
+    "latency_ms",
+    "ttft_ms",
+    "failovers",
+    "cost_micros",
 )
 """The columns of `usage_records` a UsageRecord takes as they are (the two token counts make its `usage`)."""
 

@@ -192,6 +192,8 @@ class UsageRecordRow(Base):
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     ttft_ms: Mapped[int | None] = mapped_column(Integer)
     failovers: Mapped[int] = mapped_column(Integer)
+    # What the reply cost at the provider's price then, in millionths of a dollar (a later price rewrites nothing).
+    cost_micros: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class UsageModelTotalRow(Base):
@@ -267,6 +269,7 @@ class PaymentRow(Base):
     external_id: Mapped[str | None] = mapped_column(String(GATEWAY_ID_LENGTH), unique=True)
     plan: Mapped[str | None] = mapped_column(String(PLAN_LENGTH))
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument)
+    refunded_cents: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class ReceivedEventRow(Base):

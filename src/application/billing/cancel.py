@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from uuid import UUID
 
+from application.billing.facts import Before, record_changes
 from application.billing.gateway import gateway_call_failed, ref_of
 from application.billing.notices import queue_email
 from application.billing.plans import StaticPlanCatalogue
@@ -61,8 +62,10 @@ class CancelSubscription:
             if current.external_id and current.customer_id:
                 await self._gateway.recall(ref_of(current, self._plans))
                 await self._gateway.cancel_now(current.external_id, f"account-deleted:{current.id}")
+            before = Before.of(current)
             current.mark_canceled(self._clock.now())
             await uow.subscriptions.update(current)
+            await record_changes(uow, before, current, self._plans, self._clock.now())
             await uow.accounts.set_plan(user_id, current.entitled_plan)
             await uow.commit()
         log.info("billing.canceled_for_deleted_account", extra={"user_id": str(user_id)})

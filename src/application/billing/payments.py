@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from uuid import UUID
 
+from application.billing.facts import payment_fact
 from application.billing.money import format_money
 from application.billing.notices import queue_email
 from application.billing.ports import BillingUnitOfWork
+from application.shared.facts import FactKind
 from domain.billing.model import InvoiceLine, Payment, PaymentStatus, Plan
 from domain.billing.ports import GatewayInvoice
 from domain.shared.clock import Clock
@@ -49,6 +51,8 @@ async def record_payment(
         lines=lines or (InvoiceLine(description, invoice.amount_cents),),
     )
     await uow.payments.add(payment)
+    fact = payment_fact(FactKind.PAYMENT_SUCCEEDED, payment, payment.amount_cents, str(payment.id), payment.created_at)
+    await uow.facts.record(fact)
     await queue_email(
         uow,
         clock,

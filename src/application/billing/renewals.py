@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from application.billing.facts import Before, record_changes
 from application.billing.gateway import ref_of
 from application.billing.payments import InvoiceLink, record_payment
 from application.billing.plans import StaticPlanCatalogue
@@ -56,6 +57,7 @@ class RunBillingCycle:
         assert subscription.external_id is not None
         await self._gateway.recall(ref_of(subscription, self._plans))
         now = self._clock.now()
+        before = Before.of(subscription)
         if subscription.cancel_at_period_end:
             subscription.mark_canceled(now)
             log.info("billing.canceled", extra={"user_id": str(subscription.user_id)})
@@ -78,6 +80,7 @@ class RunBillingCycle:
                 )
             log.info("billing.renewed", extra={"user_id": str(subscription.user_id), "plan": plan.id})
         await uow.subscriptions.update(subscription)
+        await record_changes(uow, before, subscription, self._plans, now)
         await uow.accounts.set_plan(subscription.user_id, subscription.entitled_plan)
 
     async def _report_overage(self, subscription: Subscription, plan: Plan) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from uuid import UUID
 
 from application.billing.cancel import CancelAtPeriodEnd
+from application.billing.facts import Before, record_changes
 from application.billing.gateway import gateway_call_failed, ref_of
 from application.billing.money import format_money
 from application.billing.notices import queue_email
@@ -96,6 +97,7 @@ class Subscribe:
             updated_at=now,
         )
         await uow.subscriptions.add(subscription)
+        await record_changes(uow, None, subscription, self._plans, now)
         if subscription.grants_plan:
             await self._activated(uow, subscription, plan, remote)
         log.info(
@@ -148,8 +150,10 @@ class Subscribe:
             current.await_payment(remote.client_secret, self._clock.now())
             await uow.subscriptions.update(current)
             return current
+        before = Before.of(current)
         current.upgrade(plan.id, remote.status, self._clock.now())
         await uow.subscriptions.update(current)
+        await record_changes(uow, before, current, self._plans, self._clock.now())
         await uow.accounts.set_plan(current.user_id, current.entitled_plan)  # the new quota applies at once
         if remote.latest_invoice is not None:
             await record_payment(

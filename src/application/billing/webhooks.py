@@ -10,14 +10,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from application.billing import topics
+from application.billing.facts import Before, payment_fact, payment_failed_fact, record_changes
 from application.billing.money import format_money
 from application.billing.notices import queue_email
 from application.billing.payments import InvoiceLink, record_payment
 from application.billing.plans import StaticPlanCatalogue
 from application.billing.ports import BillingUnitOfWork, ReceivedEvent
+from application.shared.facts import FactKind
 from application.shared.ports import OutboxMessage
 from domain.billing.model import Subscription
-from domain.billing.ports import GatewayEvent, GatewayEventKind, PaymentGateway
+from domain.billing.ports import GatewayEvent, GatewayEventKind, GatewayRefund, PaymentGateway
 from domain.shared.clock import Clock
 
 log = logging.getLogger("parley.billing")
@@ -73,6 +75,9 @@ class ProcessGatewayEvent:
             await uow.commit()
 
     async def _apply(self, uow: BillingUnitOfWork, event: ReceivedEvent, parsed: GatewayEvent) -> None:
+        if parsed.kind is GatewayEventKind.CHARGE_REFUNDED and parsed.refund is not None:
+            await self._refunded(uow, event, parsed.refund)
+            return
         external_id = parsed.subscription_external_id
         subscription = await uow.subscriptions.get_by_external_id(external_id) if external_id else None
         if subscription is None:
@@ -96,14 +101,32 @@ class ProcessGatewayEvent:
                 invoice.amount_cents if invoice else plan.price_cents, invoice.currency if invoice else plan.currency
             )
             await queue_email(uow, self._clock, subscription.user_id, "payment_failed", amount=amount, plan=plan.name)
+            await uow.facts.record(payment_failed_fact(subscription, invoice, self._plans, event.id, self._clock.now()))
+
+    async def _refunded(self, uow: BillingUnitOfWork, event: ReceivedEvent, refund: GatewayRefund) -> None:
+        """Record how much of the paid invoice went back, and the payment.refunded fact of what is newly
+        refunded (keyed by the event: a replay, or a late event saying no more, records nothing)."""
+        payment = await uow.payments.get_by_external_id(refund.invoice_external_id)
+        if payment is None:
+            log.warning("billing.refund_unknown_payment", extra={"event_id": event.id})
+            return
+        newly = payment.refund(refund.refunded_cents)
+        if newly <= 0:
+            return
+        await uow.payments.update(payment)
+        now = self._clock.now()
+        await uow.facts.record(payment_fact(FactKind.PAYMENT_REFUNDED, payment, newly, event.id, now))
+        log.info("billing.refunded", extra={"user_id": str(payment.user_id), "amount_cents": newly})
 
     async def _sync(self, uow: BillingUnitOfWork, subscription: Subscription) -> None:
         """Make our row match the gateway's current state (re-fetched), and the account's plan with it unless a
         newer subscription of the user's decides it (a late event about an old one changes only that one)."""
         assert subscription.external_id is not None
         remote = await self._gateway.retrieve_subscription(subscription.external_id)
+        before = Before.of(subscription)
         subscription.sync(remote, self._clock.now())
         await uow.subscriptions.update(subscription)
+        await record_changes(uow, before, subscription, self._plans, self._clock.now())
         newest = await uow.subscriptions.get_for_user(subscription.user_id)
         if newest is None or newest.id == subscription.id:
             await uow.accounts.set_plan(subscription.user_id, subscription.entitled_plan)

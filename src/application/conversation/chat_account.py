@@ -21,10 +21,12 @@ from application.conversation.chat_store import ChatStore
 from application.conversation.chat_stream import StreamOutcome
 from application.conversation.quota import QuotaGate
 from application.conversation.response_cache import CachedReply, ResponseCache
-from application.conversation.router import OpenedStream
+from application.conversation.router import NoProviderAnswered, OpenedStream
 from application.shared import topics
 from application.shared.allowance import QuotaStatus
+from application.shared.facts import Fact, FactKind, fact_id
 from application.shared.ports import OutboxMessage
+from domain.conversation.errors import ProviderUnavailable
 from domain.conversation.model import Message, Role, Usage
 from domain.conversation.ports import UsageRecord
 from domain.shared.clock import Clock
@@ -60,12 +62,14 @@ class AccountReply:
         latency_ms = round((self._clock.monotonic() - opened.started_at) * 1000)
         assert turn.reservation is not None
         quota = await self._quota.settle(turn.reservation, usage.total_tokens, turn.allowance)
-        record = _record(turn, message, latency_ms, opened.ttft_ms, opened.failovers)
+        record = _record(turn, message, latency_ms, opened.ttft_ms, opened.failovers, turn.spec.cost_micros(usage))
         caused = reply_outbox(turn, quota, usage.total_tokens, record.id, message.created_at)
-        await self._record_reply(message if message.content else None, record, caused)
+        reason = outcome.reason_for(usage, turn.max_tokens)
+        error = ProviderUnavailable.code if outcome.failure is not None else None
+        fact = replied_fact(turn, record, reason, error)
+        await self._record_reply(message if message.content else None, record, caused, fact)
         complete = outcome.ended and outcome.failure is None
         if complete and message.content:
-            reason = outcome.finish_reason(turn.prompt_estimate, turn.max_tokens)
             await self._cache.put(turn.cache_key, CachedReply(message.content, usage, opened.provider, reason))
         log.info(
             "chat.reply",
@@ -83,13 +87,13 @@ class AccountReply:
         return message, quota
 
     async def _record_reply(
-        self, message: Message | None, record: UsageRecord, caused: Sequence[OutboxMessage]
+        self, message: Message | None, record: UsageRecord, caused: Sequence[OutboxMessage], fact: Fact
     ) -> None:
         for retry, delay in enumerate((None, *self._retry_delays)):
             if delay is not None:
                 await asyncio.sleep(delay)
             try:
-                await self._store.record_reply(message, record, caused)
+                await self._store.record_reply(message, record, caused, (fact,))
                 return
             except Conflict:
                 if retry == 0:
@@ -103,8 +107,33 @@ class AccountReply:
     async def cached(self, turn: PreparedTurn, cached: CachedReply) -> tuple[Message, QuotaStatus]:
         """A reply from the cache: stored and recorded as a request, costing no quota."""
         message = _reply(turn, cached.content, cached.usage, cached.provider, self._clock.now(), cached=True)
-        await self._store.record_reply(message, _record(turn, message, None, None, 0))
+        record = _record(turn, message, None, None, 0, 0)  # no provider was called: it costs nothing
+        fact = replied_fact(turn, record, cached.finish_reason, None)
+        await self._store.record_reply(message, record, (), (fact,))
         return message, await self._quota.status(turn.request.user_id, turn.allowance)
+
+    async def unanswered(self, turn: PreparedTurn, failure: ProviderUnavailable) -> None:
+        """Every provider failed before answering: nothing is stored or charged but the message.replied fact
+        (no tokens, `error` set). A failure to record it is logged, never raised over the client's answer."""
+        provider = failure.provider if isinstance(failure, NoProviderAnswered) else None
+        record = UsageRecord(
+            id=new_id(),
+            user_id=turn.request.user_id,
+            message_id=None,
+            model=turn.spec.id,
+            provider=provider or "",
+            usage=Usage(0, 0),
+            cached=False,
+            period_start=turn.allowance.period_start,
+            created_at=self._clock.now(),
+            latency_ms=failure.latency_ms if isinstance(failure, NoProviderAnswered) else None,
+            failovers=failure.failovers if isinstance(failure, NoProviderAnswered) else 0,
+        )
+        fact = replied_fact(turn, record, "error", failure.code)
+        try:
+            await self._store.record_facts((fact,))
+        except Exception as exc:
+            log.warning("chat.fact_not_recorded", extra={"error": type(exc).__name__})
 
 
 def reply_outbox(
@@ -135,6 +164,32 @@ def reply_outbox(
     return messages
 
 
+def replied_fact(turn: PreparedTurn, record: UsageRecord, finish_reason: str, error: str | None) -> Fact:
+    """The reply's message.replied fact; its id is the usage record's, so a retried record stores it once."""
+    kind = FactKind.MESSAGE_REPLIED
+    return Fact(
+        id=fact_id(kind, str(record.id)),
+        kind=kind,
+        occurred_at=record.created_at,
+        user_id=record.user_id,
+        data={
+            "conversation_id": str(turn.conversation.id),
+            "plan": turn.allowance.plan,
+            "model": record.model,
+            "provider": record.provider or None,
+            "prompt_tokens": record.usage.prompt_tokens,
+            "completion_tokens": record.usage.completion_tokens,
+            "cost_micros": record.cost_micros,
+            "latency_ms": record.latency_ms,
+            "ttft_ms": record.ttft_ms,
+            "failovers": record.failovers,
+            "cached": record.cached,
+            "finish_reason": finish_reason,
+            "error": error,
+        },
+    )
+
+
 def _reply(turn: PreparedTurn, content: str, usage: Usage, provider: str, now: datetime, *, cached: bool) -> Message:
     return Message(
         id=turn.message_id,
@@ -151,7 +206,7 @@ def _reply(turn: PreparedTurn, content: str, usage: Usage, provider: str, now: d
 
 
 def _record(
-    turn: PreparedTurn, message: Message, latency_ms: int | None, ttft_ms: int | None, failovers: int
+    turn: PreparedTurn, message: Message, latency_ms: int | None, ttft_ms: int | None, failovers: int, cost: int
 ) -> UsageRecord:
     return UsageRecord(
         id=new_id(),
@@ -166,4 +221,5 @@ def _record(
         latency_ms=latency_ms,
         ttft_ms=ttft_ms,
         failovers=failovers,
+        cost_micros=cost,
     )

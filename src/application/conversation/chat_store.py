@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
+from application.shared.facts import Fact
 from application.shared.ports import OutboxMessage
 from domain.conversation.model import Conversation, Message
 from domain.conversation.ports import UsageRecord
@@ -33,9 +34,19 @@ class ChatStore(Protocol):
         ...
 
     async def record_reply(
-        self, message: Message | None, usage: UsageRecord, outbox: Sequence[OutboxMessage] = ()
+        self,
+        message: Message | None,
+        usage: UsageRecord,
+        outbox: Sequence[OutboxMessage] = (),
+        facts: Sequence[Fact] = (),
     ) -> None:
         """In one transaction: the assistant's message (None when the reply has no text; the conversation's count
         and `updated_at` move with it), the usage record, the user's usage totals (period, day, model; a cached
-        reply counts as a request, never as tokens) and the outbox messages the reply causes. All or nothing."""
+        reply counts as a request, never as tokens), the outbox messages the reply causes and its analytics
+        facts (the message.replied fact; one whose id is recorded already is skipped). All or nothing."""
+        ...
+
+    async def record_facts(self, facts: Sequence[Fact]) -> None:
+        """Analytics facts of a turn that stored no reply (every provider failed before answering), in one
+        transaction; a fact whose id is recorded already is skipped."""
         ...

@@ -39,7 +39,18 @@ class StreamOutcome:
         """The provider's reason; without one, "length" when the estimate reached max_tokens, else "stop"."""
         if self.report is not None:
             return self.report.finish_reason
-        return "length" if self.usage(prompt_estimate).completion_tokens >= max_tokens else "stop"
+        return self.reason_for(self.usage(prompt_estimate), max_tokens)
+
+    def reason_for(self, usage: Usage, max_tokens: int) -> str:
+        """Why the reply ended, given its `usage` (as `usage()` gave it): "error" when the provider failed,
+        "cancelled" when the relay was abandoned (the client went away), else as `finish_reason`."""
+        if self.failure is not None:
+            return "error"
+        if not self.ended:
+            return "cancelled"
+        if self.report is not None:
+            return self.report.finish_reason
+        return "length" if usage.completion_tokens >= max_tokens else "stop"
 
 
 async def relay(opened: OpenedStream, outcome: StreamOutcome) -> AsyncGenerator[ReplyDelta, None]:

@@ -28,6 +28,17 @@ class OpenedStream:
     ttft_ms: int
 
 
+class NoProviderAnswered(ProviderUnavailable):
+    """Every provider of the model's route failed (or was skipped) before its first event."""
+
+    def __init__(self, detail: str, *, provider: str | None, failovers: int, latency_ms: int) -> None:
+        super().__init__(detail)
+        self.provider = provider
+        """The provider tried last (None when every one was skipped by its breaker or none is configured)."""
+        self.failovers = failovers
+        self.latency_ms = latency_ms
+
+
 class ProviderRouter:
     def __init__(
         self,
@@ -48,6 +59,7 @@ class ProviderRouter:
     async def open(self, spec: ModelSpec, request_for: Callable[[RouteStep], CompletionRequest]) -> OpenedStream:
         started = self._clock()
         failovers = 0
+        tried: str | None = None
         for step in spec.route:
             provider = self._providers.get(step.provider)
             if provider is None:
@@ -57,6 +69,7 @@ class ProviderRouter:
                 log.info("llm.circuit_open", extra={"provider": step.provider, "model": spec.id})
                 failovers += 1
                 continue
+            tried = step.provider
             events = provider.stream(request_for(step)).__aiter__()
             try:
                 first: StreamEvent | None = await anext(events)
@@ -74,7 +87,12 @@ class ProviderRouter:
             breaker.record_success()
             ttft_ms = round((self._clock() - started) * 1000)
             return OpenedStream(step.provider, first, events, failovers, started, ttft_ms)
-        raise ProviderUnavailable(f"No provider for {spec.id} is answering right now; nothing was charged.")
+        raise NoProviderAnswered(
+            f"No provider for {spec.id} is answering right now; nothing was charged.",
+            provider=tried,
+            failovers=failovers,
+            latency_ms=round((self._clock() - started) * 1000),
+        )
 
     def record_midstream_failure(self, provider: str) -> None:
         self._breakers[provider].record_failure()

@@ -83,6 +83,10 @@ class SendChat:
         try:
             await self._store.record_prompt(turn.conversation, turn.user_message(), new=turn.new)
             opened = await self._router.open(turn.spec, turn.completion_request)
+        except ProviderUnavailable as exc:
+            await self._quota.release(turn.reservation)
+            await self._account.unanswered(turn, exc)
+            raise
         except BaseException:
             await self._quota.release(turn.reservation)
             raise

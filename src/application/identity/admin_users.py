@@ -18,6 +18,7 @@ from application.identity.guards import require_admin
 from application.identity.ports import IdentityUnitOfWork
 from application.shared import audit
 from application.shared.audit import AuditEntry
+from application.shared.facts import Fact, FactKind
 from application.shared.pagination import check_limit, decode_cursor, next_cursor
 from domain.identity.errors import CannotChangeSelf
 from domain.identity.model import Role, User, normalize_email
@@ -135,6 +136,7 @@ class ChangeUser:
         if change.disabled is True and not user.disabled:
             user.disable(now)
             record(audit.USER_DISABLED, **await _revoke_access(uow, user.id, now))
+            await uow.facts.record(Fact(kind=FactKind.USER_DISABLED, occurred_at=now, user_id=user.id))
         elif change.disabled is False and user.disabled:
             user.enable()
             record(audit.USER_ENABLED)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from application.identity.credentials import open_session
 from application.identity.dto import TokenPair
 from application.identity.ports import IdentityUnitOfWork
+from application.shared.facts import Fact, FactKind
 from domain.identity.errors import AccountDisabled, InvalidCredentials
 from domain.identity.model import normalize_email
 from domain.identity.ports import PasswordHasher, TokenIssuer
@@ -61,7 +62,9 @@ class SignIn:
             if self._hasher.needs_rehash(user.password_hash):
                 user.password_hash = self._hasher.hash(request.password)
                 await uow.users.update(user)
-            session_id, pair = await open_session(uow, self._issuer, user, self._clock.now())
+            now = self._clock.now()
+            session_id, pair = await open_session(uow, self._issuer, user, now)
+            await uow.facts.record(Fact(kind=FactKind.USER_SIGNED_IN, occurred_at=now, user_id=user.id))
             await uow.commit()
         log.info("auth.signin", extra={"user_id": str(user.id), "session_id": str(session_id)})
         return pair

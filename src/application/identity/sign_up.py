@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from application.identity import topics
 from application.identity.ports import IdentityUnitOfWork
+from application.shared.facts import Fact, FactKind, fact_id
 from application.shared.ports import OutboxMessage
 from domain.identity.model import Role, User, check_password, clean_name, normalize_email
 from domain.identity.ports import PasswordDenylist, PasswordHasher
@@ -63,6 +64,10 @@ class SignUp:
                         created_at=now,
                     )
                     await uow.users.add(user)
+                    kind = FactKind.USER_SIGNED_UP
+                    await uow.facts.record(
+                        Fact(id=fact_id(kind, str(user.id)), kind=kind, occurred_at=now, user_id=user.id)
+                    )
                     user_id, topic = user.id, topics.VERIFICATION_EMAIL
                 await uow.outbox.add(OutboxMessage(topic=topic, payload={"user_id": str(user_id)}, created_at=now))
                 await uow.commit()

@@ -4,6 +4,7 @@ import logging
 from collections.abc import Callable
 
 from application.identity.ports import IdentityUnitOfWork
+from application.shared.facts import Fact, FactKind, fact_id
 from domain.identity.errors import InvalidToken
 from domain.identity.model import TokenPurpose, User
 from domain.identity.secrets import hash_secret
@@ -29,9 +30,15 @@ class VerifyEmail:
             user = await uow.users.get(record.user_id)
             if user is None:
                 raise InvalidToken()
+            first = user.email_verified_at is None
             user.verify_email(now)
             await uow.tokens.update(record)
             await uow.users.update(user)
+            if first:
+                kind = FactKind.USER_VERIFIED
+                await uow.facts.record(
+                    Fact(id=fact_id(kind, str(user.id)), kind=kind, occurred_at=now, user_id=user.id)
+                )
             await uow.commit()
         log.info("auth.email_verified", extra={"user_id": str(user.id)})
         return user

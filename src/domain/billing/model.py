@@ -179,6 +179,15 @@ class Payment:
     """The gateway's invoice id: unique, so a replayed webhook records a payment once."""
     plan: str | None = None
     lines: tuple[InvoiceLine, ...] = field(default=())
+    refunded_cents: int = 0
+    """How much of `amount_cents` went back to the customer (0 to amount_cents)."""
+
+    def refund(self, refunded_so_far: int) -> int:
+        """The gateway says `refunded_so_far` of the payment has been refunded in all: record it and return
+        what is newly refunded (0 when a late or replayed event says no more than is recorded)."""
+        total = min(self.amount_cents, max(self.refunded_cents, refunded_so_far))
+        newly, self.refunded_cents = total - self.refunded_cents, total
+        return newly
 
 
 @dataclass(frozen=True, slots=True)

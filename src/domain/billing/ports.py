@@ -46,6 +46,8 @@ class GatewayEventKind(StrEnum):
     """Created, updated or deleted: sync from the gateway's current view."""
     INVOICE_PAID = "invoice_paid"
     INVOICE_PAYMENT_FAILED = "invoice_payment_failed"
+    CHARGE_REFUNDED = "charge_refunded"
+    """Money of a paid invoice went back to the customer (all of it, or part)."""
     OTHER = "other"
     """Anything else: stored and marked processed, with no effect."""
 
@@ -59,6 +61,17 @@ class GatewayEvent:
     """The subscription it concerns (None when it concerns none)."""
     invoice: GatewayInvoice | None = None
     """For invoice events: its amount (paid, or due when the payment failed), currency and period."""
+    refund: GatewayRefund | None = None
+    """For CHARGE_REFUNDED: the invoice and how much of it has been refunded so far."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayRefund:
+    invoice_external_id: str
+    """The gateway's id of the invoice the refunded charge paid (a payment's `external_id`)."""
+    refunded_cents: int
+    """Everything refunded of that charge so far (a second partial refund reports the sum of both)."""
+    currency: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +151,9 @@ class PaymentRepository(Protocol):
         self, user_id: UUID, limit: int, before: tuple[datetime, UUID] | None
     ) -> Sequence[Payment]: ...
     async def next_invoice_number(self) -> int: ...
+    async def update(self, payment: Payment) -> None:
+        """Store what changes on a recorded payment: its refunded amount."""
+        ...
 
 
 class PlanCatalogue(Protocol):

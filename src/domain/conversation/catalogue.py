@@ -7,6 +7,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from domain.conversation.errors import ModelNotAllowed, UnknownModel
+from domain.conversation.model import Usage
+
+MICROS_PER_CENT = 10_000
+TOKENS_PER_PRICE_UNIT = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +28,9 @@ class ModelSpec:
     context_window: int
     plans: frozenset[str]
     prompt_price_per_mtok_cents: int = 0
+    """What the provider charges per million input tokens, in US cents (0 for the demo models)."""
     completion_price_per_mtok_cents: int = 0
+    """Per million output tokens, in US cents."""
     default_max_tokens: int = 1024
 
     @property
@@ -33,6 +39,21 @@ class ModelSpec:
 
     def allows(self, plan: str) -> bool:
         return plan in self.plans
+
+    def cost_micros(self, usage: Usage) -> int:
+        """What a reply of `usage` costs at this model's prices, in millionths of a dollar, rounded half up."""
+        return reply_cost_micros(usage, self.prompt_price_per_mtok_cents, self.completion_price_per_mtok_cents)
+
+
+def reply_cost_micros(usage: Usage, prompt_cents_per_mtok: int, completion_cents_per_mtok: int) -> int:
+    """tokens x cents per million tokens x 10,000 micro-dollars per cent / 1,000,000 tokens, for both sides,
+    summed exactly, then rounded once, half up, to a whole micro-dollar (integers only: no float ever rounds).
+    E.g. 1,234 input tokens at 15 c/Mtok and 567 output tokens at 60 c/Mtok: (18,510 + 34,020) / 100 = 525.3
+    -> 525 micro-dollars."""
+    exact = (
+        usage.prompt_tokens * prompt_cents_per_mtok + usage.completion_tokens * completion_cents_per_mtok
+    ) * MICROS_PER_CENT
+    return (exact + TOKENS_PER_PRICE_UNIT // 2) // TOKENS_PER_PRICE_UNIT
 
 
 class ModelCatalogue:

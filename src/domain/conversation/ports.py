@@ -87,6 +87,9 @@ class UsageRecord:
     latency_ms: int | None = None
     ttft_ms: int | None = None
     failovers: int = 0
+    cost_micros: int = 0
+    """What the provider charges for the reply, in millionths of a dollar, at the model's price when it ran
+    (0 for a cached reply: no provider was called)."""
 
 
 @dataclass(frozen=True, slots=True)

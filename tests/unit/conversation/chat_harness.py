@@ -10,7 +10,8 @@ from uuid import UUID
 from adapters.memory.cache import InMemoryCache
 from adapters.memory.chat_store import InMemoryChatStore
 from adapters.memory.clock import FrozenClock
-from adapters.memory.database import InMemoryDatabase
+from adapters.memory.database import InMemoryDatabase, Transaction
+from adapters.memory.facts import InMemoryFactLog
 from adapters.memory.llm import ScriptedProvider
 from adapters.memory.quota_ledger import InMemoryQuotaLedger
 from adapters.memory.unit_of_work import InMemoryUnitOfWork
@@ -20,6 +21,7 @@ from application.conversation.response_cache import ResponseCache
 from application.conversation.router import ProviderRouter
 from application.conversation.send_chat import SendChat
 from application.shared.allowance import Allowance
+from application.shared.facts import Fact
 from domain.conversation.catalogue import ModelCatalogue, ModelSpec, RouteStep
 from entrypoints.background import AsyncioBackgroundTasks
 from tests.factories.conversation import PERIOD
@@ -45,13 +47,21 @@ class Chat:
     clock: FrozenClock = field(default_factory=lambda: FrozenClock(PERIOD + timedelta(days=2)))
     ledger: InMemoryQuotaLedger = field(default_factory=InMemoryQuotaLedger)
     background: AsyncioBackgroundTasks = field(default_factory=AsyncioBackgroundTasks)
+    prices: tuple[int, int] = (0, 0)
+    """The model's price in cents per million input and output tokens."""
 
     def __post_init__(self) -> None:
         self.store = InMemoryChatStore(self.db)
         self.cache = ResponseCache(InMemoryCache(), self.cache_ttl)
         self.quota = QuotaGate(self.ledger, self.uow)
         self.spec = ModelSpec(
-            "m", (RouteStep(self.provider.name, "up"),), 8192, frozenset({"free", "pro"}), default_max_tokens=64
+            "m",
+            (RouteStep(self.provider.name, "up"),),
+            8192,
+            frozenset({"free", "pro"}),
+            prompt_price_per_mtok_cents=self.prices[0],
+            completion_price_per_mtok_cents=self.prices[1],
+            default_max_tokens=64,
         )
         self.catalogue = ModelCatalogue([self.spec])
         self.router = ProviderRouter({self.provider.name: self.provider}, clock=self.clock.monotonic)
@@ -61,6 +71,9 @@ class Chat:
 
     def uow(self) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self.db)
+
+    def facts(self) -> list[Fact]:
+        return list(InMemoryFactLog(Transaction(self.db)).all())
 
     def outbox(self) -> list[object]:
         return [m for m in self.db.table("outbox").values() if m is not None]
