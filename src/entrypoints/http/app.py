@@ -34,6 +34,7 @@ from entrypoints.http.rate_limits import RateLimits, add_rate_limit_headers
 from entrypoints.http.shutdown import Drain, drain_on_signals
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings
+from entrypoints.web.routes import web_routes, web_state_of
 from entrypoints.worker.actors import JobRuntime, declare_actors
 from entrypoints.worker.main import background_loops
 
@@ -90,6 +91,7 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
             health,
             ready,
             metrics,
+            *web_routes(),
         ],
         dependencies={
             **{name: Provide(provide, sync_to_thread=False) for name, provide in DEPENDENCIES.items()},
@@ -138,6 +140,7 @@ def _state(container: Container, registry: CollectorRegistry) -> dict[str, Any]:
             trusted_proxies=parse_networks(settings.trusted_proxies),
         ),
         "drain": Drain(),
+        "web": web_state_of(container),
     }
 
 
