@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -54,6 +55,16 @@ def _seconds_left(access_token: str) -> int:
         return max(0, int(claims["exp"]) - int(time.time()))
     except (IndexError, KeyError, ValueError, TypeError):
         return 0
+
+
+def _period_days(report: UsageReportOut) -> list[tuple[str, int]]:
+    """Every day of the period (at most 31) with its tokens, days without usage at 0: the chart's bars."""
+    by_date = {day.date: day.total_tokens for day in report.by_day}
+    first, last = report.period_start.date(), (report.period_end - timedelta(seconds=1)).date()
+    count = min((last - first).days + 1, 31)
+    dates = [(first + timedelta(days=n)).isoformat() for n in range(max(count, 0))]
+    extra = sorted(set(by_date) - set(dates))  # usage outside the period's calendar days (time zones)
+    return [(date, by_date.get(date, 0)) for date in [*dates, *extra]]
 
 
 class ChatPages(Controller):
@@ -135,8 +146,9 @@ class AccountPages(Controller):
     async def usage(self, visit: NamedDependency[Visit], conversation: Injected[ConversationUseCases]) -> Response[Any]:
         user = visit.require().user
         report = UsageReportOut.of(await conversation.get_usage(user.id, user.plan))
-        peak = max((day.total_tokens for day in report.by_day), default=0)
-        return visit.render("usage.html", title="Usage", usage=report, peak=peak)
+        days = _period_days(report)
+        peak = max((tokens for _, tokens in days), default=0)
+        return visit.render("usage.html", title="Usage", usage=report, days=days, peak=peak)
 
     @get("/billing")
     async def billing_page(

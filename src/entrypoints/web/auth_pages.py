@@ -20,7 +20,7 @@ from entrypoints.http.rate_limits import RateLimits
 from entrypoints.web.context import Visit, safe_next
 from entrypoints.web.errors import field_errors, message_of, refuse_bad_text, retry_headers, status_of
 
-Token = Annotated[str, QueryParameter(default="", required=False)]
+Token = Annotated[str, QueryParameter(required=False)]
 Next = Annotated[str | None, QueryParameter(name="next", required=False)]
 LINK_USED = "This link has expired or has already been used."
 
