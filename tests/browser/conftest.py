@@ -145,7 +145,9 @@ class Web:
 @pytest.fixture
 def web(browser: Browser, server: ServerProcess, mailbox: Mailbox) -> Iterator[Web]:
     address = str(ipaddress.IPv6Address(random.getrandbits(128)))
-    context = browser.new_context(extra_http_headers={"X-Forwarded-For": address}, viewport={"width": 1100, "height": 800})
+    context = browser.new_context(
+        extra_http_headers={"X-Forwarded-For": address}, viewport={"width": 1100, "height": 800}
+    )
     context.set_default_timeout(15_000)
     watch = Watch()
     context.on("console", watch.console)

@@ -120,7 +120,10 @@ class ChatPages(Controller):
 
     @post("/chat/{conversation_id:uuid}/delete", status_code=200)
     async def delete_chat(
-        self, conversation_id: FromPath[UUID], visit: NamedDependency[Visit], conversation: Injected[ConversationUseCases]
+        self,
+        conversation_id: FromPath[UUID],
+        visit: NamedDependency[Visit],
+        conversation: Injected[ConversationUseCases],
     ) -> Response[Any]:
         await visit.form()
         principal = visit.require()
@@ -200,7 +203,10 @@ class AccountPages(Controller):
 
     @post("/billing/cancel", status_code=200)
     async def cancel(
-        self, visit: NamedDependency[Visit], billing: Injected[BillingUseCases], rate_limits: NamedDependency[RateLimits]
+        self,
+        visit: NamedDependency[Visit],
+        billing: Injected[BillingUseCases],
+        rate_limits: NamedDependency[RateLimits],
     ) -> Response[Any]:
         await visit.form()
         principal = visit.require()
@@ -218,7 +224,9 @@ class AccountPages(Controller):
     ) -> Response[Any]:
         return await self._keys(visit, identity, notice=_notice(done))
 
-    async def _keys(self, visit: Visit, identity: IdentityUseCases, *, status: int = 200, **extra: Any) -> Response[Any]:
+    async def _keys(
+        self, visit: Visit, identity: IdentityUseCases, *, status: int = 200, **extra: Any
+    ) -> Response[Any]:
         principal = visit.require()
         keys = await identity.list_api_keys(principal)
         return visit.render("keys.html", status=status, title="API keys", keys=keys, **extra)

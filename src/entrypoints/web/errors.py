@@ -79,5 +79,3 @@ def web_exception_handlers() -> dict[Any, Any]:
         DomainError: domain_error,
         HTTPException: http_error,
     }
-
-

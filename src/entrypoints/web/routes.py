@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Router
 from litestar.di import Provide
+from litestar.handlers import HTTPRouteHandler
 
 from entrypoints.bootstrap import Container
 from entrypoints.web.app_pages import AccountPages, ChatPages
@@ -23,11 +24,9 @@ def web_router() -> Router:
     )
 
 
-def web_routes() -> list[object]:
+def web_routes() -> list[Router | HTTPRouteHandler]:
     return [web_router(), static_file]
 
 
 def web_state_of(container: Container) -> WebState:
     return WebState(container)
-
-
