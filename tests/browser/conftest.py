@@ -9,14 +9,19 @@ from __future__ import annotations
 import ipaddress
 import json
 import random
+import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright, Response, sync_playwright
 
+from adapters.sql.migrations import upgrade
+from tests.support.postgres import ADMIN_URL, POSTGRES_SERVER
+from tests.support.postgres import _execute as execute_sql
 from tests.support.server import Mailbox, ServerProcess, link_token, running_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -57,9 +62,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium.close()
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    workdir = tmp_path_factory.mktemp("web")
+def _serve(workdir: Path, **env: str) -> Iterator[ServerProcess]:
     plans = workdir / "plans.json"
     plans.write_text(json.dumps(PLANS))
     yield from running_server(
@@ -68,7 +71,34 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         PARLEY_DEMO_DELAY_MS="40",  # the demo model paced so that a reply visibly streams
         PARLEY_PLANS_FILE=str(plans),
         PARLEY_ALLOWANCE_CACHE_SECONDS="0",
+        **env,
     )
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The embedded default: SQLite under the server's ./var."""
+    yield from _serve(tmp_path_factory.mktemp("web"))
+
+
+def _in_thread(call: Callable[..., None], *args: str) -> None:
+    """Playwright's sync API keeps an event loop running on this thread: database set-up (asyncio.run) goes to
+    another one."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(call, *args).result()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The same, on a PostgreSQL database of its own (dropped at the end)."""
+    name = f"parley_test_web_{secrets.token_hex(6)}"
+    _in_thread(execute_sql, ADMIN_URL, f'CREATE DATABASE "{name}"')
+    url = f"postgresql+asyncpg://{POSTGRES_SERVER}/{name}"
+    try:
+        _in_thread(upgrade, url)
+        yield from _serve(tmp_path_factory.mktemp("web-postgres"), PARLEY_DATABASE_URL=url)
+    finally:
+        _in_thread(execute_sql, ADMIN_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -144,6 +174,15 @@ class Web:
 
 @pytest.fixture
 def web(browser: Browser, server: ServerProcess, mailbox: Mailbox) -> Iterator[Web]:
+    yield from _web(browser, server, mailbox)
+
+
+@pytest.fixture
+def postgres_web(browser: Browser, postgres_server: ServerProcess) -> Iterator[Web]:
+    yield from _web(browser, postgres_server, Mailbox(postgres_server.workdir / "var" / "mail"))
+
+
+def _web(browser: Browser, server: ServerProcess, mailbox: Mailbox) -> Iterator[Web]:
     address = str(ipaddress.IPv6Address(random.getrandbits(128)))
     context = browser.new_context(
         extra_http_headers={"X-Forwarded-For": address}, viewport={"width": 1100, "height": 800}

@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from adapters.llm.demo import demo_reply
@@ -38,6 +39,17 @@ def squash(text: str) -> str:
 
 
 def test_a_new_user_signs_up_verifies_signs_in_and_chats_with_a_streamed_reply(web: Web) -> None:
+    sign_up_and_chat(web, shots=True)
+
+
+@pytest.mark.postgres
+def test_the_same_on_postgresql(postgres_web: Web) -> None:
+    sign_up_and_chat(postgres_web, shots=False)
+
+
+def sign_up_and_chat(web: Web, *, shots: bool) -> None:
+    if not shots:
+        web.shot = lambda name: None  # type: ignore[method-assign]
     page, email = web.page, unique_email("ada")
     web.goto("/")
     web.shot("landing")
