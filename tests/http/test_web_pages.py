@@ -190,3 +190,18 @@ async def test_static_files_have_versioned_urls_and_long_cache_headers(client: h
     assert script.headers["content-type"].startswith("text/javascript")
     assert (await client.get(f"/static/{asset_version()}/../context.py")).status_code == 404
     assert (await client.get(f"/static/{asset_version()}/%2e%2e/context.py")).status_code == 404
+
+
+async def test_billing_upgrade_then_downgrade_shows_the_pending_plan_then_cancel(client: httpx.AsyncClient) -> None:
+    await sign_in(client)
+    token = csrf_of(await client.get("/billing"))
+    upgraded = await client.post("/billing/subscribe", data={"csrf_token": token, "plan": "pro"})
+    assert upgraded.status_code == 200 and "Your plan has changed." in upgraded.text
+    assert 'id="current-plan">pro<' in upgraded.text and "Invoice</a>" in upgraded.text
+    downgraded = await client.post("/billing/subscribe", data={"csrf_token": token, "plan": "plus"})
+    assert "Your plan changes at the end of the current period." in downgraded.text
+    assert re.search(r'id="pending-plan">Changes to <strong>plus</strong>', downgraded.text)
+    canceled = await client.post("/billing/cancel", data={"csrf_token": token})
+    assert "Your subscription is canceled" in canceled.text and 'id="cancel-pending"' in canceled.text
+    unknown = await client.post("/billing/subscribe", data={"csrf_token": token, "plan": "platinum"})
+    assert 400 <= unknown.status_code < 500 and 'role="alert"' in unknown.text
