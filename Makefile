@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@command -v chromium >/dev/null || command -v /usr/bin/chromium >/dev/null || \
+		{ if [ "$$(id -u)" = 0 ]; then apt-get install -y chromium; else sudo apt-get install -y chromium; fi; } || \
+		echo "warning: the browser tests need Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium)"
 	@touch $(STAMP)
 
 run: install

@@ -35,6 +35,7 @@ from entrypoints.http.shutdown import Drain, drain_on_signals
 from entrypoints.logging import configure_logging
 from entrypoints.observability.tracing import configure_tracing, shutdown_tracing, traced_app
 from entrypoints.settings import Settings
+from entrypoints.web.routes import web_routes, web_state_of
 from entrypoints.worker.actors import JobRuntime, declare_actors
 from entrypoints.worker.main import background_loops
 
@@ -92,6 +93,7 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
             health,
             ready,
             metrics,
+            *web_routes(),
         ],
         dependencies={
             **{name: Provide(provide, sync_to_thread=False) for name, provide in DEPENDENCIES.items()},
@@ -140,6 +142,7 @@ def _state(container: Container, registry: CollectorRegistry) -> dict[str, Any]:
             trusted_proxies=parse_networks(settings.trusted_proxies),
         ),
         "drain": Drain(),
+        "web": web_state_of(container),
     }
 
 
