@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@command -v chromium >/dev/null || command -v /usr/bin/chromium >/dev/null || \
-		{ if [ "$$(id -u)" = 0 ]; then apt-get install -y chromium; else sudo apt-get install -y chromium; fi; } || \
+		{ SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get install -y -q chromium || \
+			{ $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }; } || \
 		echo "warning: the browser tests need Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium)"
 	@touch $(STAMP)
 
