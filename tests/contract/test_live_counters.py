@@ -160,9 +160,9 @@ async def test_counts_of_a_flush_that_failed_go_out_with_the_next(
 ) -> None:
     broken = RedisLiveCounters(unreachable_redis_client, clock, prefix=redis_prefix)
     broken.reply_recorded(9)
-    with pytest.raises(Exception):  # noqa: B017, PT011 - Redis is down: whatever redis-py raises
+    with pytest.raises(Exception):  # noqa: B017 - Redis is down: whatever redis-py raises
         await broken.flush()
-    broken._client = redis_client  # noqa: SLF001 - Redis is back
+    broken._client = redis_client
     await broken.flush()
 
     reader = RedisLiveCounters(redis_client, clock, prefix=redis_prefix)
