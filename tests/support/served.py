@@ -31,9 +31,7 @@ async def served(app: Any) -> AsyncIterator[str]:
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     host, port = sock.getsockname()
-    config = uvicorn.Config(
-        app, lifespan="on", log_config=None, log_level="warning", timeout_graceful_shutdown=2
-    )
+    config = uvicorn.Config(app, lifespan="on", log_config=None, log_level="warning", timeout_graceful_shutdown=2)
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
