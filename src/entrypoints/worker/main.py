@@ -78,6 +78,7 @@ async def _main(settings: Settings, threads: int) -> None:
         log.info("worker.stopping")
         if metrics is not None:
             metrics.shutdown()
+            metrics.server_close()
         await asyncio.to_thread(worker.stop)
         await container.aclose()
         container.broker.close()
