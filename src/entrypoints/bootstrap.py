@@ -8,13 +8,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
+from prometheus_client import CollectorRegistry
 
 from adapters.invoices.jinja import JinjaInvoicePages
 from adapters.memory.cache import InMemoryCache
+from adapters.memory.live_counters import InMemoryLiveCounters
 from adapters.memory.quota_ledger import InMemoryQuotaLedger
 from adapters.memory.rate_limiter import InMemoryRateLimiter
 from adapters.memory.stream_log import InMemoryStreamLog
 from adapters.security.signed_links import SignedLinks
+from adapters.telemetry.prometheus import PrometheusTelemetry
 from application.billing import topics as billing_topics
 from application.billing.allowance import BillingAllowance
 from application.billing.cancel import CancelSubscription
@@ -64,8 +67,10 @@ from application.identity.verify_email import VerifyEmail
 from application.shared import topics as shared_topics
 from application.shared.allowance import AllowanceProvider
 from application.shared.background import BackgroundTasks
-from application.shared.jobs import JobHandler, RelayOutbox, RunJob, fan_out
+from application.shared.jobs import JobHandler, OutboxDepth, RelayOutbox, RunJob, fan_out
+from application.shared.live import LiveCounters
 from application.shared.ports import Cache, EmailRenderer, Mailer, MessagePublisher, RateLimiter
+from application.shared.telemetry import Telemetry
 from domain.billing.ports import PaymentGateway
 from domain.conversation.catalogue import ModelCatalogue
 from domain.conversation.ports import LlmProvider
@@ -153,6 +158,10 @@ class Container:
     database_ping: Callable[[], Awaitable[bool]]
     background: BackgroundTasks
     """Work that outlives its request (the accounting of a cut reply): graceful shutdown drains it."""
+    live: LiveCounters
+    telemetry: Telemetry
+    metrics_registry: CollectorRegistry
+    outbox_depth: OutboxDepth
     overrides: dict[str, Any] = field(default_factory=dict)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -222,26 +231,30 @@ class SharedState:
     rate_limiter: RateLimiter
     ledger: QuotaLedger
     stream_log: StreamLog
+    live: LiveCounters
     closers: list[Callable[[], Awaitable[None]]]
 
 
-def _shared_state(settings: Settings, overrides: dict[str, Any]) -> SharedState:
+def _shared_state(settings: Settings, overrides: dict[str, Any], clock: Clock) -> SharedState:
     if not settings.redis_url:
         return SharedState(
             cache=overrides.get("cache") or InMemoryCache(),
             rate_limiter=overrides.get("rate_limiter") or InMemoryRateLimiter(),
             ledger=overrides.get("ledger") or InMemoryQuotaLedger(hold_ttl_seconds=settings.quota_hold_ttl_seconds),
             stream_log=overrides.get("stream_log") or InMemoryStreamLog(ttl_seconds=settings.stream_log_ttl_seconds),
+            live=overrides.get("live") or InMemoryLiveCounters(clock),
             closers=[],
         )
     from adapters.redis.cache import RedisCache
     from adapters.redis.client import create_redis
+    from adapters.redis.live_counters import RedisLiveCounters
     from adapters.redis.quota_ledger import RedisQuotaLedger
     from adapters.redis.rate_limiter import RedisRateLimiter
     from adapters.redis.stream_log import RedisStreamLog
 
     client = create_redis(settings.redis_url)
     prefix = settings.redis_prefix
+    live: LiveCounters = overrides.get("live") or RedisLiveCounters(client, clock, prefix=f"{prefix}live:")
     return SharedState(
         cache=overrides.get("cache") or RedisCache(client, prefix=f"{prefix}cache:"),
         rate_limiter=overrides.get("rate_limiter") or RedisRateLimiter(client, prefix=f"{prefix}rl:"),
@@ -249,7 +262,9 @@ def _shared_state(settings: Settings, overrides: dict[str, Any]) -> SharedState:
         or RedisQuotaLedger(client, prefix=f"{prefix}quota:", hold_ttl_seconds=settings.quota_hold_ttl_seconds),
         stream_log=overrides.get("stream_log")
         or RedisStreamLog(client, prefix=f"{prefix}stream:", ttl_seconds=settings.stream_log_ttl_seconds),
-        closers=[client.aclose],
+        live=live,
+        # Closers run last first: the live counters take this process out of the count before the client closes.
+        closers=[client.aclose, live.aclose],
     )
 
 
@@ -299,8 +314,8 @@ def _mailer(settings: Settings) -> Mailer:
 
 def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     """Build the container. Overrides (by port name): clock, uow_factory, chat_store, database_ping, cache,
-    rate_limiter, ledger, stream_log, mailer, renderer, publisher, broker, hasher, denylist, issuer, providers,
-    catalogue, allowance."""
+    rate_limiter, ledger, stream_log, live, telemetry, metrics_registry, mailer, renderer, publisher, broker, hasher,
+    denylist, issuer, providers, catalogue, allowance."""
     settings = settings or Settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     clock: Clock = overrides.get("clock") or SystemClock()
@@ -311,8 +326,10 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         database.ping,
         database.closers,
     )
-    shared = _shared_state(settings, overrides)
+    shared = _shared_state(settings, overrides, clock)
     closers += shared.closers
+    registry: CollectorRegistry = overrides.get("metrics_registry") or CollectorRegistry()
+    telemetry: Telemetry = overrides.get("telemetry") or PrometheusTelemetry(registry)
 
     from adapters.email.jinja import JinjaEmailRenderer
     from adapters.jobs.dramatiq_broker import create_broker
@@ -336,7 +353,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     )
 
     identity = IdentityUseCases(
-        sign_up=SignUp(uow_factory, hasher, denylist, clock),
+        sign_up=SignUp(uow_factory, hasher, denylist, clock, live=shared.live),
         verify_email=VerifyEmail(uow_factory, clock),
         resend_verification=ResendVerification(uow_factory, clock),
         sign_in=SignIn(uow_factory, hasher, issuer, clock),
@@ -363,7 +380,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     providers: dict[str, LlmProvider] = overrides.get("providers") or build_providers(settings)
     closers += [provider.aclose for provider in providers.values() if hasattr(provider, "aclose")]
     catalogue: ModelCatalogue = overrides.get("catalogue") or build_catalogue(settings, providers)
-    router = ProviderRouter(traced_providers(providers), clock=clock.monotonic)
+    router = ProviderRouter(traced_providers(providers), clock=clock.monotonic, telemetry=telemetry)
     plans = StaticPlanCatalogue(build_plans(settings))
     allowance: AllowanceProvider = overrides.get("allowance") or CachedAllowance(
         BillingAllowance(uow_factory, plans, settings.overage_max_tokens), settings.allowance_cache_seconds
@@ -376,7 +393,9 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     background = AsyncioBackgroundTasks()
     quota = QuotaGate(shared.ledger, uow_factory)
     conversation = ConversationUseCases(
-        send_chat=SendChat(chat_store, quota, catalogue, router, allowance, response_cache, background, clock),
+        send_chat=SendChat(
+            chat_store, quota, catalogue, router, allowance, response_cache, background, clock, shared.live, telemetry
+        ),
         list_conversations=ListConversations(uow_factory),
         get_conversation=GetConversation(uow_factory),
         delete_conversation=DeleteConversation(uow_factory),
@@ -428,9 +447,13 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         ledger=shared.ledger,
         stream_log=shared.stream_log,
         relay_outbox=RelayOutbox(uow_factory, publisher, clock),
-        run_job=RunJob(uow_factory, handlers, clock),
+        run_job=RunJob(uow_factory, handlers, clock, telemetry),
         database_ping=database_ping,
         background=background,
+        live=shared.live,
+        telemetry=telemetry,
+        metrics_registry=registry,
+        outbox_depth=OutboxDepth(uow_factory),
         overrides=overrides,
         closers=closers,
     )

@@ -101,6 +101,19 @@ def _migrate(settings: Settings) -> None:
     print(f"database at head: {_safe_url(settings.resolved_database_url)}", file=sys.stderr)
 
 
+def _metrics_across_processes(settings: Settings) -> None:
+    """Several API processes: prometheus-client's multiprocess mode, so a scrape of any process reports the
+    sums of all of them. Each process writes its samples under a directory this server empties first (what a
+    previous run left would be counted again); the worker processes inherit the variable and read it when they
+    import prometheus-client."""
+    import shutil
+
+    directory = (settings.var_dir / "prometheus").resolve()
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
 def _safe_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if "@" in rest:
@@ -123,6 +136,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     # The app (in this process, or in each of uvicorn's worker processes) reads its settings afresh: hand it
     # the public URL through the environment, so links in emails point where this server answers.
     os.environ["PARLEY_PUBLIC_URL"] = settings.served_public_url(args.host, args.port)
+    if args.workers > 1:
+        _metrics_across_processes(settings)
     uvicorn.run(
         "entrypoints.http.app:asgi",
         factory=True,

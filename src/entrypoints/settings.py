@@ -105,6 +105,16 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     outbox_poll_seconds: float = 1.0
 
+    metrics_token: str | None = None
+    """When set, GET /metrics answers only `Authorization: Bearer <this token>` (401 otherwise)."""
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """When set, `parley worker` serves its own Prometheus metrics (job durations) on this port."""
+    worker_metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from another pod; the NetworkPolicy decides who
+    live_interval_seconds: float = Field(default=2.0, gt=0, le=5)
+    """How often WebSocket /api/analytics/live pushes a snapshot (at most every 5 s, as the API promises)."""
+    live_flush_seconds: float = Field(default=1.0, gt=0, le=2)
+    """How often each API process sends its live counts (and its heartbeat) to Redis."""
+
     @field_validator("overage_cents_per_1k_tokens", "stripe_prices", mode="before")
     @classmethod
     def _split_pairs(cls, value: object) -> object:

@@ -75,6 +75,20 @@ async def test_unpublished_messages_are_claimed_oldest_first_up_to_the_limit(uow
         assert await uow.outbox.claim_unpublished(10) == [m0, m2, m3, m4]
 
 
+async def test_the_unpublished_messages_are_counted(uow_factory: UowFactory) -> None:
+    m0, m1, m2 = messages(3)
+    m1.published_at = T0
+    async with uow_factory() as uow:
+        assert await uow.outbox.count_unpublished() == 0
+    await stored(uow_factory, m0, m1, m2)
+
+    async with uow_factory() as uow:
+        assert await uow.outbox.count_unpublished() == 2
+        m0.published_at = T0
+        await uow.outbox.update(m0)
+        assert await uow.outbox.count_unpublished() == 1  # this transaction's own change counts
+
+
 async def test_marks_written_by_update_are_stored(uow_factory: UowFactory) -> None:
     first, second = messages(2)
     await stored(uow_factory, first, second)

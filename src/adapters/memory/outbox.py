@@ -24,5 +24,8 @@ class InMemoryOutbox(TableView):
         pending = [m for m in self._rows() if m.published_at is None]
         return sorted(pending, key=lambda m: m.id.int)[:limit]
 
+    async def count_unpublished(self) -> int:
+        return sum(1 for m in self._rows() if m.published_at is None)
+
     async def update(self, message: OutboxMessage) -> None:
         self._put(message.id, message)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 
 from adapters.sql.tables import outbox
 from adapters.sql.transaction import SqlTransaction, update_parameters
@@ -49,6 +49,7 @@ _ADD = insert(outbox)
 _MESSAGE = select(outbox).where(outbox.c.id == bindparam("key"))
 _LOCKED = _MESSAGE.with_for_update()
 _UNPUBLISHED = select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id)
+_PENDING = select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
 _UPDATE = update(outbox).where(outbox.c.id == bindparam("key"))
 
 
@@ -70,6 +71,9 @@ class SqlOutbox:
     async def claim_unpublished(self, limit: int) -> Sequence[OutboxMessage]:
         rows = await self._tx.execute(_UNPUBLISHED.limit(limit).with_for_update(skip_locked=True))
         return [message_from_row(row) for row in rows]
+
+    async def count_unpublished(self) -> int:
+        return int((await self._tx.read(_PENDING)).scalar_one())
 
     async def update(self, message: OutboxMessage) -> None:
         self._tx.write(_UPDATE, update_parameters(message_values(message)))

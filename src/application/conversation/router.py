@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 from application.conversation.circuit_breaker import CircuitBreaker
+from application.shared.telemetry import NoTelemetry, Telemetry
 from domain.conversation.catalogue import ModelSpec, RouteStep
 from domain.conversation.errors import ProviderError, ProviderUnavailable
 from domain.conversation.ports import CompletionRequest, LlmProvider, StreamEvent
@@ -45,10 +46,12 @@ class ProviderRouter:
         providers: Mapping[str, LlmProvider],
         breaker_factory: Callable[[], CircuitBreaker] = CircuitBreaker,
         clock: Callable[[], float] = time.perf_counter,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._providers = dict(providers)
         self._breakers = {name: breaker_factory() for name in self._providers}
         self._clock = clock
+        self._telemetry = telemetry or NoTelemetry()
 
     def breaker(self, provider: str) -> CircuitBreaker:
         return self._breakers[provider]
@@ -76,6 +79,7 @@ class ProviderRouter:
             except StopAsyncIteration:
                 first = None
             except ProviderError as exc:
+                self._telemetry.provider_called(step.provider, spec.id, failed=True)
                 breaker.record_failure()
                 failovers += 1
                 log.warning(
@@ -84,6 +88,7 @@ class ProviderRouter:
                 )
                 await _close(events)
                 continue
+            self._telemetry.provider_called(step.provider, spec.id, failed=False)
             breaker.record_success()
             ttft_ms = round((self._clock() - started) * 1000)
             return OpenedStream(step.provider, first, events, failovers, started, ttft_ms)

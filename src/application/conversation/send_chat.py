@@ -26,8 +26,10 @@ from application.conversation.response_cache import CachedReply, ResponseCache
 from application.conversation.router import OpenedStream, ProviderRouter
 from application.shared.allowance import AllowanceProvider, QuotaStatus
 from application.shared.background import BackgroundTasks
+from application.shared.live import LiveCounters, NoLiveCounters
+from application.shared.telemetry import NoTelemetry, Telemetry
 from domain.conversation.catalogue import ModelCatalogue
-from domain.conversation.errors import ProviderUnavailable
+from domain.conversation.errors import ModelNotAllowed, ProviderUnavailable, QuotaExceeded
 from domain.conversation.model import Message
 from domain.shared.clock import Clock
 
@@ -63,6 +65,8 @@ class SendChat:
         cache: ResponseCache,
         background: BackgroundTasks,
         clock: Clock,
+        live: LiveCounters | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._prepare = PrepareTurn(catalogue, allowance, store, cache, clock)
         self._account = AccountReply(quota, store, cache, clock)
@@ -71,19 +75,34 @@ class SendChat:
         self._router = router
         self._cache = cache
         self._background = background
+        self._clock = clock
+        self._default_model = catalogue.default_model
+        self._live = live or NoLiveCounters()
+        self._telemetry = telemetry or NoTelemetry()
 
     async def __call__(self, request: ChatRequest) -> ChatReply:
-        turn = await self._prepare(request)
+        try:
+            turn = await self._prepare(request)
+        except ModelNotAllowed:
+            self._telemetry.plan_refused(request.plan, request.model or self._default_model)
+            raise
         cached = await self._cache.get(turn.cache_key)
+        if self._cache.enabled:
+            self._telemetry.cache_lookup(hit=cached is not None)
         if cached is not None:
             return await self._replay(turn, cached)
-        turn.reservation = await self._quota.reserve(
-            request.user_id, turn.allowance, turn.prompt_estimate + turn.max_tokens
-        )
+        try:
+            turn.reservation = await self._quota.reserve(
+                request.user_id, turn.allowance, turn.prompt_estimate + turn.max_tokens
+            )
+        except QuotaExceeded:
+            self._telemetry.quota_refused(request.plan)
+            raise
         try:
             await self._store.record_prompt(turn.conversation, turn.user_message(), new=turn.new)
             opened = await self._router.open(turn.spec, turn.completion_request)
         except ProviderUnavailable as exc:
+            self._live.error()
             await self._quota.release(turn.reservation)
             await self._account.unanswered(turn, exc)
             raise
@@ -97,12 +116,14 @@ class SendChat:
         self, turn: PreparedTurn, opened: OpenedStream, started: ReplyStarted
     ) -> AsyncIterator[ReplyEvent]:
         outcome = StreamOutcome()
+        self._live.stream_opened()
         try:
             yield started
             async with aclosing(relay(opened, outcome)) as deltas:
                 async for delta in deltas:
                     yield delta
         finally:
+            self._live.stream_ended()
             if not outcome.ended:  # the client went away (or the server is stopping): account in the background,
                 # without awaiting here, where a cancelled caller would interrupt it half-way.
                 self._background.spawn(self._abandon(turn, opened, outcome))
@@ -111,7 +132,9 @@ class SendChat:
             log.warning(
                 "chat.provider_failed_midstream", extra={"provider": opened.provider, "error": str(outcome.failure)}
             )
+        ended_at = self._clock.monotonic()
         message, quota = await self._background.shield(self._account(turn, opened, outcome))
+        self._observe(turn, opened, outcome, message, ended_at)
         if outcome.failure is None:
             yield ReplyFinished(message, quota, outcome.finish_reason(turn.prompt_estimate, turn.max_tokens))
         else:
@@ -119,12 +142,33 @@ class SendChat:
             yield ReplyFailed(error, message if message.content else None, quota)
 
     async def _abandon(self, turn: PreparedTurn, opened: OpenedStream, outcome: StreamOutcome) -> None:
+        ended_at = self._clock.monotonic()
         await _close(opened.events)  # cancels the provider call
-        await self._account(turn, opened, outcome)
+        message, _ = await self._account(turn, opened, outcome)
+        self._observe(turn, opened, outcome, message, ended_at)
+
+    def _observe(
+        self, turn: PreparedTurn, opened: OpenedStream, outcome: StreamOutcome, message: Message, ended_at: float
+    ) -> None:
+        """The live counters and the metrics of a provider's reply (in-process, nothing awaited)."""
+        usage = message.usage
+        self._live.reply_recorded(usage.total_tokens)
+        if outcome.failure is not None:
+            self._live.error()
+        self._telemetry.reply_finished(
+            opened.provider,
+            turn.spec.id,
+            latency_seconds=max(0.0, ended_at - opened.started_at),
+            ttft_seconds=opened.ttft_ms / 1000,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            error=outcome.failure is not None,
+        )
 
     async def _replay(self, turn: PreparedTurn, cached: CachedReply) -> ChatReply:
         await self._store.record_prompt(turn.conversation, turn.user_message(), new=turn.new)
         message, quota = await self._account.cached(turn, cached)
+        self._live.reply_recorded(0)  # answered from the cache: no tokens generated
         started = ReplyStarted(turn.conversation.id, message.id, turn.spec.id, cached.provider)
         return ChatReply(started, _replay_events(started, message, quota, cached.finish_reason), cached=True)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from application.identity import topics
 from application.identity.ports import IdentityUnitOfWork
 from application.shared.facts import Fact, FactKind, fact_id
+from application.shared.live import LiveCounters, NoLiveCounters
 from application.shared.ports import OutboxMessage
 from domain.identity.model import Role, User, check_password, clean_name, normalize_email
 from domain.identity.ports import PasswordDenylist, PasswordHasher
@@ -35,12 +36,14 @@ class SignUp:
         denylist: PasswordDenylist,
         clock: Clock,
         default_plan: str = "free",
+        live: LiveCounters | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._hasher = hasher
         self._denylist = denylist
         self._clock = clock
         self._default_plan = default_plan
+        self._live = live or NoLiveCounters()
 
     async def __call__(self, request: SignUpRequest) -> None:
         email = normalize_email(request.email)
@@ -75,4 +78,6 @@ class SignUp:
             # A concurrent signup took the address between our read and our write: same answer.
             log.info("auth.signup.race", extra={"user_id": None})
             return
+        if existing is None:
+            self._live.signed_up()
         log.info("auth.signup", extra={"user_id": str(user_id), "existing": existing is not None})

@@ -8,6 +8,7 @@ from typing import Protocol
 from uuid import UUID
 
 from application.shared.ports import MessagePublisher, OutboxMessage, UnitOfWork
+from application.shared.telemetry import NoTelemetry, Telemetry
 from domain.shared.clock import Clock
 
 log = logging.getLogger("parley.jobs")
@@ -63,16 +64,34 @@ class RelayOutbox:
         return len(messages)
 
 
+class OutboxDepth:
+    """How many committed messages wait to be published (a metric read at scrape time)."""
+
+    def __init__(self, uow_factory: Callable[[], UnitOfWork]) -> None:
+        self._uow_factory = uow_factory
+
+    async def __call__(self) -> int:
+        async with self._uow_factory() as uow:
+            return await uow.outbox.count_unpublished()
+
+
 class RunJob:
     """Runs the job an outbox message describes, once: the message's row stays locked while the job runs
     (PostgreSQL `FOR UPDATE`), so a duplicate delivery waits, then finds it done and skips it. A job that
     fails is not marked done and is retried; a crash between its side effect and the mark repeats it
     (at-least-once, de-duplicated by the message id)."""
 
-    def __init__(self, uow_factory: Callable[[], UnitOfWork], handlers: Mapping[str, JobHandler], clock: Clock) -> None:
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        handlers: Mapping[str, JobHandler],
+        clock: Clock,
+        telemetry: Telemetry | None = None,
+    ) -> None:
         self._uow_factory = uow_factory
         self._handlers = handlers
         self._clock = clock
+        self._telemetry = telemetry or NoTelemetry()
 
     async def __call__(self, message_id: UUID) -> bool:
         """Return True if the job ran now, False if it had already been done (or never existed)."""
@@ -83,7 +102,13 @@ class RunJob:
             handler = self._handlers.get(message.topic)
             if handler is None:
                 raise UnknownJob(message.topic)
-            await handler(message)
+            started = self._clock.monotonic()
+            try:
+                await handler(message)
+            except BaseException:
+                self._telemetry.job_finished(message.topic, self._clock.monotonic() - started, ok=False)
+                raise
+            self._telemetry.job_finished(message.topic, self._clock.monotonic() - started, ok=True)
             message.attempts += 1
             message.done_at = self._clock.now()
             await uow.outbox.update(message)

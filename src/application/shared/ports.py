@@ -43,6 +43,10 @@ class Outbox(Protocol):
         """Unpublished messages, oldest first, locked for this transaction where the store can."""
         ...
 
+    async def count_unpublished(self) -> int:
+        """How many messages wait to be published (read through the pending rows' index: cheap)."""
+        ...
+
     async def update(self, message: OutboxMessage) -> None: ...
 
 

@@ -15,10 +15,10 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
-from prometheus_client import CollectorRegistry
 
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http.admin import AdminController
+from entrypoints.http.analytics_live import analytics_live
 from entrypoints.http.billing import BillingController
 from entrypoints.http.client_ip import parse_networks
 from entrypoints.http.coalescing import CoalescingMiddleware
@@ -37,6 +37,7 @@ from entrypoints.observability.tracing import configure_tracing, shutdown_tracin
 from entrypoints.settings import Settings
 from entrypoints.web.routes import web_routes, web_state_of
 from entrypoints.worker.actors import JobRuntime, declare_actors
+from entrypoints.worker.loops import RepeatingTask
 from entrypoints.worker.main import background_loops
 
 log = logging.getLogger("parley.app")
@@ -45,7 +46,6 @@ log = logging.getLogger("parley.app")
 def create_litestar(container: Container, *, run_jobs_in_process: bool | None = None) -> Litestar:
     settings = container.settings
     in_process = settings.broker_url is None if run_jobs_in_process is None else run_jobs_in_process
-    registry = CollectorRegistry()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -57,7 +57,7 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
 
             worker = Worker(container.broker, worker_threads=2, worker_timeout=200)
             worker.start()
-        loops = background_loops(container)
+        loops = [*background_loops(container), _live_flush(container)]
         tasks = [asyncio.create_task(task.run(), name=task.name) for task in loops]
         log.info("app.started", extra={"jobs": "in-process" if in_process else "broker"})
         # What start-up built (modules, the app, the container) lives as long as the process: freezing it keeps
@@ -89,6 +89,7 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
             models,
             BillingController,
             AdminController,
+            analytics_live,
             v1_router(),
             health,
             ready,
@@ -103,7 +104,7 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
         request_class=JsonRequest,  # every JSON body is decoded (and refused) there
         before_send=[add_rate_limit_headers],
         lifespan=[lifespan],
-        state=State(_state(container, registry)),
+        state=State(_state(container)),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Parley",
@@ -131,11 +132,21 @@ def _v1_or_api(api: Any, v1: Any) -> Any:
     return handle
 
 
-def _state(container: Container, registry: CollectorRegistry) -> dict[str, Any]:
+def _live_flush(container: Container) -> RepeatingTask:
+    """This process's live counts and heartbeat, sent to the shared store about every second."""
+
+    async def flush() -> int:
+        await container.live.flush()
+        return 0
+
+    return RepeatingTask("live-counters", flush, container.settings.live_flush_seconds)
+
+
+def _state(container: Container) -> dict[str, Any]:
     settings = container.settings
     return {
         "container": container,
-        "metrics_registry": registry,
+        "metrics_registry": container.metrics_registry,
         "rate_limits": RateLimits(
             container.rate_limiter,
             enabled=settings.rate_limit_enabled,
@@ -148,8 +159,9 @@ def _state(container: Container, registry: CollectorRegistry) -> dict[str, Any]:
 
 def _shared_overrides(container: Container) -> dict[str, Any]:
     """The in-process job runner gets the same overrides the API was built with; whatever was not
-    overridden (the SQL engine above all, which is bound to its event loop) it builds on its own loop."""
-    return dict(container.overrides)
+    overridden (the SQL engine above all, which is bound to its event loop) it builds on its own loop. It
+    shares the API's telemetry, so the jobs' metrics show on this process's /metrics."""
+    return {**container.overrides, "telemetry": container.telemetry}
 
 
 def create_app(container: Container, *, run_jobs_in_process: bool | None = None) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from wsgiref.simple_server import WSGIServer
 
 from dramatiq import Worker
 
@@ -28,6 +29,21 @@ def background_loops(container: Container) -> list[RepeatingTask]:
     ]
 
 
+def serve_metrics(container: Container) -> WSGIServer | None:
+    """The worker's own /metrics (job durations by topic and outcome), when PARLEY_WORKER_METRICS_PORT is set:
+    prometheus-client's HTTP server, in a thread of its own."""
+    settings = container.settings
+    if settings.worker_metrics_port is None:
+        return None
+    from prometheus_client import start_http_server
+
+    server, _ = start_http_server(
+        settings.worker_metrics_port, settings.worker_metrics_host, registry=container.metrics_registry
+    )
+    log.info("worker.metrics", extra={"port": settings.worker_metrics_port})
+    return server
+
+
 def run_worker(settings: Settings, threads: int = 4) -> None:
     configure_logging(settings)
     configure_tracing("parley-worker")
@@ -44,7 +60,10 @@ def run_worker(settings: Settings, threads: int = 4) -> None:
 
 async def _main(settings: Settings, threads: int) -> None:
     container = bootstrap(settings)
-    runtime = JobRuntime(settings, container.broker)
+    # The actors' container (built on the actors' own event loop) reports through this one's telemetry, which
+    # PARLEY_WORKER_METRICS_PORT serves.
+    runtime = JobRuntime(settings, container.broker, {"telemetry": container.telemetry})
+    metrics = serve_metrics(container)
     declare_actors(container.broker, settings.jobs_queue, runtime)
     worker = Worker(container.broker, worker_threads=threads)
     worker.start()
@@ -62,6 +81,9 @@ async def _main(settings: Settings, threads: int) -> None:
         await asyncio.gather(*(task.run() for task in loops))
     finally:
         log.info("worker.stopping")
+        if metrics is not None:
+            metrics.shutdown()
+            metrics.server_close()
         await asyncio.to_thread(worker.stop)
         await container.aclose()
         container.broker.close()

@@ -12,8 +12,10 @@ from adapters.memory.chat_store import InMemoryChatStore
 from adapters.memory.clock import FrozenClock
 from adapters.memory.database import InMemoryDatabase, Transaction
 from adapters.memory.facts import InMemoryFactLog
+from adapters.memory.live_counters import InMemoryLiveCounters
 from adapters.memory.llm import ScriptedProvider
 from adapters.memory.quota_ledger import InMemoryQuotaLedger
+from adapters.memory.telemetry import RecordingTelemetry
 from adapters.memory.unit_of_work import InMemoryUnitOfWork
 from application.conversation.dto import ReplyEvent
 from application.conversation.quota import QuotaGate
@@ -49,8 +51,10 @@ class Chat:
     background: AsyncioBackgroundTasks = field(default_factory=AsyncioBackgroundTasks)
     prices: tuple[int, int] = (0, 0)
     """The model's price in cents per million input and output tokens."""
+    telemetry: RecordingTelemetry = field(default_factory=RecordingTelemetry)
 
     def __post_init__(self) -> None:
+        self.live = InMemoryLiveCounters(self.clock)
         self.store = InMemoryChatStore(self.db)
         self.cache = ResponseCache(InMemoryCache(), self.cache_ttl)
         self.quota = QuotaGate(self.ledger, self.uow)
@@ -64,9 +68,20 @@ class Chat:
             default_max_tokens=64,
         )
         self.catalogue = ModelCatalogue([self.spec])
-        self.router = ProviderRouter({self.provider.name: self.provider}, clock=self.clock.monotonic)
+        self.router = ProviderRouter(
+            {self.provider.name: self.provider}, clock=self.clock.monotonic, telemetry=self.telemetry
+        )
         self.send = SendChat(
-            self.store, self.quota, self.catalogue, self.router, self.allowance, self.cache, self.background, self.clock
+            self.store,
+            self.quota,
+            self.catalogue,
+            self.router,
+            self.allowance,
+            self.cache,
+            self.background,
+            self.clock,
+            self.live,
+            self.telemetry,
         )
 
     def uow(self) -> InMemoryUnitOfWork:
