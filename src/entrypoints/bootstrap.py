@@ -19,6 +19,7 @@ from application.billing import topics as billing_topics
 from application.billing.allowance import BillingAllowance
 from application.billing.cancel import CancelSubscription
 from application.billing.export import BillingDataExport
+from application.billing.grants import CountGrant, GrantTokens
 from application.billing.notices import SendBillingEmail, SendQuotaWarning
 from application.billing.overage import ReportOverage
 from application.billing.plans import StaticPlanCatalogue
@@ -122,6 +123,7 @@ class BillingUseCases:
     show_invoice: ShowInvoice
     receive_event: ReceiveGatewayEvent
     run_cycle: RunBillingCycle
+    grant_tokens: GrantTokens
 
 
 @dataclass
@@ -364,8 +366,9 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     catalogue: ModelCatalogue = overrides.get("catalogue") or build_catalogue(settings, providers)
     router = ProviderRouter(providers, clock=clock.monotonic)
     plans = StaticPlanCatalogue(build_plans(settings))
+    billing_allowance = BillingAllowance(uow_factory, plans, settings.overage_max_tokens)
     allowance: AllowanceProvider = overrides.get("allowance") or CachedAllowance(
-        BillingAllowance(uow_factory, plans, settings.overage_max_tokens), settings.allowance_cache_seconds
+        billing_allowance, settings.allowance_cache_seconds
     )
     gateway: PaymentGateway = overrides.get("gateway") or _gateway(settings, clock)
     if hasattr(gateway, "aclose"):
@@ -393,6 +396,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         show_invoice=ShowInvoice(uow_factory, links, JinjaInvoicePages(), settings.tax_rate_percent),
         receive_event=ReceiveGatewayEvent(uow_factory, clock),
         run_cycle=RunBillingCycle(uow_factory, gateway, plans, clock, links.invoice_url, quota_meter),
+        grant_tokens=GrantTokens(uow_factory, billing_allowance, quota_meter, clock),
     )
     send_identity_email = SendIdentityEmail(uow_factory, mailer, renderer, clock, settings.public_url)
     handlers: dict[str, JobHandler] = {topic: send_identity_email for topic in IDENTITY_EMAILS}
@@ -400,6 +404,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     handlers[billing_topics.GATEWAY_EVENT] = ProcessGatewayEvent(uow_factory, gateway, plans, clock, links.invoice_url)
     handlers[billing_topics.QUOTA_THRESHOLD] = SendQuotaWarning(uow_factory, clock, settings.public_url)
     handlers[billing_topics.OVERAGE] = ReportOverage(uow_factory, gateway, plans)
+    handlers[billing_topics.GRANT] = CountGrant(uow_factory, quota_meter)
     handlers[shared_topics.ACCOUNT_DELETED] = fan_out(
         EraseConversations(uow_factory), billing.cancel.for_deleted_account
     )

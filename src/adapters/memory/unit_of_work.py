@@ -6,6 +6,7 @@ from typing import Self
 from adapters.memory.audit import InMemoryAuditLog
 from adapters.memory.billing import (
     InMemoryAccountDirectory,
+    InMemoryGrantRepository,
     InMemoryPaymentRepository,
     InMemoryQuotaNoticeRepository,
     InMemoryReceivedEventRepository,
@@ -24,7 +25,12 @@ from adapters.memory.identity import (
     InMemoryUserRepository,
 )
 from adapters.memory.outbox import InMemoryOutbox
-from application.billing.ports import AccountDirectory, QuotaNoticeRepository, ReceivedEventRepository
+from application.billing.ports import (
+    AccountDirectory,
+    GrantRepository,
+    QuotaNoticeRepository,
+    ReceivedEventRepository,
+)
 from application.shared.audit import AuditLog
 from application.shared.ports import Outbox
 from domain.billing.ports import PaymentRepository, SubscriptionRepository
@@ -57,6 +63,7 @@ class InMemoryUnitOfWork:
         self.received_events: ReceivedEventRepository = InMemoryReceivedEventRepository(self._tx)
         self.quota_notices: QuotaNoticeRepository = InMemoryQuotaNoticeRepository(self._tx)
         self.audit: AuditLog = InMemoryAuditLog(self._tx)
+        self.grants: GrantRepository = InMemoryGrantRepository(self._tx)
         return self
 
     async def __aexit__(

@@ -313,6 +313,24 @@ class AuditLogRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
 
 
+class GrantRow(Base):
+    """Tokens an admin granted a user for one period (domain/billing/grant.py). `granted_by` is no foreign key:
+    the record of who granted outlives that admin's account."""
+
+    __tablename__ = "grants"
+    # The allowance asks for "this user's grants of this period".
+    __table_args__ = (Index(None, "user_id", "period_start"),)
+
+    id: Mapped[UUID] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[UUID] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
+    tokens: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(500))
+    granted_by: Mapped[UUID | None] = mapped_column(Id)
+    period_start: Mapped[datetime] = mapped_column(DateTimeUTC)
+    period_end: Mapped[datetime] = mapped_column(DateTimeUTC)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+
+
 # Invoice numbers. PostgreSQL draws them from a real sequence: nextval never hands a number out twice,
 # whatever the concurrency, and never waits for another transaction. SQLite has no sequences; there the
 # one row of `invoice_number_counter` is bumped in the unit's transaction (writers are serialised by the
@@ -345,3 +363,4 @@ received_events: Table = metadata.tables["received_events"]
 quota_notices: Table = metadata.tables["quota_notices"]
 invoice_number_counter: Table = metadata.tables["invoice_number_counter"]
 audit_log: Table = metadata.tables["audit_log"]
+grants: Table = metadata.tables["grants"]

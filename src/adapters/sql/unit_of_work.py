@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from adapters.sql.audit import SqlAuditLog
 from adapters.sql.billing import (
     SqlAccountDirectory,
+    SqlGrantRepository,
     SqlPaymentRepository,
     SqlQuotaNoticeRepository,
     SqlReceivedEventRepository,
@@ -24,7 +25,12 @@ from adapters.sql.identity import (
 )
 from adapters.sql.outbox import SqlOutbox
 from adapters.sql.transaction import SqlTransaction
-from application.billing.ports import AccountDirectory, QuotaNoticeRepository, ReceivedEventRepository
+from application.billing.ports import (
+    AccountDirectory,
+    GrantRepository,
+    QuotaNoticeRepository,
+    ReceivedEventRepository,
+)
 from application.shared.audit import AuditLog
 from application.shared.ports import Outbox
 from domain.billing.ports import PaymentRepository, SubscriptionRepository
@@ -57,6 +63,7 @@ class SqlUnitOfWork:
     payments: PaymentRepository
     received_events: ReceivedEventRepository
     quota_notices: QuotaNoticeRepository
+    grants: GrantRepository
 
     def __init__(self, database: AsyncEngine | async_sessionmaker[AsyncSession]) -> None:
         """`database` is the engine, or a session factory bound to one (what bootstrap and the test
@@ -77,6 +84,7 @@ class SqlUnitOfWork:
         self.received_events = SqlReceivedEventRepository(tx)
         self.quota_notices = SqlQuotaNoticeRepository(tx)
         self.audit: AuditLog = SqlAuditLog(tx)
+        self.grants = SqlGrantRepository(tx)
 
     async def __aenter__(self) -> Self:
         return self

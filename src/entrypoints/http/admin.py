@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from litestar import Controller, get, patch
+from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -23,6 +23,8 @@ from entrypoints.http.admin_schemas import (
     AdminUserPageOut,
     AuditEntryOut,
     AuditPageOut,
+    GrantBody,
+    GrantOut,
     RoleName,
     UserChangeBody,
 )
@@ -98,6 +100,21 @@ class AdminController(Controller):
         cannot disable or demote themselves (409 cannot-change-self)."""
         change = UserChange(role=None if data.role is None else Role(data.role), disabled=data.disabled)
         return AdminUserOut.of_admin(await identity.change_user(principal, user_id, change))
+
+    @post("/users/{user_id:uuid}/grants", status_code=201, responses=errors(401, 403, 404, 422))
+    async def grant_tokens(
+        self,
+        user_id: FromPath[UUID],
+        data: JSONBody[GrantBody],
+        principal: NamedDependency[Principal],
+        identity: Injected[IdentityUseCases],
+        billing: Injected[BillingUseCases],
+    ) -> GrantOut:
+        """Add tokens to the user's limit for the current period, at once (the usage pages and the quota check of
+        the next chat count them on every process); the grant ends with the period. Audit-logged (`user.grant`)."""
+        await identity.get_user(principal, user_id)  # admins only (403), and the user exists (404)
+        grant = await billing.grant_tokens(user_id, data.tokens, data.reason, principal.user.id)
+        return GrantOut.of(grant)
 
     @get("/audit", responses=errors(401, 403, 422))
     async def list_audit(
