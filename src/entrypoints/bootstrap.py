@@ -44,8 +44,11 @@ from application.conversation.quota import QuotaGate
 from application.conversation.response_cache import ResponseCache
 from application.conversation.router import ProviderRouter
 from application.conversation.send_chat import SendChat
+from application.identity import topics as identity_topics
 from application.identity.admin_audit import ListAuditEntries
 from application.identity.admin_users import ChangeUser, GetUser, ListUsers
+from application.identity.announcement_delivery import SendAnnouncementBatch
+from application.identity.announcements import CreateAnnouncement, GetAnnouncement, ListAnnouncements
 from application.identity.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from application.identity.authenticate import Authenticate, PrincipalLookup
 from application.identity.change_password import ChangePassword
@@ -60,6 +63,7 @@ from application.identity.reset_password import ResetPassword
 from application.identity.sign_in import SignIn
 from application.identity.sign_out import SignOut
 from application.identity.sign_up import SignUp
+from application.identity.unsubscribe import Unsubscribe
 from application.identity.update_profile import UpdateProfile
 from application.identity.verify_email import VerifyEmail
 from application.shared import topics as shared_topics
@@ -100,6 +104,11 @@ class IdentityUseCases:
     get_user: GetUser
     change_user: ChangeUser
     list_audit: ListAuditEntries
+    create_announcement: CreateAnnouncement
+    list_announcements: ListAnnouncements
+    get_announcement: GetAnnouncement
+    unsubscribe: Unsubscribe
+    """The link in every announcement (the web page GET /unsubscribe calls it too)."""
 
 
 @dataclass
@@ -301,7 +310,7 @@ def _mailer(settings: Settings) -> Mailer:
 def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     """Build the container. Overrides (by port name): clock, uow_factory, chat_store, database_ping, cache,
     rate_limiter, ledger, stream_log, mailer, renderer, publisher, broker, hasher, denylist, issuer, providers,
-    catalogue, allowance."""
+    catalogue, allowance, markdown."""
     settings = settings or Settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     clock: Clock = overrides.get("clock") or SystemClock()
@@ -318,6 +327,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     from adapters.email.jinja import JinjaEmailRenderer
     from adapters.jobs.dramatiq_broker import create_broker
     from adapters.jobs.publisher import DramatiqPublisher
+    from adapters.markdown.markdown_it import MarkdownItRenderer
     from adapters.security.argon2 import Argon2PasswordHasher
     from adapters.security.denylist import FilePasswordDenylist
     from adapters.security.jwt import JwtTokenIssuer
@@ -360,6 +370,10 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         get_user=GetUser(uow_factory, clock),
         change_user=ChangeUser(uow_factory, clock),
         list_audit=ListAuditEntries(uow_factory),
+        create_announcement=CreateAnnouncement(uow_factory, overrides.get("markdown") or MarkdownItRenderer(), clock),
+        list_announcements=ListAnnouncements(uow_factory),
+        get_announcement=GetAnnouncement(uow_factory),
+        unsubscribe=Unsubscribe(uow_factory, clock),
     )
     providers: dict[str, LlmProvider] = overrides.get("providers") or build_providers(settings)
     closers += [provider.aclose for provider in providers.values() if hasattr(provider, "aclose")]
@@ -400,6 +414,9 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     )
     send_identity_email = SendIdentityEmail(uow_factory, mailer, renderer, clock, settings.public_url)
     handlers: dict[str, JobHandler] = {topic: send_identity_email for topic in IDENTITY_EMAILS}
+    handlers[identity_topics.ANNOUNCEMENT_BATCH] = SendAnnouncementBatch(
+        uow_factory, mailer, renderer, clock, settings.public_url, batch_size=settings.announcement_batch_size
+    )
     handlers[billing_topics.EMAIL] = SendBillingEmail(uow_factory, mailer, renderer, settings.public_url)
     handlers[billing_topics.GATEWAY_EVENT] = ProcessGatewayEvent(uow_factory, gateway, plans, clock, links.invoice_url)
     handlers[billing_topics.QUOTA_THRESHOLD] = SendQuotaWarning(uow_factory, clock, settings.public_url)

@@ -3,6 +3,11 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from adapters.memory.announcements import (
+    InMemoryAnnouncementRepository,
+    InMemoryDeliveryRepository,
+    InMemoryUnsubscribeRepository,
+)
 from adapters.memory.audit import InMemoryAuditLog
 from adapters.memory.billing import (
     InMemoryAccountDirectory,
@@ -31,6 +36,7 @@ from application.billing.ports import (
     QuotaNoticeRepository,
     ReceivedEventRepository,
 )
+from application.identity.ports import AnnouncementRepository, DeliveryRepository, UnsubscribeRepository
 from application.shared.audit import AuditLog
 from application.shared.ports import Outbox
 from domain.billing.ports import PaymentRepository, SubscriptionRepository
@@ -64,6 +70,9 @@ class InMemoryUnitOfWork:
         self.quota_notices: QuotaNoticeRepository = InMemoryQuotaNoticeRepository(self._tx)
         self.audit: AuditLog = InMemoryAuditLog(self._tx)
         self.grants: GrantRepository = InMemoryGrantRepository(self._tx)
+        self.announcements: AnnouncementRepository = InMemoryAnnouncementRepository(self._tx)
+        self.deliveries: DeliveryRepository = InMemoryDeliveryRepository(self._tx)
+        self.unsubscribes: UnsubscribeRepository = InMemoryUnsubscribeRepository(self._tx)
         return self
 
     async def __aexit__(

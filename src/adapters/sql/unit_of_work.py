@@ -7,6 +7,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from adapters.sql.announcements import SqlAnnouncementRepository, SqlDeliveryRepository, SqlUnsubscribeRepository
 from adapters.sql.audit import SqlAuditLog
 from adapters.sql.billing import (
     SqlAccountDirectory,
@@ -31,6 +32,7 @@ from application.billing.ports import (
     QuotaNoticeRepository,
     ReceivedEventRepository,
 )
+from application.identity.ports import AnnouncementRepository, DeliveryRepository, UnsubscribeRepository
 from application.shared.audit import AuditLog
 from application.shared.ports import Outbox
 from domain.billing.ports import PaymentRepository, SubscriptionRepository
@@ -85,6 +87,9 @@ class SqlUnitOfWork:
         self.quota_notices = SqlQuotaNoticeRepository(tx)
         self.audit: AuditLog = SqlAuditLog(tx)
         self.grants = SqlGrantRepository(tx)
+        self.announcements: AnnouncementRepository = SqlAnnouncementRepository(tx)
+        self.deliveries: DeliveryRepository = SqlDeliveryRepository(tx)
+        self.unsubscribes: UnsubscribeRepository = SqlUnsubscribeRepository(tx)
 
     async def __aenter__(self) -> Self:
         return self

@@ -10,9 +10,11 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from application.identity.admin_users import UserChange
+from application.identity.announcements import NewAnnouncement
 from application.identity.dto import Principal
 from application.shared.audit import AuditQuery
 from domain.billing.model import FREE
+from domain.identity.announcement import Audience
 from domain.identity.model import Role
 from domain.identity.ports import UserQuery
 from entrypoints.bootstrap import BillingUseCases, IdentityUseCases
@@ -21,6 +23,9 @@ from entrypoints.http.admin_schemas import (
     AdminUserDetailOut,
     AdminUserOut,
     AdminUserPageOut,
+    AnnouncementBody,
+    AnnouncementOut,
+    AnnouncementPageOut,
     AuditEntryOut,
     AuditPageOut,
     GrantBody,
@@ -131,3 +136,37 @@ class AdminController(Controller):
         query = AuditQuery(actor_id=actor_id, target_id=target_id, action=action)
         page = await identity.list_audit(principal, query, limit, cursor)
         return AuditPageOut([AuditEntryOut.of(entry) for entry in page.items], page.next_cursor)
+
+    @post("/announcements", status_code=202, responses=errors(401, 403, 422))
+    async def create_announcement(
+        self,
+        data: JSONBody[AnnouncementBody],
+        principal: NamedDependency[Principal],
+        identity: Injected[IdentityUseCases],
+    ) -> AnnouncementOut:
+        """Queue an email to every verified, enabled account of the audience that has not unsubscribed; the worker
+        sends it in batches, at most one email per recipient. Audit-logged (`announcement.create`)."""
+        new = NewAnnouncement(data.subject, data.body_markdown, Audience(data.audience))
+        return AnnouncementOut.of(await identity.create_announcement(principal, new))
+
+    @get("/announcements", responses=errors(401, 403, 422))
+    async def list_announcements(
+        self,
+        principal: NamedDependency[Principal],
+        identity: Injected[IdentityUseCases],
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> AnnouncementPageOut:
+        """Announcements, newest first, with how many emails went so far."""
+        page = await identity.list_announcements(principal, limit, cursor)
+        return AnnouncementPageOut([AnnouncementOut.of(item) for item in page.items], page.next_cursor)
+
+    @get("/announcements/{announcement_id:uuid}", responses=errors(401, 403, 404))
+    async def get_announcement(
+        self,
+        announcement_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+        identity: Injected[IdentityUseCases],
+    ) -> AnnouncementOut:
+        """One announcement's progress."""
+        return AnnouncementOut.of(await identity.get_announcement(principal, announcement_id))

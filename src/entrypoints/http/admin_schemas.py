@@ -12,6 +12,7 @@ from application.billing.queries import BillingUsage
 from application.identity.admin_users import AdminUser, AdminUserDetail
 from application.shared.audit import AuditEntry
 from domain.billing.grant import MAX_GRANT_TOKENS, MAX_REASON_LENGTH, Grant
+from domain.identity.announcement import BODY_MAX_LENGTH, SUBJECT_MAX_LENGTH, Announcement
 from entrypoints.http.billing_schemas import SubscriptionOut
 from entrypoints.http.identity_schemas import UserOut
 
@@ -114,4 +115,47 @@ class AuditEntryOut(msgspec.Struct):
 
 class AuditPageOut(msgspec.Struct):
     items: list[AuditEntryOut]
+    next_cursor: str | None
+
+
+AudienceName = Literal["all", "free", "plus", "pro"]
+
+
+class AnnouncementBody(msgspec.Struct):
+    subject: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=SUBJECT_MAX_LENGTH, description="1 to 200 characters")
+    ]
+    body_markdown: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=BODY_MAX_LENGTH, description="Markdown, 1 to 50,000 characters")
+    ]
+    audience: AudienceName
+
+
+class AnnouncementOut(msgspec.Struct):
+    id: UUID
+    subject: str
+    audience: str
+    status: Literal["queued", "sending", "sent"]
+    recipients: int
+    """Accounts in the audience when it was queued."""
+    sent: int
+    """Emails sent so far."""
+    created_at: datetime
+
+    @classmethod
+    def of(cls, announcement: Announcement) -> AnnouncementOut:
+        status: Any = announcement.status.value
+        return cls(
+            announcement.id,
+            announcement.subject,
+            announcement.audience.value,
+            status,
+            announcement.recipients,
+            announcement.sent,
+            announcement.created_at,
+        )
+
+
+class AnnouncementPageOut(msgspec.Struct):
+    items: list[AnnouncementOut]
     next_cursor: str | None
