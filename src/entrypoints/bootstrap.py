@@ -71,6 +71,7 @@ from application.shared.allowance import AllowanceProvider
 from application.shared.background import BackgroundTasks
 from application.shared.jobs import JobHandler, RelayOutbox, RunJob, fan_out
 from application.shared.ports import Cache, EmailRenderer, Mailer, MessagePublisher, RateLimiter
+from application.shared.revocation import AccountRevocations
 from domain.billing.ports import PaymentGateway
 from domain.conversation.catalogue import ModelCatalogue
 from domain.conversation.ports import LlmProvider
@@ -346,6 +347,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
     )
 
+    revocations = AccountRevocations(shared.cache)
     identity = IdentityUseCases(
         sign_up=SignUp(uow_factory, hasher, denylist, clock),
         verify_email=VerifyEmail(uow_factory, clock),
@@ -368,7 +370,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         ),
         list_users=ListUsers(uow_factory, clock),
         get_user=GetUser(uow_factory, clock),
-        change_user=ChangeUser(uow_factory, clock),
+        change_user=ChangeUser(uow_factory, clock, revocations),
         list_audit=ListAuditEntries(uow_factory),
         create_announcement=CreateAnnouncement(uow_factory, overrides.get("markdown") or MarkdownItRenderer(), clock),
         list_announcements=ListAnnouncements(uow_factory),
@@ -392,7 +394,18 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     background = AsyncioBackgroundTasks()
     quota = QuotaGate(shared.ledger, uow_factory)
     conversation = ConversationUseCases(
-        send_chat=SendChat(chat_store, quota, catalogue, router, allowance, response_cache, background, clock),
+        send_chat=SendChat(
+            chat_store,
+            quota,
+            catalogue,
+            router,
+            allowance,
+            response_cache,
+            background,
+            clock,
+            revocations,
+            settings.stream_revocation_check_seconds,
+        ),
         list_conversations=ListConversations(uow_factory),
         get_conversation=GetConversation(uow_factory),
         delete_conversation=DeleteConversation(uow_factory),

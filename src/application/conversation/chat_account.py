@@ -63,7 +63,7 @@ class AccountReply:
         record = _record(turn, message, latency_ms, opened.ttft_ms, opened.failovers)
         caused = reply_outbox(turn, quota, usage.total_tokens, record.id, message.created_at)
         await self._record_reply(message if message.content else None, record, caused)
-        complete = outcome.ended and outcome.failure is None
+        complete = outcome.ended and outcome.failure is None and not outcome.stopped
         if complete and message.content:
             reason = outcome.finish_reason(turn.prompt_estimate, turn.max_tokens)
             await self._cache.put(turn.cache_key, CachedReply(message.content, usage, opened.provider, reason))

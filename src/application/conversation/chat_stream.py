@@ -23,6 +23,8 @@ class StreamOutcome:
     failure: ProviderError | None = None
     ended: bool = False
     """The provider's stream ran to its end or failed; False while it runs, or when the relay was abandoned."""
+    stopped: bool = False
+    """Parley ended the reply early (the account was disabled mid-reply): what was produced is charged."""
 
     @property
     def content(self) -> str:
