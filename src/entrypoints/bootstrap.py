@@ -22,6 +22,7 @@ from application.billing import topics as billing_topics
 from application.billing.allowance import BillingAllowance
 from application.billing.cancel import CancelSubscription
 from application.billing.export import BillingDataExport
+from application.billing.grants import CountGrant, GrantTokens
 from application.billing.notices import SendBillingEmail, SendQuotaWarning
 from application.billing.overage import ReportOverage
 from application.billing.plans import StaticPlanCatalogue
@@ -46,8 +47,11 @@ from application.conversation.quota import QuotaGate
 from application.conversation.response_cache import ResponseCache
 from application.conversation.router import ProviderRouter
 from application.conversation.send_chat import SendChat
+from application.identity import topics as identity_topics
 from application.identity.admin_audit import ListAuditEntries
 from application.identity.admin_users import ChangeUser, GetUser, ListUsers
+from application.identity.announcement_delivery import SendAnnouncementBatch
+from application.identity.announcements import CreateAnnouncement, GetAnnouncement, ListAnnouncements
 from application.identity.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from application.identity.authenticate import Authenticate, PrincipalLookup
 from application.identity.change_password import ChangePassword
@@ -62,6 +66,7 @@ from application.identity.reset_password import ResetPassword
 from application.identity.sign_in import SignIn
 from application.identity.sign_out import SignOut
 from application.identity.sign_up import SignUp
+from application.identity.unsubscribe import Unsubscribe
 from application.identity.update_profile import UpdateProfile
 from application.identity.verify_email import VerifyEmail
 from application.shared import topics as shared_topics
@@ -70,6 +75,7 @@ from application.shared.background import BackgroundTasks
 from application.shared.jobs import JobHandler, OutboxDepth, RelayOutbox, RunJob, fan_out
 from application.shared.live import LiveCounters
 from application.shared.ports import Cache, EmailRenderer, Mailer, MessagePublisher, RateLimiter
+from application.shared.revocation import AccountRevocations
 from application.shared.telemetry import Telemetry
 from domain.billing.ports import PaymentGateway
 from domain.conversation.catalogue import ModelCatalogue
@@ -105,6 +111,11 @@ class IdentityUseCases:
     get_user: GetUser
     change_user: ChangeUser
     list_audit: ListAuditEntries
+    create_announcement: CreateAnnouncement
+    list_announcements: ListAnnouncements
+    get_announcement: GetAnnouncement
+    unsubscribe: Unsubscribe
+    """The link in every announcement (the web page GET /unsubscribe calls it too)."""
 
 
 @dataclass
@@ -128,6 +139,7 @@ class BillingUseCases:
     show_invoice: ShowInvoice
     receive_event: ReceiveGatewayEvent
     run_cycle: RunBillingCycle
+    grant_tokens: GrantTokens
 
 
 @dataclass
@@ -315,7 +327,7 @@ def _mailer(settings: Settings) -> Mailer:
 def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     """Build the container. Overrides (by port name): clock, uow_factory, chat_store, database_ping, cache,
     rate_limiter, ledger, stream_log, live, telemetry, metrics_registry, mailer, renderer, publisher, broker, hasher,
-    denylist, issuer, providers, catalogue, allowance."""
+    denylist, issuer, providers, catalogue, allowance, markdown."""
     settings = settings or Settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     clock: Clock = overrides.get("clock") or SystemClock()
@@ -334,6 +346,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     from adapters.email.jinja import JinjaEmailRenderer
     from adapters.jobs.dramatiq_broker import create_broker
     from adapters.jobs.publisher import DramatiqPublisher
+    from adapters.markdown.markdown_it import MarkdownItRenderer
     from adapters.security.argon2 import Argon2PasswordHasher
     from adapters.security.denylist import FilePasswordDenylist
     from adapters.security.jwt import JwtTokenIssuer
@@ -352,6 +365,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
     )
 
+    revocations = AccountRevocations(shared.cache)
     identity = IdentityUseCases(
         sign_up=SignUp(uow_factory, hasher, denylist, clock, live=shared.live),
         verify_email=VerifyEmail(uow_factory, clock),
@@ -374,16 +388,21 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         ),
         list_users=ListUsers(uow_factory, clock),
         get_user=GetUser(uow_factory, clock),
-        change_user=ChangeUser(uow_factory, clock),
+        change_user=ChangeUser(uow_factory, clock, revocations),
         list_audit=ListAuditEntries(uow_factory),
+        create_announcement=CreateAnnouncement(uow_factory, overrides.get("markdown") or MarkdownItRenderer(), clock),
+        list_announcements=ListAnnouncements(uow_factory),
+        get_announcement=GetAnnouncement(uow_factory),
+        unsubscribe=Unsubscribe(uow_factory, clock),
     )
     providers: dict[str, LlmProvider] = overrides.get("providers") or build_providers(settings)
     closers += [provider.aclose for provider in providers.values() if hasattr(provider, "aclose")]
     catalogue: ModelCatalogue = overrides.get("catalogue") or build_catalogue(settings, providers)
     router = ProviderRouter(traced_providers(providers), clock=clock.monotonic, telemetry=telemetry)
     plans = StaticPlanCatalogue(build_plans(settings))
+    billing_allowance = BillingAllowance(uow_factory, plans, settings.overage_max_tokens)
     allowance: AllowanceProvider = overrides.get("allowance") or CachedAllowance(
-        BillingAllowance(uow_factory, plans, settings.overage_max_tokens), settings.allowance_cache_seconds
+        billing_allowance, settings.allowance_cache_seconds
     )
     gateway: PaymentGateway = overrides.get("gateway") or _gateway(settings, clock)
     if hasattr(gateway, "aclose"):
@@ -394,7 +413,18 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     quota = QuotaGate(shared.ledger, uow_factory)
     conversation = ConversationUseCases(
         send_chat=SendChat(
-            chat_store, quota, catalogue, router, allowance, response_cache, background, clock, shared.live, telemetry
+            chat_store,
+            quota,
+            catalogue,
+            router,
+            allowance,
+            response_cache,
+            background,
+            clock,
+            shared.live,
+            telemetry,
+            revocations=revocations,
+            revocation_check_seconds=settings.stream_revocation_check_seconds,
         ),
         list_conversations=ListConversations(uow_factory),
         get_conversation=GetConversation(uow_factory),
@@ -413,13 +443,18 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         show_invoice=ShowInvoice(uow_factory, links, JinjaInvoicePages(), settings.tax_rate_percent),
         receive_event=ReceiveGatewayEvent(uow_factory, clock),
         run_cycle=RunBillingCycle(uow_factory, gateway, plans, clock, links.invoice_url, quota_meter),
+        grant_tokens=GrantTokens(uow_factory, billing_allowance, quota_meter, clock),
     )
     send_identity_email = SendIdentityEmail(uow_factory, mailer, renderer, clock, settings.public_url)
     handlers: dict[str, JobHandler] = {topic: send_identity_email for topic in IDENTITY_EMAILS}
+    handlers[identity_topics.ANNOUNCEMENT_BATCH] = SendAnnouncementBatch(
+        uow_factory, mailer, renderer, clock, settings.public_url, batch_size=settings.announcement_batch_size
+    )
     handlers[billing_topics.EMAIL] = SendBillingEmail(uow_factory, mailer, renderer, settings.public_url)
     handlers[billing_topics.GATEWAY_EVENT] = ProcessGatewayEvent(uow_factory, gateway, plans, clock, links.invoice_url)
     handlers[billing_topics.QUOTA_THRESHOLD] = SendQuotaWarning(uow_factory, clock, settings.public_url)
     handlers[billing_topics.OVERAGE] = ReportOverage(uow_factory, gateway, plans)
+    handlers[billing_topics.GRANT] = CountGrant(uow_factory, quota_meter)
     handlers[shared_topics.ACCOUNT_DELETED] = fan_out(
         EraseConversations(uow_factory), billing.cancel.for_deleted_account
     )

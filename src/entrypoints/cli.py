@@ -1,4 +1,4 @@
-"""`parley`: serve, worker, migrate, users create-admin|list|disable|enable, chat."""
+"""`parley`: serve, worker, migrate, users create-admin|list|disable|enable|grant, chat."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 from application.identity.admin_users import AdminUser, UserChange
 from application.identity.create_admin import AdminResult
 from application.shared.pagination import MAX_PAGE
+from domain.billing.grant import Grant
 from domain.identity.ports import UserQuery
 from domain.shared.errors import DomainError, InvalidInput, NotFound
 from entrypoints.settings import Settings
@@ -55,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--q", help="only users whose email or name contains TEXT (case-insensitive)")
     users.add_parser("disable", help="disable a user: every session and API key ends now").add_argument("email")
     users.add_parser("enable", help="let a disabled user sign in again").add_argument("email")
+    grant = users.add_parser("grant", help="add TOKENS to the user's limit for the current period (audit-logged)")
+    grant.add_argument("email")
+    grant.add_argument("tokens", type=int)
+    grant.add_argument("--reason", required=True, help="why (1 to 500 characters): kept with the grant")
 
     chat = commands.add_parser("chat", help="chat from this terminal with a Parley server, over its HTTP API")
     chat.add_argument("--url", help="the server (default: PARLEY_URL, else http://127.0.0.1:8000)")
@@ -89,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _list_users(settings, args.q)
     if args.command == "users" and args.users_command in ("disable", "enable"):
         return _set_disabled(settings, args.email, disabled=args.users_command == "disable")
+    if args.command == "users" and args.users_command == "grant":
+        return _grant(settings, args.email, args.tokens, args.reason)
     parser.error("unknown command")
     return 2
 
@@ -229,6 +236,18 @@ def _set_disabled(settings: Settings, email: str, *, disabled: bool) -> int:
     except (InvalidInput, NotFound) as exc:
         return _refused(exc)
     print(f"{'disabled' if result.user.disabled else 'enabled'}: {result.user.email}")
+    return 0
+
+
+def _grant(settings: Settings, email: str, tokens: int, reason: str) -> int:
+    async def work(container: Container) -> Grant:
+        return await container.billing.grant_tokens.by_email(email, tokens, reason)
+
+    try:
+        grant = _with_container(settings, work)
+    except (InvalidInput, NotFound) as exc:
+        return _refused(exc)
+    print(f"granted: {grant.tokens} tokens to {email} until {grant.period_end.isoformat(timespec='seconds')}")
     return 0
 
 

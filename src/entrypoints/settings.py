@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = 1_048_576
     cache_ttl_seconds: int = 604_800
+    stream_revocation_check_seconds: float = Field(default=2.0, gt=0)
+    """How often a streaming reply checks (in the shared cache) whether its account was disabled meanwhile."""
+    announcement_batch_size: int = Field(default=100, ge=1, le=10_000)
+    """Recipients one announcement job emails before it queues the next batch."""
     allowance_cache_seconds: float = Field(default=30.0, ge=0)
     """How long a user's allowance (quota and period) is reused between chat requests; 0 reads it every time."""
 

@@ -130,3 +130,14 @@ async def test_last_activity_is_the_latest_session_opened_or_refreshed(uow_facto
 
     assert activity == {ada.id: T0 + timedelta(hours=5), bob.id: T0 + timedelta(hours=2)}
     assert nobody == {}
+
+
+async def test_search_never_lists_a_deleted_accounts_tombstone(uow_factory: UowFactory) -> None:
+    await stored_user(uow_factory, a_user("ada@example.com", created_at=T0))
+    gone = a_user("gone@example.com", plan="pro", created_at=T0 + timedelta(1))
+    gone.erase(T0 + timedelta(2))
+    await stored_user(uow_factory, gone)
+
+    assert await _users(uow_factory, UserQuery()) == ["ada@example.com"]
+    assert await _users(uow_factory, UserQuery(text="deleted")) == []
+    assert await _users(uow_factory, UserQuery(plan="pro")) == []

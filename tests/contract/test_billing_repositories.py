@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from application.billing.ports import Account, BillingUnitOfWork, ReceivedEvent
 from application.identity.ports import IdentityUnitOfWork
+from domain.billing.grant import Grant
 from domain.billing.model import InvoiceLine, Payment, PaymentStatus, Subscription, SubscriptionStatus
 from domain.identity.model import Role, User
 from domain.shared.errors import Conflict
@@ -544,3 +545,76 @@ async def test_concurrent_units_never_draw_the_same_invoice_number(
     assert len(set(drawn)) == len(drawn) == 40
     assert all(numbers == sorted(numbers) for numbers in per_unit)
     assert after_rollbacks > max(drawn)  # the rolled-back units' numbers are never handed out again
+
+
+async def test_an_account_is_found_by_its_address_whatever_the_case(uow_factory: UowFactory) -> None:
+    ada = await stored_user(uow_factory, "Ada@Example.com")
+    gone = await stored_user(uow_factory, "gone@example.com")
+    async with uow_factory() as uow:
+        erased = await uow.users.get(gone.id)
+        assert erased is not None
+        erased.erase(T0)
+        await uow.users.update(erased)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        found = await uow.accounts.get_by_email("ada@EXAMPLE.com")
+        assert await uow.accounts.get_by_email("gone@example.com") is None
+        assert await uow.accounts.get_by_email(erased.email) is None  # a deleted account has no address
+        assert await uow.accounts.get_by_email("nobody@example.com") is None
+    assert found is not None and found.user_id == ada.id
+
+
+# --- grants -------------------------------------------------------------------------------------
+
+
+def a_grant(user: User, period_start: datetime = PERIOD, **changes: Any) -> Grant:
+    fields: dict[str, Any] = {
+        "id": new_id(),
+        "user_id": user.id,
+        "tokens": 5_000,
+        "reason": "Sorry about Tuesday's outage",
+        "granted_by": uuid4(),
+        "period_start": period_start,
+        "period_end": period_start + timedelta(days=31),
+        "created_at": T0,
+        **changes,
+    }
+    return Grant(**fields)
+
+
+async def test_a_grant_reads_back_with_every_field_and_by_its_period(uow_factory: UowFactory) -> None:
+    ada = await stored_user(uow_factory)
+    grace = await stored_user(uow_factory, "grace@example.com")
+    first = a_grant(ada)
+    second = a_grant(ada, granted_by=None, tokens=100_000_000, created_at=T0 + timedelta(seconds=1))
+    later = a_grant(ada, PERIOD + timedelta(days=31))
+    async with uow_factory() as uow:
+        for grant in (second, later, first, a_grant(grace)):
+            await uow.grants.add(grant)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.grants.get(first.id) == first
+        assert await uow.grants.get(new_id()) is None
+        assert await uow.grants.for_period(ada.id, PERIOD) == [first, second]
+        assert await uow.grants.for_period(ada.id, later.period_start) == [later]
+        assert await uow.grants.for_period(ada.id, PERIOD - timedelta(days=28)) == []
+    stored = await _grant_back(uow_factory, first.id)
+    assert_aware(stored.created_at, stored.period_start, stored.period_end)
+
+
+async def test_a_grant_rolled_back_is_not_stored(uow_factory: UowFactory) -> None:
+    ada = await stored_user(uow_factory)
+    async with uow_factory() as uow:
+        await uow.grants.add(a_grant(ada))
+
+    async with uow_factory() as uow:
+        assert await uow.grants.for_period(ada.id, PERIOD) == []
+
+
+async def _grant_back(uow_factory: UowFactory, grant_id: UUID) -> Grant:
+    async with uow_factory() as uow:
+        grant = await uow.grants.get(grant_id)
+    assert grant is not None
+    return grant

@@ -8,7 +8,7 @@ from __future__ import annotations
 import email
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from email import policy
 from email.message import EmailMessage as MimeMessage
 from pathlib import Path
@@ -34,6 +34,11 @@ class Delivered:
     html: str
     message_id: str | None
     """The id the message was sent with, as recovered from what was delivered."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """The further header fields a message may carry (EXTRA_HEADERS), as delivered."""
+
+
+EXTRA_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,7 @@ def from_mime(mime: MimeMessage) -> Delivered:
         text=plain.get_content().replace("\r\n", "\n"),
         html=html.get_content().replace("\r\n", "\n"),
         message_id=header[1 : -len("@parley.test>")],
+        headers={name: str(mime[name]) for name in EXTRA_HEADERS if mime[name] is not None},
     )
 
 
@@ -71,7 +77,9 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
         memory = InMemoryMailer()
 
         async def from_memory(count: int) -> list[Delivered]:
-            return [Delivered(m.to, m.subject, m.text, m.html, m.message_id) for m in memory.sent[:count]]
+            return [
+                Delivered(m.to, m.subject, m.text, m.html, m.message_id, dict(m.headers)) for m in memory.sent[:count]
+            ]
 
         return Harness(memory, from_memory)
     if request.param == "file":
@@ -110,6 +118,22 @@ async def test_what_was_sent_reads_back_intact(harness: Harness) -> None:
 
     [delivered] = await harness.delivered(1)
     assert delivered == Delivered(message.to, message.subject, message.text, message.html, message.message_id)
+
+
+async def test_extra_headers_arrive_as_given(harness: Harness) -> None:
+    link = "<https://app.example.com/unsubscribe?token=abc_DEF-123>"
+    headers = {"List-Unsubscribe": link, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+    await harness.mailer.send(make_message(headers=headers))
+
+    [delivered] = await harness.delivered(1)
+    assert delivered.headers == headers
+
+
+async def test_a_header_with_a_line_break_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        await FileMailer(tmp_path, SENDER).send(make_message(headers={"List-Unsubscribe": "<a>\r\nBcc: x@y.z"}))
+    assert list(tmp_path.glob("*.eml")) == []
 
 
 async def test_non_ascii_subject_and_body_survive(harness: Harness) -> None:

@@ -24,7 +24,7 @@ from adapters.memory.quota_ledger import InMemoryQuotaLedger
 from adapters.redis.client import create_redis
 from adapters.redis.quota_ledger import RedisQuotaLedger
 from application.conversation.ports import NeedsBaseline, QuotaLedger, Reservation
-from application.shared.allowance import Allowance
+from application.shared.allowance import Allowance, GrantedTokens
 from domain.conversation.errors import QuotaExceeded, QuotaUnavailable
 
 HOLD_TTL_SECONDS = 1
@@ -359,6 +359,7 @@ CALLS: dict[str, Callable[[QuotaLedger], Awaitable[object]]] = {
     "settle": lambda ledger: ledger.settle(RESERVATION, 10),
     "release": lambda ledger: ledger.release(RESERVATION),
     "balance": lambda ledger: ledger.balance(UUID(int=1), allowance()),
+    "grant": lambda ledger: ledger.grant(UUID(int=1), granted(allowance(), 10)),
 }
 
 
@@ -394,3 +395,55 @@ async def test_a_settle_reports_the_counter_it_leaves(ledger: QuotaLedger) -> No
     again = await ledger.settle(first, 40)
     assert (again.settled, again.used, again.reserved) == (False, 140, 30)
     await ledger.release(second)
+
+
+def granted(period: Allowance, tokens: int) -> GrantedTokens:
+    return GrantedTokens(uuid4(), tokens, period.period_start, period.period_end)
+
+
+async def test_a_grant_raises_the_limit_of_its_period_at_once_and_counts_once(ledger: QuotaLedger) -> None:
+    user, period = uuid4(), allowance(limit=1000)
+    await ledger.seed(user, period, 900)
+    with pytest.raises(QuotaExceeded):
+        await ledger.reserve(user, period, 500)
+    grant = granted(period, 400)
+
+    await ledger.grant(user, grant)
+    await ledger.grant(user, grant)  # told twice (a retried job): counted once
+
+    balance = await ledger.balance(user, period)
+    assert (balance.limit, balance.granted, balance.remaining) == (1400, 400, 500)
+    held = await ledger.reserve(user, period, 500)
+    with pytest.raises(QuotaExceeded):
+        await ledger.reserve(user, period, 1)
+    settlement = await ledger.settle(held, 500)
+    assert (settlement.used, settlement.granted) == (1400, 400)
+
+
+async def test_a_grant_before_the_seed_is_kept_and_a_seed_counts_each_grant_once(ledger: QuotaLedger) -> None:
+    user, period = uuid4(), allowance(limit=1000)
+    early, known = granted(period, 100), granted(period, 50)
+    await ledger.grant(user, early)
+    with pytest.raises(NeedsBaseline):  # a grant alone is no baseline
+        await ledger.balance(user, period)
+
+    # The seed knows both grants (read from the durable records): the one the ledger already has stays single.
+    await ledger.seed(user, Allowance(**{**_fields(period), "grants": (early, known)}), 0)
+
+    assert (await ledger.balance(user, period)).limit == 1150
+
+
+async def test_a_grant_ends_with_its_period(ledger: QuotaLedger) -> None:
+    user, this, next_ = uuid4(), allowance(limit=1000), allowance(limit=1000, months_ahead=1)
+    await ledger.seed(user, this, 0)
+    await ledger.seed(user, next_, 0)
+
+    await ledger.grant(user, granted(this, 500))
+    await ledger.seed(user, Allowance(**{**_fields(next_), "grants": (granted(this, 7),)}), 0)  # another period's
+
+    assert (await ledger.balance(user, this)).limit == 1500
+    assert (await ledger.balance(user, next_)).limit == 1000
+
+
+def _fields(period: Allowance) -> dict[str, object]:
+    return {name: getattr(period, name) for name in ("plan", "limit", "period_start", "period_end", "overage")}

@@ -164,3 +164,13 @@ async def test_non_admins_get_403_and_strangers_401(admin: Admin) -> None:
         _problem(await admin.client.get(path), 401, "invalid-token")
     patched = await admin.client.patch(f"/api/admin/users/{admin.id}", json={"disabled": True}, headers=ada)
     _problem(patched, 403, "forbidden")
+
+
+async def test_a_deleted_account_is_not_in_the_users_list(admin: Admin) -> None:
+    token = await verified_user_token(admin.container, ADA)
+    deleted = await admin.client.request("DELETE", "/api/auth/me", json={"password": PASSWORD}, headers=bearer(token))
+    assert deleted.status_code in (200, 204), deleted.text
+
+    page = (await admin.get("/api/admin/users")).json()
+
+    assert [user["email"] for user in page["items"]] == [ROOT]

@@ -37,6 +37,16 @@ async def app_client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@asynccontextmanager
+async def loop_client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on the test's own event loop, without its lifespan: no in-process worker and no outbox relay
+    (the test runs jobs itself, with `container.run_job`), and the container's Redis and database connections
+    may be used by the test directly (app_client serves from another thread's loop)."""
+    transport = httpx.ASGITransport(app=create_app(container))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
 PASSWORD = "correct horse battery staple"
 
 

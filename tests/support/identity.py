@@ -25,6 +25,7 @@ from adapters.security.denylist import FilePasswordDenylist
 from adapters.security.jwt import JwtTokenIssuer
 from application.identity.admin_audit import ListAuditEntries
 from application.identity.admin_users import ChangeUser, GetUser, ListUsers
+from application.identity.announcements import CreateAnnouncement, GetAnnouncement, ListAnnouncements
 from application.identity.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from application.identity.authenticate import Authenticate
 from application.identity.change_password import ChangePassword
@@ -38,6 +39,7 @@ from application.identity.reset_password import ResetPassword
 from application.identity.sign_in import SignIn, SignInRequest
 from application.identity.sign_out import SignOut
 from application.identity.sign_up import SignUp, SignUpRequest
+from application.identity.unsubscribe import Unsubscribe
 from application.identity.update_profile import UpdateProfile
 from application.identity.verify_email import VerifyEmail
 from application.shared.jobs import RelayOutbox, RunJob
@@ -114,6 +116,10 @@ class IdentityKit:
     get_user: GetUser
     change_user: ChangeUser
     list_audit: ListAuditEntries
+    create_announcement: CreateAnnouncement
+    list_announcements: ListAnnouncements
+    get_announcement: GetAnnouncement
+    unsubscribe: Unsubscribe
     relay_outbox: RelayOutbox
     run_job: RunJob
     jobs_seen: int = 0

@@ -33,6 +33,8 @@ def build_mime(message: EmailMessage, sender: str) -> MimeMessage:
     mime.set_raw("Subject", encode_subject(message.subject))
     mime["Date"] = format_datetime(datetime.now(UTC))
     mime["Message-ID"] = message_id_header(message.message_id, sender)
+    for name, value in message.headers.items():
+        mime[name] = value
     mime.set_content(message.text, cte=transfer_encoding(message.text))
     mime.add_alternative(message.html, subtype="html", cte=transfer_encoding(message.html))
     return mime

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from adapters.memory.database import TableView
 from application.billing.ports import Account, ReceivedEvent
+from domain.billing.grant import Grant
 from domain.billing.model import Payment, Subscription
 from domain.shared.errors import Conflict
 
@@ -20,6 +21,11 @@ class InMemoryAccountDirectory(TableView):
         if user is None:
             return None
         return Account(user.id, user.email, user.name, user.plan, user.created_at, deleted=user.deleted)
+
+    async def get_by_email(self, email: str) -> Account | None:
+        wanted = email.strip().lower()
+        user = next((u for u in self._rows() if u.email.lower() == wanted and not u.deleted), None)
+        return None if user is None else await self.get(user.id)
 
     async def set_plan(self, user_id: UUID, plan: str) -> None:
         user = self._get(user_id)
@@ -110,3 +116,18 @@ class InMemoryQuotaNoticeRepository(TableView):
             return False
         self._put(key, True)
         return True
+
+
+class InMemoryGrantRepository(TableView):
+    table = "grants"
+
+    async def add(self, grant: Grant) -> None:
+        self._tx.insert(self.table, grant.id, grant)
+
+    async def get(self, grant_id: UUID) -> Grant | None:
+        grant: Grant | None = self._get(grant_id)
+        return grant
+
+    async def for_period(self, user_id: UUID, period_start: datetime) -> Sequence[Grant]:
+        mine = [g for g in self._rows() if g.user_id == user_id and g.period_start == period_start]
+        return sorted(mine, key=lambda g: (g.created_at, g.id.int))

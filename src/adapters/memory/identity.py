@@ -50,7 +50,8 @@ class InMemoryUserRepository(TableView):
 def _matches(user: User, query: UserQuery) -> bool:
     text = None if query.text is None else query.text.lower()
     return (
-        (text is None or text in user.email.lower() or text in (user.name or "").lower())
+        not user.deleted
+        and (text is None or text in user.email.lower() or text in (user.name or "").lower())
         and (query.plan is None or user.plan == query.plan)
         and (query.role is None or user.role == query.role)
         and (query.disabled is None or user.disabled == query.disabled)

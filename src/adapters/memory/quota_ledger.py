@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from application.conversation.ports import LedgerBalance, NeedsBaseline, Reservation, Settlement
-from application.shared.allowance import Allowance
+from application.shared.allowance import Allowance, GrantedTokens
 from domain.conversation.errors import QuotaExceeded
 
 COUNTER_KEPT_AFTER_PERIOD = timedelta(days=7)
@@ -22,10 +22,20 @@ COUNTER_KEPT_AFTER_PERIOD = timedelta(days=7)
 
 @dataclass(slots=True)
 class _Counter:
-    used: int
+    used: int | None
+    """None: not seeded yet (only grants arrived)."""
     period_end: datetime
     holds: dict[str, tuple[int, float]] = field(default_factory=dict)
     """Reservation id -> (amount, when the hold lapses on the ledger's clock)."""
+    grants: dict[UUID, int] = field(default_factory=dict)
+    """Grant id -> tokens: each grant counted once."""
+
+    @property
+    def granted(self) -> int:
+        return sum(self.grants.values())
+
+    def add_grant(self, grant: GrantedTokens) -> None:
+        self.grants.setdefault(grant.id, grant.tokens)
 
     def purge_expired(self, now: float) -> None:
         for reservation_id in [r for r, (_, expires) in self.holds.items() if expires <= now]:
@@ -50,7 +60,7 @@ class InMemoryQuotaLedger:
         counter = self._counter(user_id, allowance.period_start)
         now = self._clock()
         counter.purge_expired(now)
-        if counter.used + counter.reserved + amount > allowance.limit:
+        if (counter.used or 0) + counter.reserved + amount > allowance.limit + counter.granted:
             raise QuotaExceeded()
         reservation = Reservation(id=uuid4().hex, user_id=user_id, period_start=allowance.period_start, amount=amount)
         counter.holds[reservation.id] = (amount, now + self._hold_ttl)
@@ -59,21 +69,35 @@ class InMemoryQuotaLedger:
     async def seed(self, user_id: UUID, allowance: Allowance, used: int) -> None:
         _require_not_negative(used=used)
         key = (user_id, allowance.period_start)
-        if key in self._counters:
+        counter = self._counters.get(key)
+        if counter is not None and counter.used is not None:
             return
-        self._forget_finished_periods()
-        self._counters[key] = _Counter(used=used, period_end=allowance.period_end)
+        if counter is None:
+            self._forget_finished_periods()
+            counter = self._counters[key] = _Counter(used=None, period_end=allowance.period_end)
+        counter.used = used
+        for grant in allowance.grants:
+            if grant.period_start == allowance.period_start:
+                counter.add_grant(grant)
+
+    async def grant(self, user_id: UUID, grant: GrantedTokens) -> None:
+        _require_not_negative(tokens=grant.tokens)
+        key = (user_id, grant.period_start)
+        if key not in self._counters:
+            self._forget_finished_periods()
+            self._counters[key] = _Counter(used=None, period_end=grant.period_end)
+        self._counters[key].add_grant(grant)
 
     async def settle(self, reservation: Reservation, actual: int) -> Settlement:
         _require_not_negative(actual=actual)
         counter = self._counters.get((reservation.user_id, reservation.period_start))
-        if counter is None:
-            return Settlement(settled=False, used=0, reserved=0)
+        if counter is None or counter.used is None:
+            return Settlement(settled=False, used=0, reserved=0, granted=0 if counter is None else counter.granted)
         settled = self._take_hold(counter, reservation.id)
         if settled:
             counter.used += actual
         counter.purge_expired(self._clock())
-        return Settlement(settled=settled, used=counter.used, reserved=counter.reserved)
+        return Settlement(settled=settled, used=counter.used, reserved=counter.reserved, granted=counter.granted)
 
     async def release(self, reservation: Reservation) -> None:
         counter = self._counters.get((reservation.user_id, reservation.period_start))
@@ -83,11 +107,14 @@ class InMemoryQuotaLedger:
     async def balance(self, user_id: UUID, allowance: Allowance) -> LedgerBalance:
         counter = self._counter(user_id, allowance.period_start)
         counter.purge_expired(self._clock())
-        return LedgerBalance(limit=allowance.limit, used=counter.used, reserved=counter.reserved)
+        granted = counter.granted
+        return LedgerBalance(
+            limit=allowance.limit + granted, used=counter.used or 0, reserved=counter.reserved, granted=granted
+        )
 
     def _counter(self, user_id: UUID, period_start: datetime) -> _Counter:
         counter = self._counters.get((user_id, period_start))
-        if counter is None:
+        if counter is None or counter.used is None:
             raise NeedsBaseline()
         return counter
 

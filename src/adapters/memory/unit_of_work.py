@@ -3,9 +3,15 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from adapters.memory.announcements import (
+    InMemoryAnnouncementRepository,
+    InMemoryDeliveryRepository,
+    InMemoryUnsubscribeRepository,
+)
 from adapters.memory.audit import InMemoryAuditLog
 from adapters.memory.billing import (
     InMemoryAccountDirectory,
+    InMemoryGrantRepository,
     InMemoryPaymentRepository,
     InMemoryQuotaNoticeRepository,
     InMemoryReceivedEventRepository,
@@ -26,7 +32,13 @@ from adapters.memory.identity import (
 )
 from adapters.memory.outbox import InMemoryOutbox
 from application.analytics.ports import FactStore
-from application.billing.ports import AccountDirectory, QuotaNoticeRepository, ReceivedEventRepository
+from application.billing.ports import (
+    AccountDirectory,
+    GrantRepository,
+    QuotaNoticeRepository,
+    ReceivedEventRepository,
+)
+from application.identity.ports import AnnouncementRepository, DeliveryRepository, UnsubscribeRepository
 from application.shared.audit import AuditLog
 from application.shared.ports import Outbox
 from domain.billing.ports import PaymentRepository, SubscriptionRepository
@@ -60,6 +72,10 @@ class InMemoryUnitOfWork:
         self.received_events: ReceivedEventRepository = InMemoryReceivedEventRepository(self._tx)
         self.quota_notices: QuotaNoticeRepository = InMemoryQuotaNoticeRepository(self._tx)
         self.audit: AuditLog = InMemoryAuditLog(self._tx)
+        self.grants: GrantRepository = InMemoryGrantRepository(self._tx)
+        self.announcements: AnnouncementRepository = InMemoryAnnouncementRepository(self._tx)
+        self.deliveries: DeliveryRepository = InMemoryDeliveryRepository(self._tx)
+        self.unsubscribes: UnsubscribeRepository = InMemoryUnsubscribeRepository(self._tx)
         return self
 
     async def __aexit__(

@@ -6,10 +6,13 @@ server's TIME, so processes whose clocks disagree still agree on when a hold lap
 raises QuotaUnavailable: a ledger that cannot be checked never lets a reply run unmetered (Q4).
 
 Keys, per user and period (the braces make both land in one Redis Cluster slot):
-  <prefix>{<user>:<period start, epoch s>}           hash: used, reserved, hold:<id> -> amount
+  <prefix>{<user>:<period start, epoch s>}           hash: used, reserved, hold:<id> -> amount,
+                                                     granted, grant:<id> -> tokens
   <prefix>{<user>:<period start, epoch s>}:expiries  sorted set: reservation id scored by lapse time (ms)
-`reserved` is the sum of the live holds, kept in step by every script so reserve need not add them up.
-The counter expires a week after its period ends; the sorted set never outlives it."""
+`reserved` is the sum of the live holds, kept in step by every script so reserve need not add them up;
+`granted` is the sum of the grants, each counted once by its id (HSETNX), whether the seed or the grant itself
+brought it. A grant may arrive before the seed: the hash then holds grants only, and a counter exists once it
+has `used`. The counter expires a week after its period ends; the sorted set never outlives it."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from application.conversation.ports import LedgerBalance, NeedsBaseline, Reservation, Settlement
-from application.shared.allowance import Allowance
+from application.shared.allowance import Allowance, GrantedTokens
 from domain.conversation.errors import QuotaExceeded, QuotaUnavailable
 
 COUNTER_KEPT_AFTER_PERIOD = timedelta(days=7)
@@ -59,19 +62,30 @@ local function take_hold(id)
   redis.call('ZREM', expiries, id)
   return expires ~= false and tonumber(expires) > now_ms
 end
+-- Counts the grants given as (id, tokens) pairs in ARGV from index `first`, each once.
+local function add_grants(first)
+  for i = first, #ARGV, 2 do
+    if redis.call('HSETNX', counter, 'grant:' .. ARGV[i], ARGV[i + 1]) == 1 then
+      redis.call('HINCRBY', counter, 'granted', ARGV[i + 1])
+    end
+  end
+end
+local function seeded()
+  return redis.call('HEXISTS', counter, 'used') == 1
+end
 """
 
 # ARGV: limit, amount, reservation id, hold ttl ms. Returns -1 (no counter), 0 (refused) or 1 (held).
 RESERVE = (
     PRELUDE
     + """
-if redis.call('EXISTS', counter) == 0 then
+if not seeded() then
   return -1
 end
 purge()
 local limit, amount = tonumber(ARGV[1]), tonumber(ARGV[2])
-local values = redis.call('HMGET', counter, 'used', 'reserved')
-if tonumber(values[1]) + tonumber(values[2]) + amount > limit then
+local values = redis.call('HMGET', counter, 'used', 'reserved', 'granted')
+if tonumber(values[1]) + tonumber(values[2]) + amount > limit + (tonumber(values[3]) or 0) then
   return 0
 end
 redis.call('HSET', counter, 'hold:' .. ARGV[3], amount)
@@ -85,17 +99,32 @@ return 1
 """
 )
 
-# ARGV: used, counter expiry (epoch ms), hold ttl ms. Creates the counter only if absent (SET NX).
-# The expiry is never sooner than one hold ttl away, so seeding a period that ended long ago still works.
+# ARGV: used, counter expiry (epoch ms), hold ttl ms, then (grant id, tokens) pairs. Creates the counter only
+# if absent (SET NX). The expiry is never sooner than one hold ttl away, so seeding a period that ended long ago
+# still works.
 SEED = (
     PRELUDE
     + """
-if redis.call('EXISTS', counter) == 1 then
+if seeded() then
   return 0
 end
 redis.call('DEL', expiries)
 redis.call('HSET', counter, 'used', ARGV[1], 'reserved', 0)
+add_grants(4)
 redis.call('PEXPIREAT', counter, math.max(tonumber(ARGV[2]), now_ms + tonumber(ARGV[3])))
+return 1
+"""
+)
+
+# ARGV: counter expiry (epoch ms), hold ttl ms, grant id, tokens. Counts the grant once; a counter not seeded yet
+# keeps it for the seed (with the counter's expiry, so it never lingers).
+GRANT = (
+    PRELUDE
+    + """
+add_grants(3)
+if redis.call('PTTL', counter) < 0 then
+  redis.call('PEXPIREAT', counter, math.max(tonumber(ARGV[1]), now_ms + tonumber(ARGV[2])))
+end
 return 1
 """
 )
@@ -110,8 +139,8 @@ if take_hold(ARGV[1]) then
   settled = 1
 end
 purge()
-local values = redis.call('HMGET', counter, 'used', 'reserved')
-return {settled, tonumber(values[1]) or 0, tonumber(values[2]) or 0}
+local values = redis.call('HMGET', counter, 'used', 'reserved', 'granted')
+return {settled, tonumber(values[1]) or 0, tonumber(values[2]) or 0, tonumber(values[3]) or 0}
 """
 )
 
@@ -124,16 +153,16 @@ return 1
 """
 )
 
-# Returns {0} when there is no counter, else {1, used, reserved}.
+# Returns {0} when there is no counter, else {1, used, reserved, granted}.
 BALANCE = (
     PRELUDE
     + """
-if redis.call('EXISTS', counter) == 0 then
+if not seeded() then
   return {0}
 end
 purge()
-local values = redis.call('HMGET', counter, 'used', 'reserved')
-return {1, tonumber(values[1]), tonumber(values[2])}
+local values = redis.call('HMGET', counter, 'used', 'reserved', 'granted')
+return {1, tonumber(values[1]), tonumber(values[2]), tonumber(values[3]) or 0}
 """
 )
 
@@ -150,6 +179,7 @@ class RedisQuotaLedger:
         self._settle = client.register_script(SETTLE)
         self._release = client.register_script(RELEASE)
         self._balance = client.register_script(BALANCE)
+        self._grant = client.register_script(GRANT)
 
     async def reserve(self, user_id: UUID, allowance: Allowance, amount: int) -> Reservation:
         _require_not_negative(amount=amount)
@@ -168,15 +198,28 @@ class RedisQuotaLedger:
     async def seed(self, user_id: UUID, allowance: Allowance, used: int) -> None:
         _require_not_negative(used=used)
         expires_at_ms = _epoch_ms(allowance.period_end + COUNTER_KEPT_AFTER_PERIOD)
+        grants: list[str | int] = []
+        for grant in allowance.grants:
+            if grant.period_start == allowance.period_start:
+                grants += [grant.id.hex, grant.tokens]
         await self._run(
-            self._seed, self._keys(user_id, allowance.period_start), [used, expires_at_ms, self._hold_ttl_ms]
+            self._seed, self._keys(user_id, allowance.period_start), [used, expires_at_ms, self._hold_ttl_ms, *grants]
+        )
+
+    async def grant(self, user_id: UUID, grant: GrantedTokens) -> None:
+        _require_not_negative(tokens=grant.tokens)
+        expires_at_ms = _epoch_ms(grant.period_end + COUNTER_KEPT_AFTER_PERIOD)
+        await self._run(
+            self._grant,
+            self._keys(user_id, grant.period_start),
+            [expires_at_ms, self._hold_ttl_ms, grant.id.hex, grant.tokens],
         )
 
     async def settle(self, reservation: Reservation, actual: int) -> Settlement:
         _require_not_negative(actual=actual)
         keys = self._keys(reservation.user_id, reservation.period_start)
-        settled, used, reserved = await self._run(self._settle, keys, [reservation.id, actual])
-        return Settlement(settled=bool(settled), used=int(used), reserved=int(reserved))
+        settled, used, reserved, granted = await self._run(self._settle, keys, [reservation.id, actual])
+        return Settlement(settled=bool(settled), used=int(used), reserved=int(reserved), granted=int(granted))
 
     async def release(self, reservation: Reservation) -> None:
         await self._run(self._release, self._keys(reservation.user_id, reservation.period_start), [reservation.id])
@@ -185,7 +228,10 @@ class RedisQuotaLedger:
         reply = await self._run(self._balance, self._keys(user_id, allowance.period_start), [])
         if not reply[0]:
             raise NeedsBaseline()
-        return LedgerBalance(limit=allowance.limit, used=int(reply[1]), reserved=int(reply[2]))
+        granted = int(reply[3])
+        return LedgerBalance(
+            limit=allowance.limit + granted, used=int(reply[1]), reserved=int(reply[2]), granted=granted
+        )
 
     def _keys(self, user_id: UUID, period_start: datetime) -> list[str]:
         counter = f"{self._prefix}{{{user_id}:{int(period_start.timestamp())}}}"

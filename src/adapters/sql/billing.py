@@ -16,10 +16,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import Row, Table, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.sql.tables import (
+    grants,
     invoice_number_counter,
     invoice_number_seq,
     payments,
@@ -30,6 +31,7 @@ from adapters.sql.tables import (
 )
 from adapters.sql.transaction import SqlTransaction, update_parameters
 from application.billing.ports import Account, ReceivedEvent
+from domain.billing.grant import Grant
 from domain.billing.model import InvoiceLine, Payment, PaymentStatus, Subscription, SubscriptionStatus
 from domain.shared.errors import Conflict
 
@@ -160,7 +162,18 @@ def event_from_row(row: Row[Any]) -> ReceivedEvent:
 _ACCOUNT = select(users.c.id, users.c.email, users.c.name, users.c.plan, users.c.created_at, users.c.deleted_at).where(
     users.c.id == bindparam("key")
 )
+_ACCOUNT_BY_EMAIL = select(
+    users.c.id, users.c.email, users.c.name, users.c.plan, users.c.created_at, users.c.deleted_at
+).where(func.lower(users.c.email) == func.lower(bindparam("email")), users.c.deleted_at.is_(None))
 _SET_PLAN = update(users).where(users.c.id == bindparam("key"))
+
+_ADD_GRANT = insert(grants)
+_GRANT = select(grants).where(grants.c.id == bindparam("key"))
+_GRANTS_OF_PERIOD = (
+    select(grants)
+    .where(grants.c.user_id == bindparam("user_id"), grants.c.period_start == bindparam("period_start"))
+    .order_by(grants.c.created_at, grants.c.id)
+)
 
 _ADD_SUBSCRIPTION = insert(subscriptions)
 # The user's newest subscription (ids are time-ordered), along the (user_id, id) index.
@@ -191,6 +204,10 @@ class SqlAccountDirectory:
 
     async def get(self, user_id: UUID) -> Account | None:
         row = (await self._tx.read(_ACCOUNT, {"key": user_id})).first()
+        return None if row is None else account_from_row(row)
+
+    async def get_by_email(self, email: str) -> Account | None:
+        row = (await self._tx.read(_ACCOUNT_BY_EMAIL, {"email": email.strip()})).first()
         return None if row is None else account_from_row(row)
 
     async def set_plan(self, user_id: UUID, plan: str) -> None:
@@ -327,3 +344,45 @@ class SqlQuotaNoticeRepository:
             .returning(quota_notices.c.threshold)
         )
         return result.first() is not None
+
+
+class SqlGrantRepository:
+    def __init__(self, tx: SqlTransaction) -> None:
+        self._tx = tx
+
+    async def add(self, grant: Grant) -> None:
+        await self._tx.execute(_ADD_GRANT, _grant_values(grant))
+
+    async def get(self, grant_id: UUID) -> Grant | None:
+        row = (await self._tx.read(_GRANT, {"key": grant_id})).first()
+        return None if row is None else _grant_from_row(row)
+
+    async def for_period(self, user_id: UUID, period_start: datetime) -> Sequence[Grant]:
+        rows = await self._tx.read(_GRANTS_OF_PERIOD, {"user_id": user_id, "period_start": period_start})
+        return [_grant_from_row(row) for row in rows]
+
+
+def _grant_values(grant: Grant) -> dict[str, Any]:
+    return {
+        "id": grant.id,
+        "user_id": grant.user_id,
+        "tokens": grant.tokens,
+        "reason": grant.reason,
+        "granted_by": grant.granted_by,
+        "period_start": grant.period_start,
+        "period_end": grant.period_end,
+        "created_at": grant.created_at,
+    }
+
+
+def _grant_from_row(row: Row[Any]) -> Grant:
+    return Grant(
+        id=row.id,
+        user_id=row.user_id,
+        tokens=row.tokens,
+        reason=row.reason,
+        granted_by=row.granted_by,
+        period_start=row.period_start,
+        period_end=row.period_end,
+        created_at=row.created_at,
+    )

@@ -258,6 +258,7 @@ class SqlUserRepository:
 
 
 def _filtered(statement: Select[Any], query: UserQuery) -> Select[Any]:
+    statement = statement.where(users.c.deleted_at.is_(None))  # a deleted account's tombstone is nobody's
     if query.text is not None:
         text = query.text.lower()
         statement = statement.where(

@@ -331,6 +331,67 @@ class AnalyticsFactRow(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
 
 
+class GrantRow(Base):
+    """Tokens an admin granted a user for one period (domain/billing/grant.py). `granted_by` is no foreign key:
+    the record of who granted outlives that admin's account."""
+
+    __tablename__ = "grants"
+    # The allowance asks for "this user's grants of this period".
+    __table_args__ = (Index(None, "user_id", "period_start"),)
+
+    id: Mapped[UUID] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[UUID] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
+    tokens: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(500))
+    granted_by: Mapped[UUID | None] = mapped_column(Id)
+    period_start: Mapped[datetime] = mapped_column(DateTimeUTC)
+    period_end: Mapped[datetime] = mapped_column(DateTimeUTC)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+
+
+class AnnouncementRow(Base):
+    """An email to an audience (domain/identity/announcement.py); how many went is counted from its deliveries."""
+
+    __tablename__ = "announcements"
+    # The admin list: newest first.
+    __table_args__ = (Index(None, "created_at", "id"),)
+
+    id: Mapped[UUID] = mapped_column(Id, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    body_markdown: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    audience: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    recipients: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[UUID] = mapped_column(Id)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
+
+
+class AnnouncementDeliveryRow(Base):
+    """One recipient of one announcement, claimed before the email goes: the key makes it at most once.
+    `token_hash` is the hash of the unsubscribe token that email carries."""
+
+    __tablename__ = "announcement_deliveries"
+    __table_args__ = (PrimaryKeyConstraint("announcement_id", "user_id"),)
+
+    announcement_id: Mapped[UUID] = mapped_column(Id, ForeignKey("announcements.id", ondelete="CASCADE"))
+    user_id: Mapped[UUID] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), unique=True)
+    claimed_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
+
+
+class EmailUnsubscribeRow(Base):
+    """A user who wants no more announcements (account and billing emails still go out)."""
+
+    __tablename__ = "email_unsubscribes"
+
+    user_id: Mapped[UUID] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+
+
 # Invoice numbers. PostgreSQL draws them from a real sequence: nextval never hands a number out twice,
 # whatever the concurrency, and never waits for another transaction. SQLite has no sequences; there the
 # one row of `invoice_number_counter` is bumped in the unit's transaction (writers are serialised by the
@@ -364,3 +425,7 @@ quota_notices: Table = metadata.tables["quota_notices"]
 invoice_number_counter: Table = metadata.tables["invoice_number_counter"]
 audit_log: Table = metadata.tables["audit_log"]
 analytics_facts: Table = metadata.tables["analytics_facts"]
+grants: Table = metadata.tables["grants"]
+announcements: Table = metadata.tables["announcements"]
+announcement_deliveries: Table = metadata.tables["announcement_deliveries"]
+email_unsubscribes: Table = metadata.tables["email_unsubscribes"]

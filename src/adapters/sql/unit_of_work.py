@@ -7,9 +7,11 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from adapters.sql.announcements import SqlAnnouncementRepository, SqlDeliveryRepository, SqlUnsubscribeRepository
 from adapters.sql.audit import SqlAuditLog
 from adapters.sql.billing import (
     SqlAccountDirectory,
+    SqlGrantRepository,
     SqlPaymentRepository,
     SqlQuotaNoticeRepository,
     SqlReceivedEventRepository,
@@ -26,7 +28,13 @@ from adapters.sql.identity import (
 from adapters.sql.outbox import SqlOutbox
 from adapters.sql.transaction import SqlTransaction
 from application.analytics.ports import FactStore
-from application.billing.ports import AccountDirectory, QuotaNoticeRepository, ReceivedEventRepository
+from application.billing.ports import (
+    AccountDirectory,
+    GrantRepository,
+    QuotaNoticeRepository,
+    ReceivedEventRepository,
+)
+from application.identity.ports import AnnouncementRepository, DeliveryRepository, UnsubscribeRepository
 from application.shared.audit import AuditLog
 from application.shared.ports import Outbox
 from domain.billing.ports import PaymentRepository, SubscriptionRepository
@@ -60,6 +68,7 @@ class SqlUnitOfWork:
     payments: PaymentRepository
     received_events: ReceivedEventRepository
     quota_notices: QuotaNoticeRepository
+    grants: GrantRepository
 
     def __init__(self, database: AsyncEngine | async_sessionmaker[AsyncSession]) -> None:
         """`database` is the engine, or a session factory bound to one (what bootstrap and the test
@@ -81,6 +90,10 @@ class SqlUnitOfWork:
         self.received_events = SqlReceivedEventRepository(tx)
         self.quota_notices = SqlQuotaNoticeRepository(tx)
         self.audit: AuditLog = SqlAuditLog(tx)
+        self.grants = SqlGrantRepository(tx)
+        self.announcements: AnnouncementRepository = SqlAnnouncementRepository(tx)
+        self.deliveries: DeliveryRepository = SqlDeliveryRepository(tx)
+        self.unsubscribes: UnsubscribeRepository = SqlUnsubscribeRepository(tx)
 
     async def __aenter__(self) -> Self:
         return self

@@ -1,5 +1,6 @@
 """Billing's answer to conversation's question "how many tokens may this user spend, in which period?":
-a paid plan's quota over its billing period; the free plan's quota over the month anchored on signup."""
+a paid plan's quota over its billing period; the free plan's quota over the month anchored on signup; and the
+grants an admin made for that period (application/billing/grants.py), which the quota ledger adds to the limit."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from uuid import UUID
 
 from application.billing.plans import StaticPlanCatalogue
 from application.billing.ports import BillingUnitOfWork
-from application.shared.allowance import Allowance
+from application.shared.allowance import Allowance, GrantedTokens
+from domain.billing.grant import Grant
 from domain.billing.model import FREE, anniversary_period
 
 
@@ -33,9 +35,20 @@ class BillingAllowance:
                 if now >= end:  # the renewal is due but has not run yet: meter the period it will open
                     start, end = anniversary_period(start, now)
                 overage = self._overage_cap if paid.overage_per_1k_tokens_cents else 0
-                return Allowance(paid.id, paid.token_quota, start, end, overage)
+                grants = await _granted(uow, user_id, start)
+                return Allowance(paid.id, paid.token_quota, start, end, overage, grants)
             account = await uow.accounts.get(user_id)
-        anchor = account.created_at if account is not None else now
-        start, end = anniversary_period(anchor, now)
+            anchor = account.created_at if account is not None else now
+            start, end = anniversary_period(anchor, now)
+            grants = await _granted(uow, user_id, start)
         free = self._plans.free
-        return Allowance(free.id, free.token_quota, start, end)
+        return Allowance(free.id, free.token_quota, start, end, grants=grants)
+
+
+async def _granted(uow: BillingUnitOfWork, user_id: UUID, period_start: datetime) -> tuple[GrantedTokens, ...]:
+    return tuple(granted(grant) for grant in await uow.grants.for_period(user_id, period_start))
+
+
+def granted(grant: Grant) -> GrantedTokens:
+    """A grant as the quota ledger counts it."""
+    return GrantedTokens(grant.id, grant.tokens, grant.period_start, grant.period_end)

@@ -3,12 +3,15 @@ billing), the store of received webhook events, invoice links and pages, and the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from application.shared.audit import AuditLog
 from application.shared.ports import UnitOfWork
+from domain.billing.grant import Grant
 from domain.billing.model import Payment
 from domain.billing.ports import PaymentRepository, SubscriptionRepository
 
@@ -28,6 +31,10 @@ class AccountDirectory(Protocol):
     """The users table as billing needs it: who the customer is, and the plan they are entitled to."""
 
     async def get(self, user_id: UUID) -> Account | None: ...
+    async def get_by_email(self, email: str) -> Account | None:
+        """The account with this address, compared case-insensitively (a deleted account has none)."""
+        ...
+
     async def set_plan(self, user_id: UUID, plan: str) -> None: ...
 
 
@@ -57,6 +64,14 @@ class QuotaNoticeRepository(Protocol):
         ...
 
 
+class GrantRepository(Protocol):
+    async def add(self, grant: Grant) -> None: ...
+    async def get(self, grant_id: UUID) -> Grant | None: ...
+    async def for_period(self, user_id: UUID, period_start: datetime) -> Sequence[Grant]:
+        """The user's grants made for the period starting at `period_start`, oldest first."""
+        ...
+
+
 class InvoiceLinks(Protocol):
     """Signed links to invoice pages: anyone with the link may read that one invoice, no one can guess another."""
 
@@ -76,3 +91,5 @@ class BillingUnitOfWork(UnitOfWork, Protocol):
     payments: PaymentRepository
     received_events: ReceivedEventRepository
     quota_notices: QuotaNoticeRepository
+    grants: GrantRepository
+    audit: AuditLog

@@ -66,7 +66,7 @@ class GetBillingUsage:
             allowance.plan,
             allowance.period_start,
             allowance.period_end,
-            allowance.limit,
+            status.limit,
             status.used,
             status.remaining,
         )

@@ -68,7 +68,7 @@ class AccountReply:
         error = ProviderUnavailable.code if outcome.failure is not None else None
         fact = replied_fact(turn, record, reason, error)
         await self._record_reply(message if message.content else None, record, caused, fact)
-        complete = outcome.ended and outcome.failure is None
+        complete = outcome.ended and outcome.failure is None and not outcome.stopped
         if complete and message.content:
             await self._cache.put(turn.cache_key, CachedReply(message.content, usage, opened.provider, reason))
         log.info(

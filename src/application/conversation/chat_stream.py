@@ -23,6 +23,8 @@ class StreamOutcome:
     failure: ProviderError | None = None
     ended: bool = False
     """The provider's stream ran to its end or failed; False while it runs, or when the relay was abandoned."""
+    stopped: bool = False
+    """Parley ended the reply early (the account was disabled mid-reply): what was produced is charged."""
 
     @property
     def content(self) -> str:
@@ -43,10 +45,11 @@ class StreamOutcome:
 
     def reason_for(self, usage: Usage, max_tokens: int) -> str:
         """Why the reply ended, given its `usage` (as `usage()` gave it): "error" when the provider failed,
-        "cancelled" when the relay was abandoned (the client went away), else as `finish_reason`."""
+        "cancelled" when the relay was abandoned (the client went away) or Parley stopped it (the account was
+        disabled), else as `finish_reason`."""
         if self.failure is not None:
             return "error"
-        if not self.ended:
+        if not self.ended or self.stopped:
             return "cancelled"
         if self.report is not None:
             return self.report.finish_reason

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from application.shared.allowance import Allowance
+from application.shared.allowance import Allowance, GrantedTokens
 from application.shared.ports import UnitOfWork
 from domain.conversation.ports import ConversationRepository, MessageRepository, UsageRepository
 
@@ -31,8 +31,10 @@ class Reservation:
 @dataclass(frozen=True, slots=True)
 class LedgerBalance:
     limit: int
+    """The allowance's limit plus the period's grants."""
     used: int
     reserved: int
+    granted: int = 0
 
     @property
     def remaining(self) -> int:
@@ -45,6 +47,8 @@ class Settlement:
     """False when the reservation was already settled, released or had lapsed (nothing was counted)."""
     used: int
     reserved: int
+    granted: int = 0
+    """Tokens the period's grants add to the allowance's limit."""
 
 
 class QuotaLedger(Protocol):
@@ -54,6 +58,10 @@ class QuotaLedger(Protocol):
     settle: turn a reservation into `actual` used tokens (idempotent: a second settle changes nothing), and
     say what the counter holds afterwards (so a reply's quota needs no second call).
     release: drop a reservation unused (idempotent).
+    grant: add a grant's tokens to the period's limit, once per grant id (a repeat changes nothing); every
+    check and balance of the period counts them from then on, on every process. The limit a reserve checks is
+    the allowance's limit plus the period's grants; a seed counts the allowance's grants too (by id, so a grant
+    the ledger already has is not counted twice).
     A ledger that has no counter for the period asks for a baseline (NeedsBaseline) so the durable usage
     records can seed it; a ledger that cannot be reached raises QuotaUnavailable (fail closed)."""
 
@@ -62,6 +70,7 @@ class QuotaLedger(Protocol):
     async def settle(self, reservation: Reservation, actual: int) -> Settlement: ...
     async def release(self, reservation: Reservation) -> None: ...
     async def balance(self, user_id: UUID, allowance: Allowance) -> LedgerBalance: ...
+    async def grant(self, user_id: UUID, grant: GrantedTokens) -> None: ...
 
 
 class NeedsBaseline(Exception):

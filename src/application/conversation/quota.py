@@ -15,7 +15,7 @@ from application.conversation.ports import (
     QuotaLedger,
     Reservation,
 )
-from application.shared.allowance import Allowance, QuotaStatus
+from application.shared.allowance import Allowance, GrantedTokens, QuotaStatus
 
 log = logging.getLogger("parley.quota")
 
@@ -42,7 +42,8 @@ class QuotaGate:
                 "quota.settle_after_hold_expired", extra={"user_id": str(reservation.user_id), "tokens": actual}
             )
             return await self.status(reservation.user_id, allowance)
-        return _status(LedgerBalance(allowance.limit, settlement.used, settlement.reserved), allowance)
+        limit = allowance.limit + settlement.granted
+        return _status(LedgerBalance(limit, settlement.used, settlement.reserved, settlement.granted), allowance)
 
     async def release(self, reservation: Reservation) -> None:
         await self._ledger.release(reservation)
@@ -56,6 +57,11 @@ class QuotaGate:
         except NeedsBaseline:
             await self._seed(user_id, allowance)
             return await self._ledger.balance(user_id, allowance)
+
+    async def add_grant(self, user_id: UUID, grant: GrantedTokens) -> None:
+        """The ledger is where every process checks the quota, so a grant counted there applies to the very next
+        check everywhere, whatever allowance a process still has cached."""
+        await self._ledger.grant(user_id, grant)
 
     async def _seed(self, user_id: UUID, allowance: Allowance) -> None:
         async with self._uow_factory() as uow:

@@ -7,7 +7,10 @@
 4. record the user's prompt (and the conversation, if new);
 5. open a provider stream through the router (failover before the first token; 503 if all fail);
 6. relay the stream (chat_stream.py); when the reply ends, fails, or the client goes away, account for it
-   (chat_account.py) in a background task the client cannot cancel half-way."""
+   (chat_account.py) in a background task the client cannot cancel half-way. Between pieces, at most every
+   `revocation_check_seconds` (a monotonic clock read per piece, one cache read per interval: no query per
+   piece), the stream asks whether the account was disabled meanwhile (application/shared/revocation.py); if
+   so it stops the provider, charges what was produced and ends with an `account-disabled` error."""
 
 from __future__ import annotations
 
@@ -27,9 +30,10 @@ from application.conversation.router import OpenedStream, ProviderRouter
 from application.shared.allowance import AllowanceProvider, QuotaStatus
 from application.shared.background import BackgroundTasks
 from application.shared.live import LiveCounters, NoLiveCounters
+from application.shared.revocation import AccountRevocations
 from application.shared.telemetry import NoTelemetry, Telemetry
 from domain.conversation.catalogue import ModelCatalogue
-from domain.conversation.errors import ModelNotAllowed, ProviderUnavailable, QuotaExceeded
+from domain.conversation.errors import AccountRevoked, ModelNotAllowed, ProviderUnavailable, QuotaExceeded
 from domain.conversation.model import Message
 from domain.shared.clock import Clock
 
@@ -67,8 +71,12 @@ class SendChat:
         clock: Clock,
         live: LiveCounters | None = None,
         telemetry: Telemetry | None = None,
+        revocations: AccountRevocations | None = None,
+        revocation_check_seconds: float = 2.0,
     ) -> None:
         self._prepare = PrepareTurn(catalogue, allowance, store, cache, clock)
+        self._revocations = revocations
+        self._check_every = revocation_check_seconds
         self._account = AccountReply(quota, store, cache, clock)
         self._store = store
         self._quota = quota
@@ -117,16 +125,26 @@ class SendChat:
     ) -> AsyncIterator[ReplyEvent]:
         outcome = StreamOutcome()
         self._live.stream_opened()
+        next_check = self._clock.monotonic() + self._check_every
         try:
             yield started
             async with aclosing(relay(opened, outcome)) as deltas:
                 async for delta in deltas:
                     yield delta
+                    if self._revocations is not None and self._clock.monotonic() >= next_check:
+                        next_check = self._clock.monotonic() + self._check_every
+                        if await self._revocations.is_revoked(turn.request.user_id):
+                            outcome.stopped = True
+                            break
         finally:
             self._live.stream_ended()
-            if not outcome.ended:  # the client went away (or the server is stopping): account in the background,
-                # without awaiting here, where a cancelled caller would interrupt it half-way.
+            if not outcome.ended and not outcome.stopped:  # the client went away (or the server is stopping):
+                # account in the background, without awaiting here, where a cancelled caller would interrupt it.
                 self._background.spawn(self._abandon(turn, opened, outcome))
+        if outcome.stopped:
+            await _close(opened.events)  # cancels the provider call
+            outcome.ended = True
+            log.info("chat.stopped_account_disabled", extra={"user_id": str(turn.request.user_id)})
         if outcome.failure is not None:
             self._router.record_midstream_failure(opened.provider)
             log.warning(
@@ -135,7 +153,9 @@ class SendChat:
         ended_at = self._clock.monotonic()
         message, quota = await self._background.shield(self._account(turn, opened, outcome))
         self._observe(turn, opened, outcome, message, ended_at)
-        if outcome.failure is None:
+        if outcome.stopped:
+            yield ReplyFailed(AccountRevoked(), message if message.content else None, quota)
+        elif outcome.failure is None:
             yield ReplyFinished(message, quota, outcome.finish_reason(turn.prompt_estimate, turn.max_tokens))
         else:
             error = ProviderUnavailable("The model stopped answering mid-reply; what it wrote is kept and charged.")

@@ -2,8 +2,9 @@
 
 Every change is audit-logged in the unit of work that makes it: by the admin (actor "user", their id) or by the
 command line (actor "cli"). Disabling an account revokes every session and API key it has in that same
-transaction, so its next request is refused on every process at once; enabling it lets the user sign in again
-(the old tokens stay dead)."""
+transaction, so its next request is refused on every process at once, and marks it revoked in the shared cache,
+so its chat streams already open end with an `account-disabled` error within seconds; enabling it lets the user
+sign in again (the old tokens stay dead)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from application.shared import audit
 from application.shared.audit import AuditEntry
 from application.shared.facts import Fact, FactKind
 from application.shared.pagination import check_limit, decode_cursor, next_cursor
+from application.shared.revocation import AccountRevocations
 from domain.identity.errors import CannotChangeSelf
 from domain.identity.model import Role, User, normalize_email
 from domain.identity.ports import UserQuery
@@ -98,9 +100,16 @@ class GetUser:
 class ChangeUser:
     """Change a user's role or disable/enable them. An admin may not disable or demote themselves."""
 
-    def __init__(self, uow_factory: Callable[[], IdentityUnitOfWork], clock: Clock) -> None:
+    def __init__(
+        self,
+        uow_factory: Callable[[], IdentityUnitOfWork],
+        clock: Clock,
+        revocations: AccountRevocations | None = None,
+    ) -> None:
         self._uow_factory = uow_factory
         self._clock = clock
+        self._revocations = revocations
+        """Where open chat streams learn that their user was disabled (None: nowhere)."""
 
     async def __call__(self, principal: Principal, user_id: UUID, change: UserChange) -> AdminUser:
         require_admin(principal)
@@ -145,6 +154,10 @@ class ChangeUser:
         await uow.users.update(user)
         activity = await uow.sessions.last_activity([user.id])
         await uow.commit()
+        if self._revocations is not None and any(e.action == audit.USER_DISABLED for e in entries):
+            await self._revocations.revoke(user.id)  # the user's open chat streams end within seconds
+        elif self._revocations is not None and any(e.action == audit.USER_ENABLED for e in entries):
+            await self._revocations.restore(user.id)
         for entry in entries:
             log.info(entry.action, extra={"user_id": str(user.id), "actor_id": str(actor_id) if actor_id else None})
         return AdminUser(user, activity.get(user.id))

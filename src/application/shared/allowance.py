@@ -4,10 +4,22 @@ quota a user sees, and the port through which one context asks the other. Conver
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True)
+class GrantedTokens:
+    """Tokens an admin added to one user's limit for one period (billing's grant, as the quota ledger counts it).
+    The ledger counts each grant once, by `id`, however often it is told about it."""
+
+    id: UUID
+    tokens: int
+    period_start: datetime
+    period_end: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +32,9 @@ class Allowance:
     period_start: datetime
     period_end: datetime
     overage: int = 0
+    grants: Sequence[GrantedTokens] = ()
+    """The period's grants when the allowance was read: what a quota ledger without a counter seeds from. The
+    limit a user sees is `limit` plus the grants the ledger holds (which learns of a new grant at once)."""
 
     @property
     def ceiling(self) -> int:
@@ -44,3 +59,6 @@ class QuotaMeter(Protocol):
     """Implemented by conversation (application/conversation/quota.py): what a user has spent of an allowance."""
 
     async def status(self, user_id: UUID, allowance: Allowance) -> QuotaStatus: ...
+    async def add_grant(self, user_id: UUID, grant: GrantedTokens) -> None:
+        """Raise the user's limit for the grant's period by its tokens, at once on every process (idempotent)."""
+        ...

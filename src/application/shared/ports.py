@@ -121,6 +121,8 @@ class EmailMessage:
     html: str
     message_id: str | None = None
     """A stable id (the outbox message's), so a retried send is recognisable downstream."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Further header fields (List-Unsubscribe, ...), written as given; a line break in one is refused."""
 
 
 class Mailer(Protocol):

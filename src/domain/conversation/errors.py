@@ -31,6 +31,12 @@ class ProviderUnavailable(DomainError):
     code = "provider-unavailable"
 
 
+class AccountRevoked(DomainError):
+    """The account was disabled while the reply streamed: what was written so far is kept and charged."""
+
+    code = "account-disabled"
+
+
 class ProviderError(Exception):
     """Raised by LLM provider adapters. `retryable` errors (timeouts, 429, 5xx, overloaded) let the router
     fail over to the next provider when nothing has been streamed yet."""

@@ -29,8 +29,9 @@ class UserRepository(Protocol):
     async def get_by_email(self, email: str) -> User | None: ...
     async def update(self, user: User) -> None: ...
     async def search(self, query: UserQuery, limit: int, before: tuple[datetime, UUID] | None = None) -> Sequence[User]:
-        """Users matching `query`, newest `created_at` first (ties by id, descending), only those strictly
-        older than `before` (the (created_at, id) of the last user of the previous page)."""
+        """Users matching `query` (never a deleted account's tombstone), newest `created_at` first (ties by id,
+        descending), only those strictly older than `before` (the (created_at, id) of the last user of the
+        previous page)."""
         ...
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from litestar import Controller, get, patch
+from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from application.identity.admin_users import UserChange
+from application.identity.announcements import NewAnnouncement
 from application.identity.dto import Principal
 from application.shared.audit import AuditQuery
 from domain.billing.model import FREE
+from domain.identity.announcement import Audience
 from domain.identity.model import Role
 from domain.identity.ports import UserQuery
 from entrypoints.bootstrap import BillingUseCases, IdentityUseCases
@@ -21,8 +23,13 @@ from entrypoints.http.admin_schemas import (
     AdminUserDetailOut,
     AdminUserOut,
     AdminUserPageOut,
+    AnnouncementBody,
+    AnnouncementOut,
+    AnnouncementPageOut,
     AuditEntryOut,
     AuditPageOut,
+    GrantBody,
+    GrantOut,
     RoleName,
     UserChangeBody,
 )
@@ -99,6 +106,21 @@ class AdminController(Controller):
         change = UserChange(role=None if data.role is None else Role(data.role), disabled=data.disabled)
         return AdminUserOut.of_admin(await identity.change_user(principal, user_id, change))
 
+    @post("/users/{user_id:uuid}/grants", status_code=201, responses=errors(401, 403, 404, 422))
+    async def grant_tokens(
+        self,
+        user_id: FromPath[UUID],
+        data: JSONBody[GrantBody],
+        principal: NamedDependency[Principal],
+        identity: Injected[IdentityUseCases],
+        billing: Injected[BillingUseCases],
+    ) -> GrantOut:
+        """Add tokens to the user's limit for the current period, at once (the usage pages and the quota check of
+        the next chat count them on every process); the grant ends with the period. Audit-logged (`user.grant`)."""
+        await identity.get_user(principal, user_id)  # admins only (403), and the user exists (404)
+        grant = await billing.grant_tokens(user_id, data.tokens, data.reason, principal.user.id)
+        return GrantOut.of(grant)
+
     @get("/audit", responses=errors(401, 403, 422))
     async def list_audit(
         self,
@@ -114,3 +136,37 @@ class AdminController(Controller):
         query = AuditQuery(actor_id=actor_id, target_id=target_id, action=action)
         page = await identity.list_audit(principal, query, limit, cursor)
         return AuditPageOut([AuditEntryOut.of(entry) for entry in page.items], page.next_cursor)
+
+    @post("/announcements", status_code=202, responses=errors(401, 403, 422))
+    async def create_announcement(
+        self,
+        data: JSONBody[AnnouncementBody],
+        principal: NamedDependency[Principal],
+        identity: Injected[IdentityUseCases],
+    ) -> AnnouncementOut:
+        """Queue an email to every verified, enabled account of the audience that has not unsubscribed; the worker
+        sends it in batches, at most one email per recipient. Audit-logged (`announcement.create`)."""
+        new = NewAnnouncement(data.subject, data.body_markdown, Audience(data.audience))
+        return AnnouncementOut.of(await identity.create_announcement(principal, new))
+
+    @get("/announcements", responses=errors(401, 403, 422))
+    async def list_announcements(
+        self,
+        principal: NamedDependency[Principal],
+        identity: Injected[IdentityUseCases],
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> AnnouncementPageOut:
+        """Announcements, newest first, with how many emails went so far."""
+        page = await identity.list_announcements(principal, limit, cursor)
+        return AnnouncementPageOut([AnnouncementOut.of(item) for item in page.items], page.next_cursor)
+
+    @get("/announcements/{announcement_id:uuid}", responses=errors(401, 403, 404))
+    async def get_announcement(
+        self,
+        announcement_id: FromPath[UUID],
+        principal: NamedDependency[Principal],
+        identity: Injected[IdentityUseCases],
+    ) -> AnnouncementOut:
+        """One announcement's progress."""
+        return AnnouncementOut.of(await identity.get_announcement(principal, announcement_id))

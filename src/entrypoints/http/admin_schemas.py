@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -11,6 +11,8 @@ import msgspec
 from application.billing.queries import BillingUsage
 from application.identity.admin_users import AdminUser, AdminUserDetail
 from application.shared.audit import AuditEntry
+from domain.billing.grant import MAX_GRANT_TOKENS, MAX_REASON_LENGTH, Grant
+from domain.identity.announcement import BODY_MAX_LENGTH, SUBJECT_MAX_LENGTH, Announcement
 from entrypoints.http.billing_schemas import SubscriptionOut
 from entrypoints.http.identity_schemas import UserOut
 
@@ -20,6 +22,29 @@ RoleName = Literal["user", "admin"]
 class UserChangeBody(msgspec.Struct):
     role: RoleName | None = None
     disabled: bool | None = None
+
+
+class GrantBody(msgspec.Struct):
+    tokens: Annotated[int, msgspec.Meta(ge=1, le=MAX_GRANT_TOKENS, description="1 to 100,000,000")]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_REASON_LENGTH, description="1 to 500 characters")]
+
+
+class GrantOut(msgspec.Struct):
+    id: UUID
+    user_id: UUID
+    tokens: int
+    reason: str
+    granted_by: UUID | None
+    """The admin who granted it (null: the command line)."""
+    period_end: datetime
+    """The grant ends with the period it was made in."""
+    created_at: datetime
+
+    @classmethod
+    def of(cls, grant: Grant) -> GrantOut:
+        return cls(
+            grant.id, grant.user_id, grant.tokens, grant.reason, grant.granted_by, grant.period_end, grant.created_at
+        )
 
 
 class AdminUserOut(UserOut):
@@ -90,4 +115,47 @@ class AuditEntryOut(msgspec.Struct):
 
 class AuditPageOut(msgspec.Struct):
     items: list[AuditEntryOut]
+    next_cursor: str | None
+
+
+AudienceName = Literal["all", "free", "plus", "pro"]
+
+
+class AnnouncementBody(msgspec.Struct):
+    subject: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=SUBJECT_MAX_LENGTH, description="1 to 200 characters")
+    ]
+    body_markdown: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=BODY_MAX_LENGTH, description="Markdown, 1 to 50,000 characters")
+    ]
+    audience: AudienceName
+
+
+class AnnouncementOut(msgspec.Struct):
+    id: UUID
+    subject: str
+    audience: str
+    status: Literal["queued", "sending", "sent"]
+    recipients: int
+    """Accounts in the audience when it was queued."""
+    sent: int
+    """Emails sent so far."""
+    created_at: datetime
+
+    @classmethod
+    def of(cls, announcement: Announcement) -> AnnouncementOut:
+        status: Any = announcement.status.value
+        return cls(
+            announcement.id,
+            announcement.subject,
+            announcement.audience.value,
+            status,
+            announcement.recipients,
+            announcement.sent,
+            announcement.created_at,
+        )
+
+
+class AnnouncementPageOut(msgspec.Struct):
+    items: list[AnnouncementOut]
     next_cursor: str | None

@@ -21,7 +21,13 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, EmulatedDBAPIExceptio
 from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 
 from domain.billing.errors import NoSubscription, PaymentFailed
-from domain.conversation.errors import ModelNotAllowed, ProviderUnavailable, QuotaExceeded, QuotaUnavailable
+from domain.conversation.errors import (
+    AccountRevoked,
+    ModelNotAllowed,
+    ProviderUnavailable,
+    QuotaExceeded,
+    QuotaUnavailable,
+)
 from domain.identity.errors import (
     AccountDisabled,
     EmailNotVerified,
@@ -60,6 +66,7 @@ class ValidationProblem(msgspec.Struct):
 STATUS_BY_ERROR: dict[type[DomainError], int] = {
     InvalidCredentials: 401,
     AccountDisabled: 401,
+    AccountRevoked: 401,
     Unauthenticated: 401,
     InvalidToken: 400,
     EmailNotVerified: 403,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from http import HTTPStatus
 from typing import Any
 
 import msgspec
@@ -13,6 +14,7 @@ import msgspec
 from application.conversation.dto import ReplyDelta, ReplyEvent, ReplyFailed, ReplyFinished, ReplyStarted
 from application.conversation.ports import LoggedEvent, StreamLog
 from application.conversation.send_chat import ChatReply
+from domain.conversation.errors import AccountRevoked
 from entrypoints.http.conversation_schemas import QuotaOut, UsageOut
 from entrypoints.http.shutdown import Drain
 
@@ -50,7 +52,9 @@ def encode_event(event: ReplyEvent) -> tuple[str, bytes]:
         )
     assert isinstance(event, ReplyFailed)
     error = event.error
-    return "error", _encode({"type": error.code, "title": "Service Unavailable", "status": 503, "detail": error.detail})
+    status = 401 if isinstance(error, AccountRevoked) else 503
+    title = HTTPStatus(status).phrase
+    return "error", _encode({"type": error.code, "title": title, "status": status, "detail": error.detail})
 
 
 class StreamRecorder:
