@@ -32,7 +32,7 @@ from entrypoints.http.operations import health, metrics, ready
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limits import RateLimits, add_rate_limit_headers
 from entrypoints.http.shutdown import Drain, drain_on_signals
-from entrypoints.http.unsubscribe import one_click_unsubscribe, unsubscribe
+from entrypoints.http.unsubscribe import unsubscribe
 from entrypoints.logging import configure_logging
 from entrypoints.observability.tracing import configure_tracing, shutdown_tracing, traced_app
 from entrypoints.settings import Settings
@@ -91,7 +91,6 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
             BillingController,
             AdminController,
             analytics_live,
-            one_click_unsubscribe,
             unsubscribe,
             v1_router(),
             health,
