@@ -1,4 +1,4 @@
-"""`parley`: serve, worker, migrate, users create-admin|list|disable|enable."""
+"""`parley`: serve, worker, migrate, users create-admin|list|disable|enable, analytics export."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
 from typing import TYPE_CHECKING, TypeVar
 
 from application.identity.admin_users import AdminUser, UserChange
@@ -18,6 +19,7 @@ from domain.shared.errors import DomainError, InvalidInput, NotFound
 from entrypoints.settings import Settings
 
 if TYPE_CHECKING:
+    from application.analytics.export import ExportRun
     from entrypoints.bootstrap import Container
 
 T = TypeVar("T")
@@ -56,7 +58,25 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_parser("disable", help="disable a user: every session and API key ends now").add_argument("email")
     users.add_parser("enable", help="let a disabled user sign in again").add_argument("email")
 
+    analytics = commands.add_parser("analytics", help="analytics storage").add_subparsers(
+        dest="analytics_command", required=True
+    )
+    export = analytics.add_parser(
+        "export",
+        help="write facts to date-partitioned Parquet under PARLEY_ANALYTICS_DIR (default: every day not yet "
+        "completely exported, and today so far); a day exported again is replaced",
+    )
+    export.add_argument("--from", dest="start", type=_date, metavar="DATE", help="first UTC day (YYYY-MM-DD)")
+    export.add_argument("--to", dest="end", type=_date, metavar="DATE", help="last UTC day (default: today)")
+
     return parser
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (expected YYYY-MM-DD)") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,6 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _list_users(settings, args.q)
     if args.command == "users" and args.users_command in ("disable", "enable"):
         return _set_disabled(settings, args.email, disabled=args.users_command == "disable")
+    if args.command == "analytics" and args.analytics_command == "export":
+        if args.end is not None and args.start is None:
+            parser.error("--to needs --from")
+        if args.start is not None and args.end is not None and args.start > args.end:
+            parser.error("--from must not be after --to")
+        return _export_analytics(settings, args.start, args.end)
     parser.error("unknown command")
     return 2
 
@@ -204,6 +230,29 @@ def _set_disabled(settings: Settings, email: str, *, disabled: bool) -> int:
     except (InvalidInput, NotFound) as exc:
         return _refused(exc)
     print(f"{'disabled' if result.user.disabled else 'enabled'}: {result.user.email}")
+    return 0
+
+
+def _export_analytics(settings: Settings, start: date | None, end: date | None) -> int:
+    async def work(container: Container) -> ExportRun:
+        return await container.analytics.export(start, end)
+
+    try:
+        run = _with_container(settings, work)
+    except InvalidInput as exc:
+        return _refused(exc)
+    if not run.ran:
+        print("another export is running; nothing done", file=sys.stderr)
+        return 1
+    for day in run.days:
+        print(
+            f"{day.day.isoformat()}\t"
+            + ("kept (its facts have left the database)" if day.kept else f"{day.facts} facts")
+        )
+    print(
+        f"exported {sum(1 for day in run.days if not day.kept)} day(s) to {settings.resolved_analytics_dir}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -83,7 +83,7 @@ def insert_rows(
             selects.append("make_timestamptz(unnest(?::BIGINT[]))")
         else:
             selects.append(f"unnest(?::{column_type}[])")
-    connection.execute(f'INSERT INTO "{table}" SELECT {", ".join(selects)}', values)  # noqa: S608 (names are ours)
+    connection.execute(f'INSERT INTO "{table}" SELECT {", ".join(selects)}', values)
 
 
 def load_facts(connection: duckdb.DuckDBPyConnection, facts: Sequence[Fact]) -> datetime | None:
