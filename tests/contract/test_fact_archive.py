@@ -52,14 +52,16 @@ async def test_a_day_reads_back_with_every_field_from_its_hive_path(archive: Par
         f"DESCRIBE SELECT * FROM read_parquet('{archive.day_path(FactKind.MESSAGE_REPLIED, DAY)}', "
         "hive_partitioning = false)"
     )
-    expected = [(name, TYPE_NAMES.get(column_type, column_type)) for name, column_type in columns(FactKind.MESSAGE_REPLIED)]
+    expected = [
+        (name, TYPE_NAMES.get(column_type, column_type)) for name, column_type in columns(FactKind.MESSAGE_REPLIED)
+    ]
     assert [(name, column_type) for name, column_type, *_ in described.fetchall()] == expected
 
 
 async def test_writing_a_day_again_replaces_it(archive: ParquetArchive) -> None:
     first = [FactFactory.of(FactKind.PAYMENT_SUCCEEDED, T0 + timedelta(hours=hour)) for hour in range(3)]
     await archive.write_day(FactKind.PAYMENT_SUCCEEDED, DAY, first)
-    second = first[:1] + [FactFactory.of(FactKind.PAYMENT_SUCCEEDED, T0 + timedelta(hours=5))]
+    second = [*first[:1], FactFactory.of(FactKind.PAYMENT_SUCCEEDED, T0 + timedelta(hours=5))]
 
     await archive.write_day(FactKind.PAYMENT_SUCCEEDED, DAY, second)
 

@@ -241,3 +241,34 @@ async def test_two_concurrent_exports_one_runs_and_the_other_skips(database_url:
             stack.warehouse.close()
         for engine in engines:
             await engine.dispose()
+
+
+async def test_the_container_reads_analytics_through_the_warehouse_on_sql_and_the_database_in_memory(
+    database_url: str, tmp_path: Path
+) -> None:
+    from adapters.analytics.database_views import DatabaseFactViews
+    from adapters.memory.database import InMemoryDatabase
+    from adapters.memory.unit_of_work import InMemoryUnitOfWork
+    from entrypoints.bootstrap import bootstrap
+    from entrypoints.settings import Settings
+
+    settings = Settings(var_dir=tmp_path, database_url=database_url, secret_key="k" * 48, _env_file=None)  # type: ignore[call-arg]
+    on_sql = bootstrap(settings)
+    memory = InMemoryDatabase()
+    in_memory = bootstrap(settings, uow_factory=lambda: InMemoryUnitOfWork(memory))
+    try:
+        assert isinstance(on_sql.fact_views, ParquetWarehouse)
+        assert isinstance(in_memory.fact_views, DatabaseFactViews)
+        async with on_sql.uow_factory() as uow:
+            await uow.facts.record(FactFactory.of(FactKind.USER_SIGNED_UP, NOON_DAY3))
+            await uow.commit()
+        run = await on_sql.analytics.export()
+        assert run.ran
+        assert (tmp_path / "analytics" / "kind=user_signed_up").is_dir()
+        counts, as_of = await on_sql.fact_views.run(
+            lambda connection: connection.execute("SELECT count(*) FROM user_signed_up").fetchone()
+        )
+        assert counts == (1,) and as_of == NOON_DAY3
+    finally:
+        await on_sql.aclose()
+        await in_memory.aclose()
