@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.analytics.archive import LocalParquetArchive
+from adapters.analytics.archive import LocalParquetArchive, ParquetArchive, S3ParquetArchive, s3_filesystem
 from adapters.analytics.schema import relation_name
 from adapters.analytics.warehouse import ParquetWarehouse
 from adapters.memory.clock import FrozenClock
@@ -40,9 +40,10 @@ class Stack:
     engine: AsyncEngine
     uow_factory: Callable[[], SqlUnitOfWork]
     clock: FrozenClock
-    archive: LocalParquetArchive
+    archive: ParquetArchive
     lock: RunLock
     export: ExportFacts
+    purge: PurgeExportedFacts
     scheduled: RunAnalyticsExport
     warehouse: ParquetWarehouse
 
@@ -74,15 +75,23 @@ def make_lock(engine: AsyncEngine) -> RunLock:
     return PostgresAdvisoryLock(engine) if engine.dialect.name == "postgresql" else InProcessRunLock()
 
 
-def build(engine: AsyncEngine, directory: Path, clock: FrozenClock, lock: RunLock | None = None) -> Stack:
+def build(
+    engine: AsyncEngine,
+    directory: Path,
+    clock: FrozenClock,
+    lock: RunLock | None = None,
+    archive: ParquetArchive | None = None,
+) -> Stack:
     sessions = create_session_factory(engine)
     uow_factory = lambda: SqlUnitOfWork(sessions)  # noqa: E731
-    archive = LocalParquetArchive(directory)
+    archive = archive or LocalParquetArchive(directory)
     lock = lock or make_lock(engine)
     warehouse = ParquetWarehouse(uow_factory, archive, late=LATE, tail_seconds=0, memory_limit="256MB", threads=1)
     export = ExportFacts(uow_factory, archive, lock, clock, late=LATE, on_exported=warehouse.invalidate)
     purge = PurgeExportedFacts(uow_factory, clock, retention_days=7, late=LATE)
-    return Stack(engine, uow_factory, clock, archive, lock, export, RunAnalyticsExport(export, purge, lock), warehouse)
+    return Stack(
+        engine, uow_factory, clock, archive, lock, export, purge, RunAnalyticsExport(export, purge, lock), warehouse
+    )
 
 
 @pytest.fixture
@@ -131,6 +140,7 @@ async def test_exporting_twice_gives_the_same_files_and_counts(stack: Stack) -> 
     assert await exported(stack) == files
     assert await records(stack) == counts
     assert sum(count for _day, count in counts) == sum((await stack.database_counts()).values())
+    assert isinstance(stack.archive, LocalParquetArchive)
     leftovers = [path for path in stack.archive.directory.rglob("*") if path.is_file() and path.name.startswith(".")]
     assert leftovers == []
 
@@ -180,7 +190,7 @@ async def test_the_retention_keeps_what_is_not_completely_exported_and_a_purged_
     files = await exported(stack)
     stack.clock.advance(timedelta(days=10))
 
-    purged = await stack.scheduled._purge.run_locked()
+    purged = await stack.purge.run_locked()
 
     async with stack.uow_factory() as uow:
         left = await uow.facts.between(None, None)
@@ -212,17 +222,17 @@ async def test_two_concurrent_exports_one_runs_and_the_other_skips(database_url:
     # Two runners as two processes have them: engines (and so lock connections) of their own.
     engines = [create_engine(database_url), create_engine(database_url)]
     shared = InProcessRunLock()  # on SQLite: one process, one in-process lock
+    gated = GatedArchive(tmp_path / "analytics")
     stacks = [
         build(
             engine,
             tmp_path / "analytics",
             FrozenClock(NOON_DAY3),
             None if engine.dialect.name == "postgresql" else shared,
+            archive=gated if index == 0 else None,
         )
-        for engine in engines
+        for index, engine in enumerate(engines)
     ]
-    gated = GatedArchive(tmp_path / "analytics")
-    stacks[0].export._archive = gated
     try:
         await stacks[0].record([FactFactory.of(FactKind.USER_SIGNED_UP, NOON_DAY3 - timedelta(hours=1))])
         running = asyncio.create_task(stacks[0].export())
@@ -272,3 +282,22 @@ async def test_the_container_reads_analytics_through_the_warehouse_on_sql_and_th
     finally:
         await on_sql.aclose()
         await in_memory.aclose()
+
+
+async def test_the_warehouse_reads_an_s3_archive_plus_the_tail(
+    sqlite_url: str, s3_bucket_url: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    engine = create_engine(sqlite_url)
+    archive = S3ParquetArchive(s3_bucket_url, s3_filesystem(s3_endpoint))
+    stack = build(engine, tmp_path, FrozenClock(NOON_DAY3), archive=archive)
+    try:
+        start = datetime.combine(DAY1, datetime.min.time(), tzinfo=UTC)
+        await stack.record(facts_until(NOON_DAY3, timedelta(minutes=47), start))
+        assert (await stack.export()).ran
+        await stack.record(facts_until(NOON_DAY3 + timedelta(hours=2), timedelta(minutes=13), NOON_DAY3))
+
+        assert await stack.warehouse_counts() == await stack.database_counts()
+        assert await archive.days(FactKind.MESSAGE_REPLIED) == [DAY1 + timedelta(days=offset) for offset in range(3)]
+    finally:
+        stack.warehouse.close()
+        await engine.dispose()
