@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.support.fake_openai",
     "tests.support.fake_anthropic",
     "tests.support.fake_stripe",
+    "tests.support.s3",
 ]

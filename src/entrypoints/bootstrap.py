@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 from prometheus_client import CollectorRegistry
@@ -18,6 +19,8 @@ from adapters.memory.rate_limiter import InMemoryRateLimiter
 from adapters.memory.stream_log import InMemoryStreamLog
 from adapters.security.signed_links import SignedLinks
 from adapters.telemetry.prometheus import PrometheusTelemetry
+from application.analytics.export import ExportFacts, PurgeExportedFacts, RunAnalyticsExport
+from application.analytics.ports import FactArchive
 from application.billing import topics as billing_topics
 from application.billing.allowance import BillingAllowance
 from application.billing.cancel import CancelSubscription
@@ -74,6 +77,7 @@ from application.shared.allowance import AllowanceProvider
 from application.shared.background import BackgroundTasks
 from application.shared.jobs import JobHandler, OutboxDepth, RelayOutbox, RunJob, fan_out
 from application.shared.live import LiveCounters
+from application.shared.locks import RunLock
 from application.shared.ports import Cache, EmailRenderer, Mailer, MessagePublisher, RateLimiter
 from application.shared.revocation import AccountRevocations
 from application.shared.telemetry import Telemetry
@@ -86,6 +90,9 @@ from entrypoints.background import AsyncioBackgroundTasks
 from entrypoints.catalogue import build_catalogue, build_plans, build_providers
 from entrypoints.observability.tracing import traced_providers
 from entrypoints.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.analytics.schema import FactViews
 
 
 @dataclass
@@ -143,6 +150,15 @@ class BillingUseCases:
 
 
 @dataclass
+class AnalyticsUseCases:
+    export: ExportFacts
+    """`parley analytics export`: the days asked for (or the default days), under the export lock."""
+    run_export: RunAnalyticsExport
+    """The scheduled step: the default days, then the retention, under the export lock."""
+    purge: PurgeExportedFacts
+
+
+@dataclass
 class Container:
     settings: Settings
     clock: Clock
@@ -174,6 +190,11 @@ class Container:
     telemetry: Telemetry
     metrics_registry: CollectorRegistry
     outbox_depth: OutboxDepth
+    fact_views: FactViews
+    """What the analytics queries run on: Parquet plus the database's tail (the database alone in memory)."""
+    fact_archive: FactArchive
+    run_lock: RunLock
+    analytics: AnalyticsUseCases
     overrides: dict[str, Any] = field(default_factory=dict)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -190,6 +211,8 @@ class Database:
     """None: authentication reads through a unit of work."""
     ping: Callable[[], Awaitable[bool]]
     closers: list[Callable[[], Awaitable[None]]]
+    engine: Any = None
+    """The SQL engine (None for units of work passed in as an override)."""
 
 
 def _database(settings: Settings, overrides: dict[str, Any]) -> Database:
@@ -216,7 +239,12 @@ def _database(settings: Settings, overrides: dict[str, Any]) -> Database:
     principals = SqlPrincipalLookup(kept)
     # Closers run last first: the kept connections are closed before the engine is disposed of.
     return Database(
-        lambda: SqlUnitOfWork(session_factory), chat_store, principals, ping_db, [engine.dispose, kept.aclose]
+        lambda: SqlUnitOfWork(session_factory),
+        chat_store,
+        principals,
+        ping_db,
+        [engine.dispose, kept.aclose],
+        engine,
     )
 
 
@@ -245,6 +273,8 @@ class SharedState:
     stream_log: StreamLog
     live: LiveCounters
     closers: list[Callable[[], Awaitable[None]]]
+    redis: Any = None
+    """The Redis client (None on the embedded default)."""
 
 
 def _shared_state(settings: Settings, overrides: dict[str, Any], clock: Clock) -> SharedState:
@@ -277,7 +307,61 @@ def _shared_state(settings: Settings, overrides: dict[str, Any], clock: Clock) -
         live=live,
         # Closers run last first: the live counters take this process out of the count before the client closes.
         closers=[client.aclose, live.aclose],
+        redis=client,
     )
+
+
+@dataclass
+class Analytics:
+    archive: FactArchive
+    lock: RunLock
+    views: FactViews
+    on_exported: Callable[[], None] | None
+    closers: list[Callable[[], Awaitable[None]]]
+
+
+def _analytics(
+    settings: Settings, overrides: dict[str, Any], database: Database, shared: SharedState, uow_factory: Any
+) -> Analytics:
+    """The archive at PARLEY_ANALYTICS_DIR; the export lock of whatever the processes share (PostgreSQL, else
+    Redis, else this process); the warehouse (Parquet plus the tail) on SQL, the database alone in memory."""
+    from adapters.analytics.archive import ParquetArchive, archive_for
+    from adapters.analytics.database_views import DatabaseFactViews
+    from adapters.memory.locks import InProcessRunLock
+
+    archive: FactArchive = overrides.get("fact_archive") or archive_for(
+        settings.resolved_analytics_dir, endpoint_url=settings.analytics_s3_endpoint
+    )
+    lock: RunLock | None = overrides.get("run_lock")
+    if lock is None and database.engine is not None and database.engine.dialect.name == "postgresql":
+        from adapters.sql.locks import PostgresAdvisoryLock
+
+        lock = PostgresAdvisoryLock(database.engine)
+    elif lock is None and shared.redis is not None:
+        from adapters.redis.locks import RedisRunLock
+
+        lock = RedisRunLock(shared.redis, prefix=f"{settings.redis_prefix}lock:")
+    lock = lock or InProcessRunLock()
+    views: FactViews | None = overrides.get("fact_views")
+    on_exported: Callable[[], None] | None = None
+    closers: list[Callable[[], Awaitable[None]]] = []
+    if views is None and database.engine is not None and isinstance(archive, ParquetArchive):
+        from adapters.analytics.warehouse import ParquetWarehouse
+
+        warehouse = ParquetWarehouse(
+            uow_factory,
+            archive,
+            late=timedelta(seconds=settings.analytics_late_seconds),
+            tail_seconds=settings.analytics_tail_cache_seconds,
+            memory_limit=settings.analytics_memory_limit,
+            threads=settings.analytics_threads,
+        )
+
+        async def close_warehouse() -> None:
+            warehouse.close()
+
+        views, on_exported, closers = warehouse, warehouse.invalidate, [close_warehouse]
+    return Analytics(archive, lock, views or DatabaseFactViews(uow_factory), on_exported, closers)
 
 
 def _gateway(settings: Settings, clock: Clock) -> PaymentGateway:
@@ -327,7 +411,7 @@ def _mailer(settings: Settings) -> Mailer:
 def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     """Build the container. Overrides (by port name): clock, uow_factory, chat_store, database_ping, cache,
     rate_limiter, ledger, stream_log, live, telemetry, metrics_registry, mailer, renderer, publisher, broker, hasher,
-    denylist, issuer, providers, catalogue, allowance, markdown."""
+    denylist, issuer, providers, catalogue, allowance, markdown, fact_views, fact_archive, run_lock."""
     settings = settings or Settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     clock: Clock = overrides.get("clock") or SystemClock()
@@ -455,6 +539,13 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     handlers[billing_topics.QUOTA_THRESHOLD] = SendQuotaWarning(uow_factory, clock, settings.public_url)
     handlers[billing_topics.OVERAGE] = ReportOverage(uow_factory, gateway, plans)
     handlers[billing_topics.GRANT] = CountGrant(uow_factory, quota_meter)
+    analytics = _analytics(settings, overrides, database, shared, uow_factory)
+    closers += analytics.closers
+    late = timedelta(seconds=settings.analytics_late_seconds)
+    export_facts = ExportFacts(
+        uow_factory, analytics.archive, analytics.lock, clock, late=late, on_exported=analytics.on_exported
+    )
+    purge = PurgeExportedFacts(uow_factory, clock, retention_days=settings.analytics_retention_days, late=late)
     handlers[shared_topics.ACCOUNT_DELETED] = fan_out(
         EraseConversations(uow_factory), billing.cancel.for_deleted_account
     )
@@ -489,6 +580,12 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         telemetry=telemetry,
         metrics_registry=registry,
         outbox_depth=OutboxDepth(uow_factory),
+        fact_views=analytics.views,
+        fact_archive=analytics.archive,
+        run_lock=analytics.lock,
+        analytics=AnalyticsUseCases(
+            export=export_facts, run_export=RunAnalyticsExport(export_facts, purge, analytics.lock), purge=purge
+        ),
         overrides=overrides,
         closers=closers,
     )

@@ -1,4 +1,4 @@
-"""`parley`: serve, worker, migrate, users create-admin|list|disable|enable|grant, chat."""
+"""`parley`: serve, worker, migrate, users create-admin|list|disable|enable|grant, analytics export, chat."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
 from typing import TYPE_CHECKING, TypeVar
 
 from application.identity.admin_users import AdminUser, UserChange
@@ -19,6 +20,7 @@ from domain.shared.errors import DomainError, InvalidInput, NotFound
 from entrypoints.settings import Settings
 
 if TYPE_CHECKING:
+    from application.analytics.export import ExportRun
     from entrypoints.bootstrap import Container
 
 T = TypeVar("T")
@@ -67,7 +69,25 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--conversation", help="continue this conversation (its id)")
     chat.add_argument("--json", action="store_true", help="one message per stdin line, one JSON reply per line")
 
+    analytics = commands.add_parser("analytics", help="analytics storage").add_subparsers(
+        dest="analytics_command", required=True
+    )
+    export = analytics.add_parser(
+        "export",
+        help="write facts to date-partitioned Parquet under PARLEY_ANALYTICS_DIR (default: every day not yet "
+        "completely exported, and today so far); a day exported again is replaced",
+    )
+    export.add_argument("--from", dest="start", type=_date, metavar="DATE", help="first UTC day (YYYY-MM-DD)")
+    export.add_argument("--to", dest="end", type=_date, metavar="DATE", help="last UTC day (default: today)")
+
     return parser
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (expected YYYY-MM-DD)") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,6 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _set_disabled(settings, args.email, disabled=args.users_command == "disable")
     if args.command == "users" and args.users_command == "grant":
         return _grant(settings, args.email, args.tokens, args.reason)
+    if args.command == "analytics" and args.analytics_command == "export":
+        if args.end is not None and args.start is None:
+            parser.error("--to needs --from")
+        if args.start is not None and args.end is not None and args.start > args.end:
+            parser.error("--from must not be after --to")
+        return _export_analytics(settings, args.start, args.end)
     parser.error("unknown command")
     return 2
 
@@ -248,6 +274,29 @@ def _grant(settings: Settings, email: str, tokens: int, reason: str) -> int:
     except (InvalidInput, NotFound) as exc:
         return _refused(exc)
     print(f"granted: {grant.tokens} tokens to {email} until {grant.period_end.isoformat(timespec='seconds')}")
+    return 0
+
+
+def _export_analytics(settings: Settings, start: date | None, end: date | None) -> int:
+    async def work(container: Container) -> ExportRun:
+        return await container.analytics.export(start, end)
+
+    try:
+        run = _with_container(settings, work)
+    except InvalidInput as exc:
+        return _refused(exc)
+    if not run.ran:
+        print("another export is running; nothing done", file=sys.stderr)
+        return 1
+    for day in run.days:
+        print(
+            f"{day.day.isoformat()}\t"
+            + ("kept (its facts have left the database)" if day.kept else f"{day.facts} facts")
+        )
+    print(
+        f"exported {sum(1 for day in run.days if not day.kept)} day(s) to {settings.resolved_analytics_dir}",
+        file=sys.stderr,
+    )
     return 0
 
 

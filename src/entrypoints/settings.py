@@ -90,7 +90,24 @@ class Settings(BaseSettings):
     tax_rate_percent: float = 0.0
     billing_cycle_seconds: float = 60.0
 
-    analytics_dir: Path | None = None
+    analytics_dir: str | None = None
+    """A local directory or `s3://bucket/prefix` (credentials: the standard AWS variables)."""
+    analytics_s3_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("PARLEY_ANALYTICS_S3_ENDPOINT", "AWS_ENDPOINT_URL")
+    )
+    """An S3-compatible store's endpoint (MinIO, R2, a test server): PARLEY_ANALYTICS_S3_ENDPOINT, else
+    AWS_ENDPOINT_URL; unset: AWS itself."""
+    analytics_export_interval_seconds: float = Field(default=300.0, ge=0)
+    """How often the worker (and, embedded, `parley serve`) exports the facts; 0: never on a schedule."""
+    analytics_retention_days: int = Field(default=7, ge=0)
+    """How long exported facts stay in the database as well as in Parquet."""
+    analytics_late_seconds: float = Field(default=300.0, ge=0)
+    """How long after its occurred_at a fact's transaction may still commit: a day counts as completely
+    exported once exported this long after it ended, and the warehouse reads the database from this long
+    before the newest partial export."""
+    analytics_tail_cache_seconds: float = Field(default=2.0, ge=0)
+    analytics_memory_limit: str = "1GB"
+    analytics_threads: int = Field(default=2, ge=1)
     rate_limit_enabled: bool = True
     require_verified_email: bool = True
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -159,8 +176,10 @@ class Settings(BaseSettings):
         return self.var_dir / "mail"
 
     @property
-    def resolved_analytics_dir(self) -> Path:
-        return self.analytics_dir or self.var_dir / "analytics"
+    def resolved_analytics_dir(self) -> str:
+        """PARLEY_ANALYTICS_DIR: `s3://bucket/prefix` as it is, a local directory made absolute."""
+        location = self.analytics_dir or str(self.var_dir / "analytics")
+        return location if location.startswith("s3://") else str(Path(location).resolve())
 
     @property
     def is_embedded(self) -> bool:

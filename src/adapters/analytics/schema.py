@@ -10,7 +10,7 @@ exists, and the time of the newest fact it holds (`as_of`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import duckdb
@@ -63,13 +63,27 @@ def create_table(connection: duckdb.DuckDBPyConnection, kind: FactKind, name: st
     return table
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def insert_rows(
     connection: duckdb.DuckDBPyConnection, table: str, kind: FactKind, rows: Iterable[tuple[Any, ...]]
 ) -> None:
+    """Insert rows (in `columns(kind)` order) in one statement: one typed list per column, unnested side by
+    side (row by row, executemany costs milliseconds a row). Times go over as microseconds since the epoch."""
     batch = list(rows)
-    if batch:
-        marks = ", ".join("?" for _ in columns(kind))
-        connection.executemany(f'INSERT INTO "{table}" VALUES ({marks})', batch)  # noqa: S608 (names are ours)
+    if not batch:
+        return
+    values: list[list[Any]] = [list(column) for column in zip(*batch, strict=True)]
+    selects: list[str] = []
+    for index, (_name, column_type) in enumerate(columns(kind)):
+        if column_type == "TIMESTAMPTZ":
+            values[index] = [None if moment is None else (moment - _EPOCH) // _MICROSECOND for moment in values[index]]
+            selects.append("make_timestamptz(unnest(?::BIGINT[]))")
+        else:
+            selects.append(f"unnest(?::{column_type}[])")
+    connection.execute(f'INSERT INTO "{table}" SELECT {", ".join(selects)}', values)
 
 
 def load_facts(connection: duckdb.DuckDBPyConnection, facts: Sequence[Fact]) -> datetime | None:

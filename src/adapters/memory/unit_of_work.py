@@ -23,6 +23,7 @@ from adapters.memory.conversation import (
     InMemoryUsageRepository,
 )
 from adapters.memory.database import InMemoryDatabase, Transaction
+from adapters.memory.exports import InMemoryExportLog
 from adapters.memory.facts import InMemoryFactLog
 from adapters.memory.identity import (
     InMemoryApiKeyRepository,
@@ -31,7 +32,7 @@ from adapters.memory.identity import (
     InMemoryUserRepository,
 )
 from adapters.memory.outbox import InMemoryOutbox
-from application.analytics.ports import FactStore
+from application.analytics.ports import ExportLog, FactStore
 from application.billing.ports import (
     AccountDirectory,
     GrantRepository,
@@ -63,6 +64,7 @@ class InMemoryUnitOfWork:
         self.tokens: OneTimeTokenRepository = InMemoryOneTimeTokenRepository(self._tx)
         self.outbox: Outbox = InMemoryOutbox(self._tx)
         self.facts: FactStore = InMemoryFactLog(self._tx)
+        self.exports: ExportLog = InMemoryExportLog(self._tx)
         self.conversations: ConversationRepository = InMemoryConversationRepository(self._tx)
         self.messages: MessageRepository = InMemoryMessageRepository(self._tx)
         self.usage: UsageRepository = InMemoryUsageRepository(self._tx)

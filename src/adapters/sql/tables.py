@@ -8,7 +8,7 @@ the ORM's unit of work. Ids come from the domain (UUIDv7), never from the databa
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -17,6 +17,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -392,6 +393,20 @@ class EmailUnsubscribeRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
 
 
+class AnalyticsExportRow(Base):
+    """One UTC day's last export of analytics facts to Parquet: when it ran, the newest occurred_at it wrote
+    (null for a day without facts), how many facts it wrote, and when the retention deleted the day's facts
+    from analytics_facts (null while they are there)."""
+
+    __tablename__ = "analytics_exports"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    exported_at: Mapped[datetime] = mapped_column(DateTimeUTC)
+    through: Mapped[datetime | None] = mapped_column(DateTimeUTC)
+    facts: Mapped[int] = mapped_column(BigInteger)
+    purged_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
+
+
 # Invoice numbers. PostgreSQL draws them from a real sequence: nextval never hands a number out twice,
 # whatever the concurrency, and never waits for another transaction. SQLite has no sequences; there the
 # one row of `invoice_number_counter` is bumped in the unit's transaction (writers are serialised by the
@@ -429,3 +444,4 @@ grants: Table = metadata.tables["grants"]
 announcements: Table = metadata.tables["announcements"]
 announcement_deliveries: Table = metadata.tables["announcement_deliveries"]
 email_unsubscribes: Table = metadata.tables["email_unsubscribes"]
+analytics_exports: Table = metadata.tables["analytics_exports"]

@@ -18,6 +18,7 @@ from adapters.sql.billing import (
     SqlSubscriptionRepository,
 )
 from adapters.sql.conversation import SqlConversationRepository, SqlMessageRepository, SqlUsageRepository
+from adapters.sql.exports import SqlExportLog
 from adapters.sql.facts import SqlFactLog
 from adapters.sql.identity import (
     SqlApiKeyRepository,
@@ -27,7 +28,7 @@ from adapters.sql.identity import (
 )
 from adapters.sql.outbox import SqlOutbox
 from adapters.sql.transaction import SqlTransaction
-from application.analytics.ports import FactStore
+from application.analytics.ports import ExportLog, FactStore
 from application.billing.ports import (
     AccountDirectory,
     GrantRepository,
@@ -48,7 +49,7 @@ class SqlUnitOfWork:
     the connection goes back to the pool either way. A unique value taken, by this unit or a concurrent
     one, surfaces as Conflict from the statement that hit it or from `commit()`.
 
-    Made for every unit of work the application runs, so it is cheap: a transaction object and fourteen
+    Made for every unit of work the application runs, so it is cheap: a transaction object and sixteen
     repositories that each hold a reference to it (about 1.5 µs in all). The chat path's own storage and the
     per-request principal lookup do not go through it (chat_store.py, principals.py)."""
 
@@ -60,6 +61,7 @@ class SqlUnitOfWork:
     tokens: OneTimeTokenRepository
     outbox: Outbox
     facts: FactStore
+    exports: ExportLog
     conversations: ConversationRepository
     messages: MessageRepository
     usage: UsageRepository
@@ -81,6 +83,7 @@ class SqlUnitOfWork:
         self.tokens = SqlOneTimeTokenRepository(tx)
         self.outbox = SqlOutbox(tx)
         self.facts = SqlFactLog(tx)
+        self.exports = SqlExportLog(tx)
         self.conversations = SqlConversationRepository(tx)
         self.messages = SqlMessageRepository(tx)
         self.usage = SqlUsageRepository(tx)

@@ -1,6 +1,8 @@
 """Background loops: the outbox relay (publishes committed jobs; a broker that is down only delays them,
-they stay in the outbox while the loop backs off) and the billing cycle (closes ended periods). Each runs a
-step that returns how much it did: it runs again at once while there is work, else waits its interval."""
+they stay in the outbox while the loop backs off), the billing cycle (closes ended periods) and the analytics
+export (facts to Parquet, then the retention; one runner at a time across every process, by its lock). Each
+runs a step that returns how much it did: it runs again at once while there is work, else waits its
+interval. A loop may wait before its first step (`start_delay_seconds`)."""
 
 from __future__ import annotations
 
@@ -14,10 +16,18 @@ MAX_BACKOFF_SECONDS = 30.0
 
 
 class RepeatingTask:
-    def __init__(self, name: str, step: Callable[[], Awaitable[int]], interval_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        step: Callable[[], Awaitable[int]],
+        interval_seconds: float = 1.0,
+        *,
+        start_delay_seconds: float = 0.0,
+    ) -> None:
         self.name = name
         self._step = step
         self._interval = interval_seconds
+        self._start_delay = start_delay_seconds
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
 
@@ -30,6 +40,9 @@ class RepeatingTask:
 
     async def run(self) -> None:
         delay = self._interval
+        if self._start_delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self._start_delay)
         while not self._stop.is_set():
             try:
                 done = await self._step()

@@ -20,13 +20,20 @@ log = logging.getLogger("parley.worker")
 
 
 def background_loops(container: Container) -> list[RepeatingTask]:
-    """The loops every API and worker process runs: the outbox relay and the billing cycle (both safe to run
-    in any number of processes at once)."""
+    """The loops every API and worker process runs: the outbox relay, the billing cycle and the analytics
+    export (all safe to run in any number of processes at once: the export takes its lock, and the others
+    skip a run while one process holds it). The export's first run waits one interval after start-up."""
     settings = container.settings
-    return [
+    loops = [
         RepeatingTask("outbox-relay", container.relay_outbox, settings.outbox_poll_seconds),
         RepeatingTask("billing-cycle", container.billing.run_cycle, settings.billing_cycle_seconds),
     ]
+    interval = settings.analytics_export_interval_seconds
+    if interval > 0:
+        loops.append(
+            RepeatingTask("analytics-export", container.analytics.run_export, interval, start_delay_seconds=interval)
+        )
+    return loops
 
 
 def serve_metrics(container: Container) -> WSGIServer | None:

@@ -1,0 +1,223 @@
+"""The fact archive as date-partitioned Parquet, hive-style, written and read by DuckDB:
+
+    {root}/kind={relation}/date=YYYY-MM-DD/part-0.parquet
+
+one file per (kind, UTC day), with exactly the kind's columns (schema.columns); `kind` and `date` are in the
+path only. `root` is a local directory (LocalParquetArchive) or `s3://bucket/prefix` (S3ParquetArchive:
+DuckDB reads and writes it through fsspec's s3fs, registered on the connection, so no DuckDB extension is
+needed).
+
+A day's file is replaced in one step: locally it is written under a hidden name (a leading dot, which
+Spark, Trino and Hive skip) in the same folder and renamed over the old one; on S3 an object PUT replaces
+the object atomically. A reader sees the old file or the new one, never a part.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, date
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import anyio.to_thread
+import duckdb
+from fsspec import AbstractFileSystem
+
+from adapters.analytics.schema import columns, connect, create_table, insert_rows, relation_name, row_values
+from application.shared.facts import FACT_FIELDS, Fact, FactKind
+
+FILE_NAME = "part-0.parquet"
+_DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})$")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def fact_from_values(kind: FactKind, values: Sequence[Any]) -> Fact:
+    """A Fact from one row of the kind's columns (as read back from Parquet)."""
+    row = dict(zip((name for name, _type in columns(kind)), values, strict=True))
+    data = {name: row[name] for name in FACT_FIELDS[kind] if row[name] is not None}
+    return Fact(
+        id=UUID(row["id"]),
+        kind=kind,
+        occurred_at=row["occurred_at"].astimezone(UTC),
+        user_id=None if row["user_id"] is None else UUID(row["user_id"]),
+        data=data,
+    )
+
+
+class ParquetArchive:
+    """What both archives share: the layout, the DuckDB connection, writing and reading a day. Subclasses
+    say how a file is published, removed and listed."""
+
+    def __init__(self, root: str, filesystem: AbstractFileSystem | None = None) -> None:
+        self.root = root.rstrip("/")
+        self._filesystem = filesystem
+        self._connection = self.connect()
+
+    # --- layout ------------------------------------------------------------------------------
+    def kind_root(self, kind: FactKind) -> str:
+        return f"{self.root}/kind={relation_name(kind)}"
+
+    def day_path(self, kind: FactKind, day: date) -> str:
+        return f"{self.kind_root(kind)}/date={day.isoformat()}/{FILE_NAME}"
+
+    def kind_glob(self, kind: FactKind) -> str:
+        """Every file of the kind, for read_parquet(..., hive_partitioning = true)."""
+        return f"{self.kind_root(kind)}/date=*/*.parquet"
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection (UTC) that can read and write this archive's paths."""
+        connection = connect()
+        if self._filesystem is not None:
+            connection.register_filesystem(self._filesystem)
+        return connection
+
+    # --- what subclasses provide -------------------------------------------------------------
+    def _staging_path(self, kind: FactKind, day: date) -> str:
+        """Where COPY writes the day's new file before `_publish` puts it in place."""
+        raise NotImplementedError
+
+    def _publish(self, staged: str, final: str) -> None:
+        raise NotImplementedError
+
+    def _remove(self, final: str) -> None:
+        raise NotImplementedError
+
+    def _date_dirs(self, kind: FactKind) -> list[str]:
+        """Names of the kind's `date=...` folders that hold a file."""
+        raise NotImplementedError
+
+    def kinds_with_files(self) -> set[FactKind]:
+        raise NotImplementedError
+
+    # --- FactArchive -------------------------------------------------------------------------
+    async def write_day(self, kind: FactKind, day: date, facts: Sequence[Fact]) -> None:
+        await anyio.to_thread.run_sync(self._write_day, kind, day, facts)
+
+    async def days(self, kind: FactKind) -> Sequence[date]:
+        names = await anyio.to_thread.run_sync(self._date_dirs, kind)
+        return sorted(date.fromisoformat(match.group(1)) for name in names if (match := _DATE_DIR.search(name)))
+
+    async def read_day(self, kind: FactKind, day: date) -> Sequence[Fact]:
+        return await anyio.to_thread.run_sync(self._read_day, kind, day)
+
+    def _write_day(self, kind: FactKind, day: date, facts: Sequence[Fact]) -> None:
+        final = self.day_path(kind, day)
+        if not facts:
+            self._remove(final)
+            return
+        cursor = self._connection.cursor()
+        staging = f"staging_{secrets.token_hex(8)}"
+        try:
+            create_table(cursor, kind, staging)
+            insert_rows(cursor, staging, kind, (row_values(kind, fact.row()) for fact in facts))
+            staged = self._staging_path(kind, day)
+            cursor.execute(
+                f'COPY (SELECT * FROM "{staging}" ORDER BY occurred_at, id) TO {_quote(staged)} '  # noqa: S608
+                "(FORMAT parquet, COMPRESSION zstd)"
+            )
+            self._publish(staged, final)
+        finally:
+            cursor.execute(f'DROP TABLE IF EXISTS "{staging}"')
+            cursor.close()
+
+    def _read_day(self, kind: FactKind, day: date) -> list[Fact]:
+        if day.isoformat() not in {name.removeprefix("date=") for name in self._date_dirs(kind)}:
+            return []
+        names = ", ".join(f'"{name}"' for name, _type in columns(kind))
+        cursor = self._connection.cursor()
+        try:
+            rows = cursor.execute(
+                f"SELECT {names} FROM read_parquet({_quote(self.day_path(kind, day))}) ORDER BY occurred_at, id"  # noqa: S608
+            ).fetchall()
+        finally:
+            cursor.close()
+        return [fact_from_values(kind, row) for row in rows]
+
+
+class LocalParquetArchive(ParquetArchive):
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory.resolve()
+        super().__init__(str(self.directory))
+
+    def _staging_path(self, kind: FactKind, day: date) -> str:
+        folder = Path(self.day_path(kind, day)).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder / f".{FILE_NAME}.{secrets.token_hex(6)}.tmp")
+
+    def _publish(self, staged: str, final: str) -> None:
+        os.replace(staged, final)
+
+    def _remove(self, final: str) -> None:
+        path = Path(final)
+        path.unlink(missing_ok=True)
+        if path.parent.is_dir() and not any(path.parent.iterdir()):
+            path.parent.rmdir()
+
+    def _date_dirs(self, kind: FactKind) -> list[str]:
+        root = Path(self.kind_root(kind))
+        return [folder.name for folder in root.glob("date=*") if (folder / FILE_NAME).is_file()]
+
+    def kinds_with_files(self) -> set[FactKind]:
+        return {kind for kind in FactKind if next(Path(self.kind_root(kind)).glob(f"date=*/{FILE_NAME}"), None)}
+
+
+class S3ParquetArchive(ParquetArchive):
+    """`s3://bucket/prefix` through s3fs. Listings are asked of S3 afresh (s3fs's listing cache is dropped
+    for the archive's own paths before each listing)."""
+
+    def __init__(self, url: str, filesystem: AbstractFileSystem) -> None:
+        if not url.startswith("s3://"):
+            raise ValueError(f"not an s3:// URL: {url}")
+        self._fs = filesystem
+        super().__init__(url, filesystem)
+
+    def _staging_path(self, kind: FactKind, day: date) -> str:
+        return self.day_path(kind, day)  # a PUT replaces the object in one step: nothing to stage
+
+    def _publish(self, staged: str, final: str) -> None:
+        self._fs.invalidate_cache(final.rsplit("/", 2)[0])
+
+    def _remove(self, final: str) -> None:
+        self._fs.invalidate_cache(final.rsplit("/", 2)[0])
+        if self._fs.exists(final):
+            self._fs.rm(final)
+        self._fs.invalidate_cache(final.rsplit("/", 2)[0])
+
+    def _date_dirs(self, kind: FactKind) -> list[str]:
+        root = self.kind_root(kind)
+        self._fs.invalidate_cache(root)
+        suffix = f"/{FILE_NAME}"
+        return [key[: -len(suffix)].rsplit("/", 1)[-1] for key in self._fs.find(root) if key.endswith(suffix)]
+
+    def kinds_with_files(self) -> set[FactKind]:
+        self._fs.invalidate_cache(self.root)
+        if not self._fs.exists(self.root):
+            return set()
+        names = {entry.rstrip("/").rsplit("/", 1)[-1] for entry in self._fs.ls(self.root, detail=False)}
+        return {kind for kind in FactKind if f"kind={relation_name(kind)}" in names}
+
+
+def s3_filesystem(endpoint_url: str | None = None, *, listings_seconds: float = 10.0) -> AbstractFileSystem:
+    """s3fs with the standard AWS credentials (environment, profile or instance role) and, for an
+    S3-compatible store, `endpoint_url`. Listings are cached `listings_seconds` (the warehouse's globs)."""
+    import s3fs
+
+    kwargs: dict[str, Any] = {"listings_expiry_time": listings_seconds}
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+    filesystem: AbstractFileSystem = s3fs.S3FileSystem(**kwargs)
+    return filesystem
+
+
+def archive_for(location: str, *, endpoint_url: str | None = None) -> ParquetArchive:
+    """The archive at PARLEY_ANALYTICS_DIR: `s3://bucket/prefix` or a local directory."""
+    if location.startswith("s3://"):
+        return S3ParquetArchive(location, s3_filesystem(endpoint_url))
+    return LocalParquetArchive(Path(location))

@@ -1,0 +1,198 @@
+"""ParquetWarehouse: the analytics FactViews over the archive's Parquet plus the database's tail.
+
+For each kind the relation (a view, named as schema.relation_name says) is
+
+    read_parquet(the kind's files, hive_partitioning = true)
+    UNION ALL
+    the tail's facts of the kind whose id is in none of the kind's files of the tail's days
+
+where the tail is the facts of the database that occurred from `tail_start` on (coverage.py: the oldest
+moment a fact may be missing from the archive, the newest partial export's `through` minus the late-commit
+lag). The anti-join runs in every query against the files as they are then, on the tail's days only (a
+constant date filter, so DuckDB opens no other day's files): a fact exported since the tail was read is
+counted once, from Parquet, and no fact counts twice at the boundary.
+
+One DuckDB connection per process (a cursor per query; DuckDB's cursors are safe across threads), capped in
+memory and threads. The tail lives in one small table per kind, read again from the database at most every
+`tail_seconds` (and at once after an export in this process): only facts from the newest one it holds minus
+the lag come over each time, so a refresh costs what arrived since the last one. `as_of` is the newest
+occurred_at the relations hold (the tail's, or the newest export's `through`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TypeVar
+
+import anyio.to_thread
+import duckdb
+
+from adapters.analytics.archive import ParquetArchive
+from adapters.analytics.schema import columns, create_table, insert_rows, relation_name, row_values
+from application.analytics.coverage import day_of, tail_start
+from application.analytics.ports import AnalyticsUnitOfWork
+from application.shared.facts import Fact, FactKind
+
+T = TypeVar("T")
+log = logging.getLogger("parley.analytics")
+
+
+def _tail_table(kind: FactKind) -> str:
+    return f"tail_{relation_name(kind)}"
+
+
+def _parquet(archive: ParquetArchive, kind: FactKind) -> str:
+    glob = archive.kind_glob(kind).replace("'", "''")
+    return f"read_parquet('{glob}', hive_partitioning = true)"
+
+
+@dataclass
+class _Tail:
+    start: datetime | None
+    """Where the tail held starts (None: it holds the whole database)."""
+    newest: datetime | None
+    as_of: datetime | None
+
+
+class ParquetWarehouse:
+    def __init__(
+        self,
+        uow_factory: Callable[[], AnalyticsUnitOfWork],
+        archive: ParquetArchive,
+        *,
+        late: timedelta,
+        tail_seconds: float = 2.0,
+        memory_limit: str = "1GB",
+        threads: int = 2,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._archive = archive
+        self._late = late
+        self._tail_seconds = tail_seconds
+        self._connection = archive.connect()
+        limit = memory_limit.replace("'", "")
+        self._connection.execute(f"SET memory_limit = '{limit}'")
+        self._connection.execute(f"SET threads = {int(threads)}")
+        self._connection.execute("SET parquet_metadata_cache = true")
+        for kind in FactKind:
+            create_table(self._connection, kind, _tail_table(kind))
+        self._tail: _Tail | None = None
+        self._fresh_until = 0.0
+        self._refreshing = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        """Read the tail again before the next query (an export in this process just ran)."""
+        self._fresh_until = 0.0
+
+    async def run(self, query: Callable[[duckdb.DuckDBPyConnection], T]) -> tuple[T, datetime | None]:
+        tail = await self._fresh_tail()
+
+        def work() -> T:
+            cursor = self._connection.cursor()
+            try:
+                return query(cursor)
+            finally:
+                cursor.close()
+
+        return await anyio.to_thread.run_sync(work), tail.as_of
+
+    def close(self) -> None:
+        self._connection.close()
+
+    async def _fresh_tail(self) -> _Tail:
+        if self._tail is not None and time.monotonic() < self._fresh_until:
+            return self._tail
+        async with self._refreshing:
+            if self._tail is None or time.monotonic() >= self._fresh_until:
+                started = time.monotonic()
+                self._tail = await self._refresh(self._tail)
+                self._fresh_until = started + self._tail_seconds
+        return self._tail
+
+    async def _refresh(self, held: _Tail | None) -> _Tail:
+        async with self._uow_factory() as uow:
+            oldest_facts = await uow.facts.between(None, None, limit=1)
+            oldest = oldest_facts[0].occurred_at if oldest_facts else None
+            records = await uow.exports.since(day_of(oldest) if oldest else None)
+            start = tail_start(oldest, records, self._late)
+            # What the held tail lacks: facts from its newest minus the lag (a later commit of an older fact),
+            # unless the tail now starts earlier than the one held (then all of it again).
+            incremental = held is not None and held.newest is not None and _not_before(start, held.start)
+            since = start
+            if incremental and held is not None and held.newest is not None:
+                since = held.newest - self._late if start is None else max(start, held.newest - self._late)
+            facts = await uow.facts.between(since, None) if oldest is not None else []
+        through = max((record.through for record in records if record.through is not None), default=None)
+        with_files = await anyio.to_thread.run_sync(self._archive.kinds_with_files)
+        newest = await anyio.to_thread.run_sync(self._load, start, facts, incremental, with_files)
+        as_of = max((moment for moment in (newest, through) if moment is not None), default=None)
+        return _Tail(start=start, newest=newest, as_of=as_of)
+
+    def _load(
+        self, start: datetime | None, facts: Sequence[Fact], incremental: bool, with_files: set[FactKind]
+    ) -> datetime | None:
+        """Bring the tail tables up to date and define every kind's view (one transaction: a query sees the
+        tail before or after, never half of it); the newest occurred_at the tail holds."""
+        by_kind: dict[FactKind, list[Fact]] = {kind: [] for kind in FactKind}
+        for fact in facts:
+            by_kind[fact.kind].append(fact)
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute("BEGIN TRANSACTION")
+            for kind, of_kind in by_kind.items():
+                table = _tail_table(kind)
+                if not incremental:
+                    cursor.execute(f'DELETE FROM "{table}"')  # noqa: S608 (names are ours)
+                elif start is not None:
+                    cursor.execute(f'DELETE FROM "{table}" WHERE occurred_at < ?', [start])  # noqa: S608
+                if of_kind:
+                    staging = create_table(cursor, kind, f"staging_{table}")
+                    insert_rows(cursor, staging, kind, (row_values(kind, fact.row()) for fact in of_kind))
+                    cursor.execute(
+                        f'INSERT INTO "{table}" SELECT * FROM "{staging}" '  # noqa: S608
+                        f'WHERE id NOT IN (SELECT id FROM "{table}")'
+                    )
+                    cursor.execute(f'DROP TABLE "{staging}"')
+                self._define_view(cursor, kind, kind in with_files)
+            maxima = " UNION ALL ".join(
+                f'SELECT max(occurred_at) AS newest FROM "{_tail_table(kind)}"'  # noqa: S608 (names are ours)
+                for kind in FactKind
+            )
+            newest_row = cursor.execute(f"SELECT max(newest) FROM ({maxima})").fetchone()  # noqa: S608
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        finally:
+            cursor.close()
+        newest: datetime | None = newest_row[0] if newest_row else None
+        return newest
+
+    def _define_view(self, cursor: duckdb.DuckDBPyConnection, kind: FactKind, has_files: bool) -> None:
+        names = ", ".join(f'"{name}"' for name, _type in columns(kind))
+        table = _tail_table(kind)
+        if not has_files:
+            body = f'SELECT {names} FROM "{table}"'  # noqa: S608
+        else:
+            oldest = cursor.execute(f'SELECT min(occurred_at) FROM "{table}"').fetchone()  # noqa: S608
+            parquet = _parquet(self._archive, kind)
+            body = f"SELECT {names} FROM {parquet}"  # noqa: S608
+            if oldest is not None and oldest[0] is not None:
+                first_day: date = day_of(oldest[0])
+                body += (
+                    f' UNION ALL SELECT {names} FROM "{table}" WHERE id NOT IN '  # noqa: S608
+                    f"(SELECT id FROM {parquet} WHERE date >= DATE '{first_day.isoformat()}')"
+                )
+        cursor.execute(f'CREATE OR REPLACE VIEW "{relation_name(kind)}" AS {body}')
+
+
+def _not_before(start: datetime | None, held: datetime | None) -> bool:
+    """True when a tail from `start` is within the one held from `held` (None: from the beginning)."""
+    if held is None:
+        return True
+    return start is not None and start >= held
