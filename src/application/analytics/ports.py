@@ -1,5 +1,5 @@
-"""The analytics context's ports: the database's fact log as analytics reads it, and the unit of work
-that holds it."""
+"""The analytics context's ports: the database's fact log as analytics reads it, the unit of work
+that holds it, and the questions the analytics routes ask of the facts."""
 
 from __future__ import annotations
 
@@ -7,6 +7,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from application.analytics.answers import (
+    ActivePoint,
+    Answered,
+    Cohort,
+    GrowthPoint,
+    MarginPoint,
+    MessagePoint,
+    MrrPoint,
+    ProviderPerformance,
+    ProviderPoint,
+    ProviderUsage,
+    RevenuePoint,
+    UserCount,
+)
+from application.analytics.range import DateRange, Interval
 from application.shared.facts import Fact, FactLog
 from application.shared.ports import UnitOfWork
 
@@ -27,3 +42,20 @@ class FactStore(FactLog, Protocol):
 class AnalyticsUnitOfWork(UnitOfWork, Protocol):
     @property
     def facts(self) -> FactStore: ...
+
+
+class AnalyticsQueries(Protocol):
+    """One method per analytics question, each over the facts of a range (series: one point per bucket of
+    the interval, every bucket present). The definitions are in docs/analytics.md."""
+
+    async def user_count(self, span: DateRange) -> Answered[UserCount]: ...
+    async def user_growth(self, span: DateRange, interval: Interval) -> Answered[list[GrowthPoint]]: ...
+    async def active_users(self, span: DateRange, interval: Interval) -> Answered[list[ActivePoint]]: ...
+    async def retention(self, span: DateRange) -> Answered[list[Cohort]]: ...
+    async def messages(self, span: DateRange, interval: Interval) -> Answered[list[MessagePoint]]: ...
+    async def messages_by_provider(self, span: DateRange, interval: Interval) -> Answered[list[ProviderPoint]]: ...
+    async def revenue(self, span: DateRange, interval: Interval) -> Answered[list[RevenuePoint]]: ...
+    async def mrr(self, span: DateRange, interval: Interval) -> Answered[list[MrrPoint]]: ...
+    async def margin(self, span: DateRange, interval: Interval) -> Answered[list[MarginPoint]]: ...
+    async def provider_usage(self, span: DateRange) -> Answered[list[ProviderUsage]]: ...
+    async def provider_performance(self, span: DateRange) -> Answered[list[ProviderPerformance]]: ...
