@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 
@@ -15,6 +15,7 @@ from adapters.memory.quota_ledger import InMemoryQuotaLedger
 from adapters.memory.rate_limiter import InMemoryRateLimiter
 from adapters.memory.stream_log import InMemoryStreamLog
 from adapters.security.signed_links import SignedLinks
+from application.analytics.reports import AnalyticsReports
 from application.billing import topics as billing_topics
 from application.billing.allowance import BillingAllowance
 from application.billing.cancel import CancelSubscription
@@ -74,6 +75,9 @@ from domain.shared.clock import Clock, SystemClock
 from entrypoints.background import AsyncioBackgroundTasks
 from entrypoints.catalogue import build_catalogue, build_plans, build_providers
 from entrypoints.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.analytics.schema import FactViews
 
 
 @dataclass
@@ -141,6 +145,9 @@ class Container:
     identity: IdentityUseCases
     conversation: ConversationUseCases
     billing: BillingUseCases
+    analytics: AnalyticsReports
+    fact_views: FactViews
+    """What the analytics questions read: the database's facts (the Parquet warehouse replaces it)."""
     gateway: PaymentGateway
     invoice_links: InvoiceLinks
     catalogue: ModelCatalogue
@@ -299,7 +306,7 @@ def _mailer(settings: Settings) -> Mailer:
 def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     """Build the container. Overrides (by port name): clock, uow_factory, chat_store, database_ping, cache,
     rate_limiter, ledger, stream_log, mailer, renderer, publisher, broker, hasher, denylist, issuer, providers,
-    catalogue, allowance."""
+    catalogue, allowance, fact_views."""
     settings = settings or Settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     clock: Clock = overrides.get("clock") or SystemClock()
@@ -394,6 +401,11 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         receive_event=ReceiveGatewayEvent(uow_factory, clock),
         run_cycle=RunBillingCycle(uow_factory, gateway, plans, clock, links.invoice_url, quota_meter),
     )
+    from adapters.analytics.database_views import DatabaseFactViews
+    from adapters.analytics.duckdb_queries import DuckDbAnalyticsQueries
+
+    fact_views: FactViews = overrides.get("fact_views") or DatabaseFactViews(uow_factory)
+    analytics = AnalyticsReports(DuckDbAnalyticsQueries(fact_views), shared.cache, clock)
     send_identity_email = SendIdentityEmail(uow_factory, mailer, renderer, clock, settings.public_url)
     handlers: dict[str, JobHandler] = {topic: send_identity_email for topic in IDENTITY_EMAILS}
     handlers[billing_topics.EMAIL] = SendBillingEmail(uow_factory, mailer, renderer, settings.public_url)
@@ -420,6 +432,8 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         identity=identity,
         conversation=conversation,
         billing=billing,
+        analytics=analytics,
+        fact_views=fact_views,
         gateway=gateway,
         invoice_links=links,
         catalogue=catalogue,

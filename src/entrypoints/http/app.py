@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http.admin import AdminController
+from entrypoints.http.analytics import AnalyticsController
 from entrypoints.http.billing import BillingController
 from entrypoints.http.client_ip import parse_networks
 from entrypoints.http.coalescing import CoalescingMiddleware
@@ -86,6 +87,7 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
             models,
             BillingController,
             AdminController,
+            AnalyticsController,
             v1_router(),
             health,
             ready,
