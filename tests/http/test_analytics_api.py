@@ -33,15 +33,31 @@ def at(day: int, hour: int = 12) -> datetime:
 
 
 def reply(day: int, user: UUID, **data: Any) -> Fact:
-    fields = {"plan": "plus", "model": "gpt", "provider": "openai", "prompt_tokens": 10, "completion_tokens": 40,
-              "cost_micros": 25_000, "latency_ms": 1000, "ttft_ms": 200, "failovers": 0, "cached": False,
-              "finish_reason": "stop", "error": None}  # fmt: skip
+    fields = {
+        "plan": "plus",
+        "model": "gpt",
+        "provider": "openai",
+        "prompt_tokens": 10,
+        "completion_tokens": 40,
+        "cost_micros": 25_000,
+        "latency_ms": 1000,
+        "ttft_ms": 200,
+        "failovers": 0,
+        "cached": False,
+        "finish_reason": "stop",
+        "error": None,
+    }
     return Fact(kind=FactKind.MESSAGE_REPLIED, occurred_at=at(day), user_id=user, data={**fields, **data})
 
 
 def subscription(kind: FactKind, day: int, user: UUID, **data: Any) -> Fact:
-    fields = {"subscription_id": f"sub-{user.int}", "plan": "plus", "price_cents": 2000, "currency": "usd",
-              "status": "active"}  # fmt: skip
+    fields = {
+        "subscription_id": f"sub-{user.int}",
+        "plan": "plus",
+        "price_cents": 2000,
+        "currency": "usd",
+        "status": "active",
+    }
     return Fact(kind=kind, occurred_at=at(day), user_id=user, data={**fields, **data})
 
 
@@ -107,10 +123,28 @@ async def api(tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
     await writer.aclose()
 
 
-ROUTES = ["users/count", "users/growth", "users/active", "users/retention", "chat/messages", "chat/by-provider",
-          "revenue/total", "revenue/mrr", "revenue/margin", "providers/usage", "providers/performance"]  # fmt: skip
-SERIES = ["users/growth", "users/active", "chat/messages", "chat/by-provider", "revenue/total", "revenue/mrr",
-          "revenue/margin"]  # fmt: skip
+ROUTES = [
+    "users/count",
+    "users/growth",
+    "users/active",
+    "users/retention",
+    "chat/messages",
+    "chat/by-provider",
+    "revenue/total",
+    "revenue/mrr",
+    "revenue/margin",
+    "providers/usage",
+    "providers/performance",
+]
+SERIES = [
+    "users/growth",
+    "users/active",
+    "chat/messages",
+    "chat/by-provider",
+    "revenue/total",
+    "revenue/mrr",
+    "revenue/margin",
+]
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -122,7 +156,9 @@ async def test_every_route_answers_an_admin_with_as_of_null_on_an_empty_store(ap
     assert (body["from"], body["to"]) == (str(today - timedelta(days=29)), str(today))
     if route in SERIES:
         assert body["interval"] == "day"
-        assert [point["start"] for point in body["points"]] == [str(today - timedelta(days=n)) for n in range(29, -1, -1)]
+        assert [point["start"] for point in body["points"]] == [
+            str(today - timedelta(days=n)) for n in range(29, -1, -1)
+        ]
 
 
 async def test_users_need_an_admin_token(api: Api) -> None:
@@ -164,8 +200,9 @@ async def test_the_users_routes(api: Api) -> None:
     assert count["as_of"] == "2026-03-12T12:00:00Z"
     assert (count["total"], count["new"], count["verified"]) == (3, 2, 1)
     assert [(p["start"], p["signups"], p["total"]) for p in growth["points"]] == [
-        ("2026-03-02", 1, 2), ("2026-03-09", 1, 3)
-    ]  # fmt: skip
+        ("2026-03-02", 1, 2),
+        ("2026-03-09", 1, 3),
+    ]
     # Week 1: Bob on the 3rd and 4th. Week 2: Bob and Cy on the 10th, so the 15th's week has both, its day none.
     assert [(p["active"], p["dau"], p["wau"], p["mau"]) for p in active["points"]] == [(1, 0, 1, 1), (2, 0, 2, 2)]
     assert [(c["start"], c["size"]) for c in retention["cohorts"]] == [("2026-03-02", 1), ("2026-03-09", 1)]
@@ -185,11 +222,13 @@ async def test_the_chat_routes(api: Api) -> None:
         for p in messages["points"]
     ] == [(2, 1, 20, 80, 0, 0), (2, 2, 20, 40, 1, 1)]
     assert by_provider["providers"] == ["anthropic", "openai"]
-    assert [[(c["provider"], c["messages"], c["cached"], c["tokens"]) for c in p["providers"]]
-            for p in by_provider["points"]] == [
+    assert [
+        [(c["provider"], c["messages"], c["cached"], c["tokens"]) for c in p["providers"]]
+        for p in by_provider["points"]
+    ] == [
         [("anthropic", 1, 0, 50), ("openai", 1, 0, 50)],
         [("anthropic", 0, 0, 0), ("openai", 2, 1, 60)],
-    ]  # fmt: skip
+    ]
 
 
 async def test_the_revenue_routes(api: Api) -> None:
@@ -200,23 +239,32 @@ async def test_the_revenue_routes(api: Api) -> None:
     margin = await api.ok("revenue/margin", **MARCH, interval="week")
 
     # Bob paid 5,000 and got 1,000 back in week 1; Ada's payment of the 1st is before the range.
-    assert total["totals"] == {"succeeded_cents": 5000, "refunded_cents": 1000, "revenue_cents": 4000,
-                               "payments": 1, "refunds": 1, "failed": 1}  # fmt: skip
+    assert total["totals"] == {
+        "succeeded_cents": 5000,
+        "refunded_cents": 1000,
+        "revenue_cents": 4000,
+        "payments": 1,
+        "refunds": 1,
+        "failed": 1,
+    }
     assert [p["revenue_cents"] for p in total["points"]] == [4000, 0]
     # Week 1 starts with Ada (2,000) paying and ends with Ada and Bob (7,000); Ada cancels in week 2.
-    assert [(p["mrr_cents"], p["paying_users"], p["arpu_cents"], p["churned_users"], p["churn"]) for p in mrr["points"]] == [
-        (7000, 2, 3500, 0, 0.0), (5000, 1, 5000, 1, 0.5)
-    ]  # fmt: skip
+    assert [
+        (p["mrr_cents"], p["paying_users"], p["arpu_cents"], p["churned_users"], p["churn"]) for p in mrr["points"]
+    ] == [(7000, 2, 3500, 0, 0.0), (5000, 1, 5000, 1, 0.5)]
     # The 30 days before March 16: Ada was not yet paying on Feb 14, so nobody who paid then left: no LTV.
     assert [p["ltv_cents"] for p in mrr["points"]] == [None, None]
     # Costs: week 1, two plus replies of 25,000 micros (5 cents); week 2, one cached plus reply (0) and
     # one free reply of 25,000 micros (2.5 cents, rounded half up to 3).
     assert [(p["revenue_cents"], p["cost_cents"], p["margin_cents"]) for p in margin["points"]] == [
-        (4000, 5, 3995), (0, 3, -3)
-    ]  # fmt: skip
+        (4000, 5, 3995),
+        (0, 3, -3),
+    ]
     assert [(p["plan"], p["revenue_cents"], p["cost_cents"]) for p in margin["totals"]["plans"]] == [
-        ("free", 0, 3), ("plus", 0, 5), ("pro", 4000, 0)
-    ]  # fmt: skip
+        ("free", 0, 3),
+        ("plus", 0, 5),
+        ("pro", 4000, 0),
+    ]
     assert margin["totals"]["margin_cents"] == 3992
 
 
@@ -227,8 +275,10 @@ async def test_the_provider_routes(api: Api) -> None:
     performance = await api.ok("providers/performance", **MARCH)
 
     # The cached reply is no provider request.
-    assert [(i["provider"], i["model"], i["requests"], i["total_tokens"], i["cost_micros"], i["cost_cents"])
-            for i in usage["items"]] == [("anthropic", "claude", 1, 50, 25000, 3), ("openai", "gpt", 2, 60, 50000, 5)]  # fmt: skip
+    assert [
+        (i["provider"], i["model"], i["requests"], i["total_tokens"], i["cost_micros"], i["cost_cents"])
+        for i in usage["items"]
+    ] == [("anthropic", "claude", 1, 50, 25000, 3), ("openai", "gpt", 2, 60, 50000, 5)]
     anthropic, openai = performance["items"]
     assert (anthropic["latency_p50_ms"], anthropic["ttft_p95_ms"], anthropic["failovers"]) == (3000.0, 1000.0, 1)
     assert anthropic["tokens_per_second"] == 20.0  # 40 tokens in 3,000 - 1,000 ms

@@ -7,6 +7,9 @@ of `unit` (day, week, month) from the bucket holding `from` to the one holding `
 range (`b_lo`, `b_hi`), so the first and last buckets of a week or month series may be partial. The
 definitions are in docs/analytics.md ("Definitions")."""
 
+# ruff: noqa: S608 (the statements are put together from this module's constant fragments at import; every
+# value is a bound parameter)
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -451,9 +454,15 @@ class DuckDbAnalyticsQueries:
         def query(connection: duckdb.DuckDBPyConnection) -> list[ProviderUsage]:
             return [
                 ProviderUsage(
-                    provider, model, requests, int(prompt), int(completion), int(prompt + completion), int(micros),
+                    provider,
+                    model,
+                    requests,
+                    int(prompt),
+                    int(completion),
+                    int(prompt + completion),
+                    int(micros),
                     int(cents),
-                )  # fmt: skip
+                )
                 for provider, model, requests, prompt, completion, micros, cents in _fetch(
                     connection, PROVIDER_USAGE, _params(span)
                 )
@@ -470,9 +479,18 @@ class DuckDbAnalyticsQueries:
                 rate = int(tokens) / (int(generating_ms) / 1000) if tokens and generating_ms else None
                 answers.append(
                     ProviderPerformance(
-                        provider, model, requests, p50, p95, t50, t95, errors, _ratio(errors, requests),
-                        int(failovers), rate,
-                    )  # fmt: skip
+                        provider,
+                        model,
+                        requests,
+                        p50,
+                        p95,
+                        t50,
+                        t95,
+                        errors,
+                        _ratio(errors, requests),
+                        int(failovers),
+                        rate,
+                    )
                 )
             return answers
 

@@ -30,7 +30,7 @@ from entrypoints.http.analytics_schemas import (
 from entrypoints.http.dependencies import Injected, provide_principal
 from entrypoints.http.problems import errors
 
-From = Annotated[str | None, QueryParameter(query="from", description="first day, YYYY-MM-DD (UTC), included")]
+From = Annotated[str | None, QueryParameter(name="from", description="first day, YYYY-MM-DD (UTC), included")]
 To = Annotated[str | None, QueryParameter(description="last day, YYYY-MM-DD (UTC), included; default today")]
 Every = Annotated[str | None, QueryParameter(description="day, week (ISO, from Monday) or month; default day")]
 ERRORS = errors(401, 403, 422)
@@ -50,7 +50,11 @@ class AnalyticsController(Controller):
 
     @get("/users/count", responses=ERRORS)
     async def user_count(
-        self, admin: NamedDependency[Principal], analytics: Injected[AnalyticsReports], start: From = None, to: To = None
+        self,
+        admin: NamedDependency[Principal],
+        analytics: Injected[AnalyticsReports],
+        start: From = None,
+        to: To = None,
     ) -> UserCountOut:
         """Accounts signed up before the range's end, within it, and verified before its end."""
         ask = analytics.ask(start, to)
@@ -84,7 +88,11 @@ class AnalyticsController(Controller):
 
     @get("/users/retention", responses=ERRORS)
     async def retention(
-        self, admin: NamedDependency[Principal], analytics: Injected[AnalyticsReports], start: From = None, to: To = None
+        self,
+        admin: NamedDependency[Principal],
+        analytics: Injected[AnalyticsReports],
+        start: From = None,
+        to: To = None,
     ) -> RetentionOut:
         """Weekly signup cohorts of the range: how many of each sent a message in each week since."""
         ask = analytics.ask(start, to)
@@ -157,7 +165,11 @@ class AnalyticsController(Controller):
 
     @get("/providers/usage", responses=ERRORS)
     async def provider_usage(
-        self, admin: NamedDependency[Principal], analytics: Injected[AnalyticsReports], start: From = None, to: To = None
+        self,
+        admin: NamedDependency[Principal],
+        analytics: Injected[AnalyticsReports],
+        start: From = None,
+        to: To = None,
     ) -> ProviderUsageOut:
         """Requests, tokens and cost per provider and model (replies served from the cache left out)."""
         ask = analytics.ask(start, to)
@@ -165,7 +177,11 @@ class AnalyticsController(Controller):
 
     @get("/providers/performance", responses=ERRORS)
     async def provider_performance(
-        self, admin: NamedDependency[Principal], analytics: Injected[AnalyticsReports], start: From = None, to: To = None
+        self,
+        admin: NamedDependency[Principal],
+        analytics: Injected[AnalyticsReports],
+        start: From = None,
+        to: To = None,
     ) -> ProviderPerformanceOut:
         """Latency and time to first token (p50, p95), errors, failovers and tokens/s per provider and model."""
         ask = analytics.ask(start, to)
