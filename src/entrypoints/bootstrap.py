@@ -21,6 +21,7 @@ from adapters.security.signed_links import SignedLinks
 from adapters.telemetry.prometheus import PrometheusTelemetry
 from application.analytics.export import ExportFacts, PurgeExportedFacts, RunAnalyticsExport
 from application.analytics.ports import FactArchive
+from application.analytics.reports import AnalyticsReports
 from application.billing import topics as billing_topics
 from application.billing.allowance import BillingAllowance
 from application.billing.cancel import CancelSubscription
@@ -175,6 +176,8 @@ class Container:
     identity: IdentityUseCases
     conversation: ConversationUseCases
     billing: BillingUseCases
+    analytics_reports: AnalyticsReports
+    """The answers of the /api/analytics routes (cached briefly), over `fact_views`."""
     gateway: PaymentGateway
     invoice_links: InvoiceLinks
     catalogue: ModelCatalogue
@@ -546,6 +549,9 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         uow_factory, analytics.archive, analytics.lock, clock, late=late, on_exported=analytics.on_exported
     )
     purge = PurgeExportedFacts(uow_factory, clock, retention_days=settings.analytics_retention_days, late=late)
+    from adapters.analytics.duckdb_queries import DuckDbAnalyticsQueries
+
+    reports = AnalyticsReports(DuckDbAnalyticsQueries(analytics.views), shared.cache, clock)
     handlers[shared_topics.ACCOUNT_DELETED] = fan_out(
         EraseConversations(uow_factory), billing.cancel.for_deleted_account
     )
@@ -566,6 +572,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         identity=identity,
         conversation=conversation,
         billing=billing,
+        analytics_reports=reports,
         gateway=gateway,
         invoice_links=links,
         catalogue=catalogue,

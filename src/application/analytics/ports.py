@@ -1,6 +1,6 @@
 """The analytics context's ports: the database's fact log as analytics reads it, the record of what was
-exported, the archive the export writes (date-partitioned Parquet), and the unit of work that holds the first
-two."""
+exported, the archive the export writes (date-partitioned Parquet), the unit of work that holds the first two,
+and the questions the analytics routes ask of the facts."""
 
 from __future__ import annotations
 
@@ -9,6 +9,21 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
+from application.analytics.answers import (
+    ActivePoint,
+    Answered,
+    Cohort,
+    GrowthPoint,
+    MarginPoint,
+    MessagePoint,
+    MrrPoint,
+    ProviderPerformance,
+    ProviderPoint,
+    ProviderUsage,
+    RevenuePoint,
+    UserCount,
+)
+from application.analytics.range import DateRange, Interval
 from application.shared.facts import Fact, FactKind, FactLog
 from application.shared.ports import UnitOfWork
 
@@ -78,3 +93,20 @@ class FactArchive(Protocol):
     async def read_day(self, kind: FactKind, day: date) -> Sequence[Fact]:
         """The facts of the kind's file of `day` (none when it has no file), oldest first."""
         ...
+
+
+class AnalyticsQueries(Protocol):
+    """One method per analytics question, each over the facts of a range (series: one point per bucket of
+    the interval, every bucket present). The definitions are in docs/analytics.md."""
+
+    async def user_count(self, span: DateRange) -> Answered[UserCount]: ...
+    async def user_growth(self, span: DateRange, interval: Interval) -> Answered[list[GrowthPoint]]: ...
+    async def active_users(self, span: DateRange, interval: Interval) -> Answered[list[ActivePoint]]: ...
+    async def retention(self, span: DateRange) -> Answered[list[Cohort]]: ...
+    async def messages(self, span: DateRange, interval: Interval) -> Answered[list[MessagePoint]]: ...
+    async def messages_by_provider(self, span: DateRange, interval: Interval) -> Answered[list[ProviderPoint]]: ...
+    async def revenue(self, span: DateRange, interval: Interval) -> Answered[list[RevenuePoint]]: ...
+    async def mrr(self, span: DateRange, interval: Interval) -> Answered[list[MrrPoint]]: ...
+    async def margin(self, span: DateRange, interval: Interval) -> Answered[list[MarginPoint]]: ...
+    async def provider_usage(self, span: DateRange) -> Answered[list[ProviderUsage]]: ...
+    async def provider_performance(self, span: DateRange) -> Answered[list[ProviderPerformance]]: ...

@@ -18,6 +18,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http.admin import AdminController
+from entrypoints.http.analytics import AnalyticsController
 from entrypoints.http.analytics_live import analytics_live
 from entrypoints.http.billing import BillingController
 from entrypoints.http.client_ip import parse_networks
@@ -92,6 +93,7 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
             AdminController,
             analytics_live,
             unsubscribe,
+            AnalyticsController,
             v1_router(),
             health,
             ready,

@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.di import Dependency
 from litestar.params import SkipValidationMarker
 
+from application.analytics.reports import AnalyticsReports
 from application.conversation.ports import StreamLog
 from application.identity.dto import Principal
 from domain.identity.errors import Unauthenticated
@@ -40,6 +41,10 @@ def provide_billing(state: State) -> BillingUseCases:
     return _container(state).billing
 
 
+def provide_analytics(state: State) -> AnalyticsReports:
+    return _container(state).analytics_reports
+
+
 def provide_settings(state: State) -> Settings:
     return _container(state).settings
 
@@ -52,6 +57,7 @@ DEPENDENCIES = {
     "identity": provide_identity,
     "conversation": provide_conversation,
     "billing": provide_billing,
+    "analytics": provide_analytics,
     "settings": provide_settings,
     "stream_log": provide_stream_log,
 }

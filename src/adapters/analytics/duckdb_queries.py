@@ -1,0 +1,497 @@
+"""AnalyticsQueries in DuckDB SQL over FactViews: each question is one SQL statement over the kinds'
+relations (Parquet, the database's tail or a test's facts alike), its values bound as parameters, never
+formatted in. Everything is computed in SQL; Python only turns the few result rows into answers.
+
+The range is [lo, hi): midnight UTC of `from` to midnight UTC after `to`. A series has one row per bucket
+of `unit` (day, week, month) from the bucket holding `from` to the one holding `to`, each bucket clipped to the
+range (`b_lo`, `b_hi`), so the first and last buckets of a week or month series may be partial. The
+definitions are in docs/analytics.md ("Definitions")."""
+
+# ruff: noqa: S608 (the statements are put together from this module's constant fragments at import; every
+# value is a bound parameter)
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import duckdb
+
+from adapters.analytics.schema import FactViews
+from application.analytics.answers import (
+    ActivePoint,
+    Answered,
+    Cohort,
+    CohortWeek,
+    GrowthPoint,
+    MarginPoint,
+    MessagePoint,
+    MrrPoint,
+    PlanMargin,
+    ProviderCount,
+    ProviderPerformance,
+    ProviderPoint,
+    ProviderUsage,
+    RevenuePoint,
+    UserCount,
+)
+from application.analytics.range import DateRange, Interval
+
+T = TypeVar("T")
+Rows = list[tuple[Any, ...]]
+
+_IN_RANGE = "occurred_at >= $lo AND occurred_at < $hi"
+_BUCKET = "date_trunc($unit, occurred_at)::DATE"
+_BUCKETS = """
+buckets AS (
+    SELECT g::DATE AS start,
+           greatest(g::DATE, $first)::TIMESTAMPTZ AS b_lo,
+           least((g + CAST('1 ' || $unit AS INTERVAL))::DATE, $after)::TIMESTAMPTZ AS b_hi
+    FROM generate_series(date_trunc($unit, $first), $last, CAST('1 ' || $unit AS INTERVAL)) AS t(g)
+)"""
+_FAILED = "(error IS NOT NULL OR coalesce(finish_reason, '') = 'error')"
+_HALF_UP_CENTS = "(({micros} + 5000) // 10000)"  # micro-dollars to cents, to the nearest, half up
+
+USER_COUNT = f"""
+SELECT
+    (SELECT count(DISTINCT user_id) FROM user_signed_up WHERE occurred_at < $hi),
+    (SELECT count(DISTINCT user_id) FROM user_signed_up WHERE {_IN_RANGE}),
+    (SELECT count(DISTINCT user_id) FROM user_verified WHERE occurred_at < $hi)
+"""
+
+USER_GROWTH = f"""
+WITH {_BUCKETS},
+signups AS (SELECT {_BUCKET} AS start, count(*) AS n FROM user_signed_up WHERE {_IN_RANGE} GROUP BY 1),
+earlier AS (SELECT count(*) AS n FROM user_signed_up WHERE occurred_at < $lo)
+SELECT b.start, coalesce(s.n, 0),
+       (SELECT n FROM earlier) + sum(coalesce(s.n, 0)) OVER (ORDER BY b.start)
+FROM buckets b LEFT JOIN signups s USING (start)
+ORDER BY b.start
+"""
+
+# A user counts for the day-points of [d, d + width) for every day d they sent a message on: the days of
+# one user are merged into islands (gaps and islands), each island adds 1 from its first day and takes it
+# away at its stop, and a running sum of those steps, read at each bucket's last day, is dau/wau/mau.
+ACTIVE_USERS = f"""
+WITH {_BUCKETS},
+days AS (
+    SELECT DISTINCT user_id, occurred_at::DATE AS day FROM message_replied
+    WHERE occurred_at >= $lo - INTERVAL 29 DAY AND occurred_at < $hi AND user_id IS NOT NULL
+),
+widths(width) AS (VALUES (1), (7), (30)),
+flagged AS (
+    SELECT width, user_id, day,
+           CASE WHEN day - lag(day) OVER (PARTITION BY width, user_id ORDER BY day) <= width THEN 0 ELSE 1 END
+               AS fresh
+    FROM days, widths
+),
+islands AS (
+    SELECT width, user_id, day,
+           sum(fresh) OVER (PARTITION BY width, user_id ORDER BY day ROWS UNBOUNDED PRECEDING) AS island
+    FROM flagged
+),
+spans AS (SELECT width, min(day) AS first_day, max(day) + width AS stop FROM islands GROUP BY width, user_id, island),
+steps AS (
+    SELECT width, day, sum(step) AS step FROM (
+        SELECT width, first_day AS day, 1 AS step FROM spans UNION ALL SELECT width, stop, -1 FROM spans
+    ) GROUP BY width, day
+),
+running AS (SELECT width, day, sum(step) OVER (PARTITION BY width ORDER BY day) AS n FROM steps),
+points AS (SELECT start, (b_hi::DATE - 1) AS last_day, width FROM buckets, widths),
+windows AS (
+    SELECT p.start, p.width, coalesce(r.n, 0) AS n
+    FROM points p ASOF LEFT JOIN running r ON p.width = r.width AND r.day <= p.last_day
+),
+actives AS (
+    SELECT date_trunc($unit, day)::DATE AS start, count(DISTINCT user_id) AS n FROM days
+    WHERE day >= $first GROUP BY 1
+)
+SELECT b.start, coalesce(a.n, 0),
+       (SELECT n FROM windows w WHERE w.start = b.start AND w.width = 1),
+       (SELECT n FROM windows w WHERE w.start = b.start AND w.width = 7),
+       (SELECT n FROM windows w WHERE w.start = b.start AND w.width = 30)
+FROM buckets b LEFT JOIN actives a USING (start)
+ORDER BY b.start
+"""
+
+RETENTION = f"""
+WITH cohorts AS (
+    SELECT user_id, min(date_trunc('week', occurred_at)::DATE) AS cohort FROM user_signed_up
+    WHERE {_IN_RANGE} AND user_id IS NOT NULL GROUP BY user_id
+),
+sizes AS (SELECT cohort, count(*) AS size FROM cohorts GROUP BY cohort),
+activity AS (
+    SELECT DISTINCT m.user_id, date_trunc('week', m.occurred_at)::DATE AS week
+    FROM message_replied m SEMI JOIN cohorts c ON m.user_id = c.user_id
+    WHERE m.occurred_at >= date_trunc('week', $first)::TIMESTAMPTZ AND m.occurred_at < $hi
+),
+hits AS (
+    SELECT c.cohort, a.week, count(*) AS active FROM cohorts c JOIN activity a ON a.user_id = c.user_id
+    WHERE a.week >= c.cohort GROUP BY ALL
+),
+grid AS (
+    SELECT s.cohort, s.size, g::DATE AS week
+    FROM sizes s, generate_series(s.cohort::TIMESTAMP, date_trunc('week', $last)::TIMESTAMP, INTERVAL 7 DAY) AS t(g)
+)
+SELECT g.cohort, g.size,
+       list({{'week': (g.week - g.cohort) // 7, 'active': coalesce(h.active, 0)}} ORDER BY g.week)
+FROM grid g LEFT JOIN hits h USING (cohort, week)
+GROUP BY g.cohort, g.size
+ORDER BY g.cohort
+"""
+
+MESSAGES = f"""
+WITH {_BUCKETS},
+m AS (
+    SELECT {_BUCKET} AS start, count(*) AS messages, count(DISTINCT user_id) AS users,
+           sum(coalesce(prompt_tokens, 0)) AS prompt, sum(coalesce(completion_tokens, 0)) AS completion,
+           count(*) FILTER (WHERE cached) AS cached, count(*) FILTER (WHERE {_FAILED}) AS errors
+    FROM message_replied WHERE {_IN_RANGE} GROUP BY 1
+)
+SELECT b.start, coalesce(messages, 0), coalesce(users, 0), coalesce(prompt, 0), coalesce(completion, 0),
+       coalesce(cached, 0), coalesce(errors, 0)
+FROM buckets b LEFT JOIN m USING (start)
+ORDER BY b.start
+"""
+
+MESSAGES_BY_PROVIDER = f"""
+WITH {_BUCKETS},
+m AS (
+    SELECT {_BUCKET} AS start, coalesce(provider, 'unknown') AS provider, count(*) AS messages,
+           count(*) FILTER (WHERE cached) AS cached,
+           sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) AS tokens
+    FROM message_replied WHERE {_IN_RANGE} GROUP BY 1, 2
+),
+names AS (SELECT DISTINCT provider FROM m),
+grid AS (SELECT b.start, n.provider FROM buckets b LEFT JOIN names n ON true)
+SELECT g.start,
+       coalesce(list({{'provider': g.provider, 'messages': coalesce(m.messages, 0),
+                      'cached': coalesce(m.cached, 0), 'tokens': coalesce(m.tokens, 0)}}
+                     ORDER BY g.provider) FILTER (WHERE g.provider IS NOT NULL), [])
+FROM grid g LEFT JOIN m USING (start, provider)
+GROUP BY g.start
+ORDER BY g.start
+"""
+
+_PAYMENTS = """
+    SELECT occurred_at, amount_cents, plan, 'succeeded' AS kind FROM payment_succeeded
+    UNION ALL SELECT occurred_at, amount_cents, plan, 'refunded' FROM payment_refunded
+    UNION ALL SELECT occurred_at, amount_cents, plan, 'failed' FROM payment_failed
+"""
+
+REVENUE = f"""
+WITH {_BUCKETS},
+p AS (
+    SELECT {_BUCKET} AS start,
+           sum(amount_cents) FILTER (WHERE kind = 'succeeded') AS succeeded,
+           sum(amount_cents) FILTER (WHERE kind = 'refunded') AS refunded,
+           count(*) FILTER (WHERE kind = 'succeeded') AS payments,
+           count(*) FILTER (WHERE kind = 'refunded') AS refunds,
+           count(*) FILTER (WHERE kind = 'failed') AS failed
+    FROM ({_PAYMENTS}) WHERE {_IN_RANGE} GROUP BY 1
+)
+SELECT b.start, coalesce(succeeded, 0), coalesce(refunded, 0), coalesce(succeeded, 0) - coalesce(refunded, 0),
+       coalesce(payments, 0), coalesce(refunds, 0), coalesce(failed, 0)
+FROM buckets b LEFT JOIN p USING (start)
+ORDER BY b.start
+"""
+
+# A subscription's state at an instant t is its latest fact before t. It pays at t when that state is
+# active or past due (a fact without a status: anything but a cancel) at a price above zero; its MRR is that
+# state's monthly price. At each bucket's start (S), end (E) and 30 days before its end (M): who pays and
+# what; churned = paying at S and not at E; LTV's monthly churn = paying at M and not at E.
+MRR = f"""
+WITH {_BUCKETS},
+changes AS (
+    SELECT id, occurred_at, user_id, subscription_id, price_cents, status, 'started' AS kind
+        FROM subscription_started WHERE occurred_at < $hi
+    UNION ALL SELECT id, occurred_at, user_id, subscription_id, price_cents, status, 'upgraded'
+        FROM subscription_upgraded WHERE occurred_at < $hi
+    UNION ALL SELECT id, occurred_at, user_id, subscription_id, price_cents, status, 'downgraded'
+        FROM subscription_downgraded WHERE occurred_at < $hi
+    UNION ALL SELECT id, occurred_at, user_id, subscription_id, price_cents, status, 'canceled'
+        FROM subscription_canceled WHERE occurred_at < $hi
+    UNION ALL SELECT id, occurred_at, user_id, subscription_id, price_cents, status, 'renewed'
+        FROM subscription_renewed WHERE occurred_at < $hi
+    UNION ALL SELECT id, occurred_at, user_id, subscription_id, price_cents, status, 'past_due'
+        FROM subscription_past_due WHERE occurred_at < $hi
+),
+states AS (
+    SELECT user_id, price_cents,
+           coalesce(status, CASE WHEN kind = 'canceled' THEN 'canceled' ELSE 'active' END) AS state,
+           occurred_at AS valid_from,
+           lead(occurred_at) OVER (PARTITION BY subscription_id ORDER BY occurred_at, id) AS valid_to
+    FROM changes
+),
+paid AS (
+    SELECT user_id, price_cents, valid_from, valid_to FROM states
+    WHERE state IN ('active', 'past_due') AND coalesce(price_cents, 0) > 0
+),
+instants AS (
+    SELECT DISTINCT t FROM (
+        SELECT b_lo AS t FROM buckets UNION ALL SELECT b_hi FROM buckets
+        UNION ALL SELECT b_hi - INTERVAL 30 DAY FROM buckets
+    )
+),
+paying AS (
+    SELECT i.t, p.user_id, sum(p.price_cents) AS cents
+    FROM instants i JOIN paid p ON p.valid_from < i.t AND (p.valid_to IS NULL OR p.valid_to >= i.t)
+    GROUP BY i.t, p.user_id
+),
+totals AS (SELECT t, sum(cents) AS mrr, count(*) AS users FROM paying GROUP BY t),
+lost AS (
+    SELECT b.start,
+           count(*) FILTER (WHERE s.t = b.b_lo) AS churned,
+           count(*) FILTER (WHERE s.t = b.b_hi - INTERVAL 30 DAY) AS churned_30
+    FROM buckets b
+    JOIN paying s ON s.t = b.b_lo OR s.t = b.b_hi - INTERVAL 30 DAY
+    ANTI JOIN paying e ON e.t = b.b_hi AND e.user_id = s.user_id
+    GROUP BY b.start
+)
+SELECT b.start, coalesce(e.mrr, 0), coalesce(e.users, 0), coalesce(s.users, 0), coalesce(l.churned, 0),
+       coalesce(m.users, 0), coalesce(l.churned_30, 0)
+FROM buckets b
+LEFT JOIN totals e ON e.t = b.b_hi
+LEFT JOIN totals s ON s.t = b.b_lo
+LEFT JOIN totals m ON m.t = b.b_hi - INTERVAL 30 DAY
+LEFT JOIN lost l USING (start)
+ORDER BY b.start
+"""
+
+MARGIN = f"""
+WITH {_BUCKETS},
+revenue AS (
+    SELECT {_BUCKET} AS start, coalesce(plan, 'unknown') AS plan,
+           sum(CASE kind WHEN 'succeeded' THEN amount_cents WHEN 'refunded' THEN -amount_cents ELSE 0 END) AS cents
+    FROM ({_PAYMENTS}) WHERE {_IN_RANGE} AND kind <> 'failed' GROUP BY 1, 2
+),
+cost AS (
+    SELECT {_BUCKET} AS start, coalesce(plan, 'unknown') AS plan, sum(coalesce(cost_micros, 0)) AS micros
+    FROM message_replied WHERE {_IN_RANGE} GROUP BY 1, 2
+),
+plans AS (SELECT plan FROM revenue UNION SELECT plan FROM cost),
+grid AS (SELECT b.start, p.plan FROM buckets b LEFT JOIN plans p ON true),
+cells AS (
+    SELECT g.start, g.plan, coalesce(r.cents, 0) AS revenue,
+           {_HALF_UP_CENTS.format(micros="coalesce(c.micros, 0)")} AS cost
+    FROM grid g LEFT JOIN revenue r USING (start, plan) LEFT JOIN cost c USING (start, plan)
+)
+SELECT start, coalesce(sum(revenue) FILTER (WHERE plan IS NOT NULL), 0),
+       coalesce(sum(cost) FILTER (WHERE plan IS NOT NULL), 0),
+       coalesce(list({{'plan': plan, 'revenue_cents': revenue, 'cost_cents': cost}} ORDER BY plan)
+                FILTER (WHERE plan IS NOT NULL), [])
+FROM cells
+GROUP BY start
+ORDER BY start
+"""
+
+PROVIDER_USAGE = f"""
+SELECT coalesce(provider, 'unknown'), coalesce(model, 'unknown'), count(*),
+       sum(coalesce(prompt_tokens, 0)), sum(coalesce(completion_tokens, 0)), sum(coalesce(cost_micros, 0)),
+       {_HALF_UP_CENTS.format(micros="sum(coalesce(cost_micros, 0))")}
+FROM message_replied
+WHERE {_IN_RANGE} AND NOT coalesce(cached, false)
+GROUP BY 1, 2
+ORDER BY 1, 2
+"""
+
+_OK = f"NOT {_FAILED}"
+_GENERATED = f"{_OK} AND ttft_ms IS NOT NULL AND latency_ms > ttft_ms AND completion_tokens > 0"
+PROVIDER_PERFORMANCE = f"""
+SELECT coalesce(provider, 'unknown'), coalesce(model, 'unknown'), count(*),
+       quantile_cont(latency_ms, 0.5) FILTER (WHERE {_OK}),
+       quantile_cont(latency_ms, 0.95) FILTER (WHERE {_OK}),
+       quantile_cont(ttft_ms, 0.5) FILTER (WHERE {_OK}),
+       quantile_cont(ttft_ms, 0.95) FILTER (WHERE {_OK}),
+       count(*) FILTER (WHERE {_FAILED}),
+       sum(coalesce(failovers, 0)),
+       sum(completion_tokens) FILTER (WHERE {_GENERATED}),
+       sum(latency_ms - ttft_ms) FILTER (WHERE {_GENERATED})
+FROM message_replied
+WHERE {_IN_RANGE} AND NOT coalesce(cached, false)
+GROUP BY 1, 2
+ORDER BY 1, 2
+"""
+
+
+def _params(span: DateRange, interval: Interval | None = None) -> dict[str, Any]:
+    values: dict[str, Any] = {"lo": span.start, "hi": span.end}
+    if interval is not None:
+        values.update(first=span.first, last=span.last, after=span.end.date(), unit=interval.value)
+    return values
+
+
+def _used(sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Only the parameters the statement names (DuckDB refuses unused named parameters)."""
+    return {name: value for name, value in params.items() if f"${name}" in sql}
+
+
+def _fetch(connection: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> Rows:
+    return connection.execute(sql, _used(sql, params)).fetchall()
+
+
+def _ratio(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def _divide_half_up(amount: int, count: int) -> int:
+    return (2 * amount + count) // (2 * count) if count else 0
+
+
+class DuckDbAnalyticsQueries:
+    def __init__(self, views: FactViews) -> None:
+        self._views = views
+
+    async def _run(self, build: Callable[[duckdb.DuckDBPyConnection], T]) -> Answered[T]:
+        value, as_of = await self._views.run(build)
+        return Answered(value, as_of)
+
+    async def user_count(self, span: DateRange) -> Answered[UserCount]:
+        def query(connection: duckdb.DuckDBPyConnection) -> UserCount:
+            [(total, new, verified)] = _fetch(connection, USER_COUNT, _params(span))
+            return UserCount(total=total, new=new, verified=verified)
+
+        return await self._run(query)
+
+    async def user_growth(self, span: DateRange, interval: Interval) -> Answered[list[GrowthPoint]]:
+        def query(connection: duckdb.DuckDBPyConnection) -> list[GrowthPoint]:
+            rows = _fetch(connection, USER_GROWTH, _params(span, interval))
+            return [GrowthPoint(start, int(signups), int(total)) for start, signups, total in rows]
+
+        return await self._run(query)
+
+    async def active_users(self, span: DateRange, interval: Interval) -> Answered[list[ActivePoint]]:
+        def query(connection: duckdb.DuckDBPyConnection) -> list[ActivePoint]:
+            rows = _fetch(connection, ACTIVE_USERS, _params(span, interval))
+            return [ActivePoint(start, *(int(n) for n in counts)) for start, *counts in rows]
+
+        return await self._run(query)
+
+    async def retention(self, span: DateRange) -> Answered[list[Cohort]]:
+        def query(connection: duckdb.DuckDBPyConnection) -> list[Cohort]:
+            params = {**_params(span), "first": span.first, "last": span.last}
+            return [
+                Cohort(
+                    start,
+                    size,
+                    [CohortWeek(week["week"], week["active"], _ratio(week["active"], size)) for week in weeks],
+                )
+                for start, size, weeks in _fetch(connection, RETENTION, params)
+            ]
+
+        return await self._run(query)
+
+    async def messages(self, span: DateRange, interval: Interval) -> Answered[list[MessagePoint]]:
+        def query(connection: duckdb.DuckDBPyConnection) -> list[MessagePoint]:
+            rows = _fetch(connection, MESSAGES, _params(span, interval))
+            return [MessagePoint(start, *(int(n) for n in counts)) for start, *counts in rows]
+
+        return await self._run(query)
+
+    async def messages_by_provider(self, span: DateRange, interval: Interval) -> Answered[list[ProviderPoint]]:
+        def query(connection: duckdb.DuckDBPyConnection) -> list[ProviderPoint]:
+            rows = _fetch(connection, MESSAGES_BY_PROVIDER, _params(span, interval))
+            return [
+                ProviderPoint(
+                    start,
+                    [
+                        ProviderCount(item["provider"], item["messages"], item["cached"], int(item["tokens"]))
+                        for item in providers
+                    ],
+                )
+                for start, providers in rows
+            ]
+
+        return await self._run(query)
+
+    async def revenue(self, span: DateRange, interval: Interval) -> Answered[list[RevenuePoint]]:
+        def query(connection: duckdb.DuckDBPyConnection) -> list[RevenuePoint]:
+            rows = _fetch(connection, REVENUE, _params(span, interval))
+            return [RevenuePoint(start, *(int(n) for n in values)) for start, *values in rows]
+
+        return await self._run(query)
+
+    async def mrr(self, span: DateRange, interval: Interval) -> Answered[list[MrrPoint]]:
+        def query(connection: duckdb.DuckDBPyConnection) -> list[MrrPoint]:
+            points = []
+            for start, mrr, paying, paying_at_start, churned, paying_30, churned_30 in _fetch(
+                connection, MRR, _params(span, interval)
+            ):
+                arpu = _divide_half_up(int(mrr), int(paying))
+                monthly_churn = _ratio(churned_30, paying_30)
+                ltv = round(arpu / monthly_churn) if monthly_churn else None
+                points.append(
+                    MrrPoint(start, int(mrr), int(paying), arpu, int(churned), _ratio(churned, paying_at_start), ltv)
+                )
+            return points
+
+        return await self._run(query)
+
+    async def margin(self, span: DateRange, interval: Interval) -> Answered[list[MarginPoint]]:
+        def query(connection: duckdb.DuckDBPyConnection) -> list[MarginPoint]:
+            return [
+                MarginPoint(
+                    start,
+                    int(revenue),
+                    int(cost),
+                    int(revenue) - int(cost),
+                    [
+                        PlanMargin(
+                            plan["plan"],
+                            int(plan["revenue_cents"]),
+                            int(plan["cost_cents"]),
+                            int(plan["revenue_cents"]) - int(plan["cost_cents"]),
+                        )
+                        for plan in plans
+                    ],
+                )
+                for start, revenue, cost, plans in _fetch(connection, MARGIN, _params(span, interval))
+            ]
+
+        return await self._run(query)
+
+    async def provider_usage(self, span: DateRange) -> Answered[list[ProviderUsage]]:
+        def query(connection: duckdb.DuckDBPyConnection) -> list[ProviderUsage]:
+            return [
+                ProviderUsage(
+                    provider,
+                    model,
+                    requests,
+                    int(prompt),
+                    int(completion),
+                    int(prompt + completion),
+                    int(micros),
+                    int(cents),
+                )
+                for provider, model, requests, prompt, completion, micros, cents in _fetch(
+                    connection, PROVIDER_USAGE, _params(span)
+                )
+            ]
+
+        return await self._run(query)
+
+    async def provider_performance(self, span: DateRange) -> Answered[list[ProviderPerformance]]:
+        def query(connection: duckdb.DuckDBPyConnection) -> list[ProviderPerformance]:
+            answers = []
+            for provider, model, requests, p50, p95, t50, t95, errors, failovers, tokens, generating_ms in _fetch(
+                connection, PROVIDER_PERFORMANCE, _params(span)
+            ):
+                rate = int(tokens) / (int(generating_ms) / 1000) if tokens and generating_ms else None
+                answers.append(
+                    ProviderPerformance(
+                        provider,
+                        model,
+                        requests,
+                        p50,
+                        p95,
+                        t50,
+                        t95,
+                        errors,
+                        _ratio(errors, requests),
+                        int(failovers),
+                        rate,
+                    )
+                )
+            return answers
+
+        return await self._run(query)
