@@ -112,10 +112,19 @@ class Api:
 
 @pytest.fixture
 async def api(tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
-    settings = Settings(var_dir=tmp_path, secret_key="k" * 48, database_url=database_url, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        var_dir=tmp_path,
+        secret_key="k" * 48,
+        database_url=database_url,
+        analytics_tail_cache_seconds=0,  # the warehouse reads the database afresh: only the answer cache caches
+        _env_file=None,
+    )
     writer = bootstrap(settings, mailer=InMemoryMailer(), hasher=Pbkdf2PasswordHasher())
     await writer.identity.create_admin(ROOT, PASSWORD)
     pair = await writer.identity.sign_in(SignInRequest(ROOT, PASSWORD))
+    async with writer.uow_factory() as uow:  # the admin's own sign-up and sign-in facts: each test starts empty
+        await uow.facts.delete_before(datetime.now(UTC) + timedelta(days=1))
+        await uow.commit()
     clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
     container = bootstrap(settings, mailer=InMemoryMailer(), hasher=Pbkdf2PasswordHasher(), clock=clock)
     async with app_client(container) as client:  # the app runs on the client's loop, the writer on the test's
