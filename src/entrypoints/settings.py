@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
     outbox_poll_seconds: float = 1.0
+    sentry_dsn: str | None = Field(default=None, validation_alias=AliasChoices("SENTRY_DSN"))
+    """Where error reports go (entrypoints.observability.sentry); unset: nowhere."""
+    sentry_environment: str = Field(default="production", validation_alias=AliasChoices("SENTRY_ENVIRONMENT"))
 
     @field_validator("overage_cents_per_1k_tokens", "stripe_prices", mode="before")
     @classmethod

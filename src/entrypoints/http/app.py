@@ -33,6 +33,7 @@ from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limits import RateLimits, add_rate_limit_headers
 from entrypoints.http.shutdown import Drain, drain_on_signals
 from entrypoints.logging import configure_logging
+from entrypoints.observability.sentry import report_errors
 from entrypoints.settings import Settings
 from entrypoints.worker.actors import JobRuntime, declare_actors
 from entrypoints.worker.main import background_loops
@@ -150,7 +151,7 @@ def _shared_overrides(container: Container) -> dict[str, Any]:
 def create_app(container: Container, *, run_jobs_in_process: bool | None = None) -> Any:
     litestar = create_litestar(container, run_jobs_in_process=run_jobs_in_process)
     registry = litestar.state.metrics_registry
-    return RequestContextMiddleware(CoalescingMiddleware(litestar), HttpMetrics(registry))
+    return report_errors(RequestContextMiddleware(CoalescingMiddleware(litestar), HttpMetrics(registry)), container)
 
 
 def asgi() -> Any:
