@@ -37,6 +37,8 @@ LEAKY_MESSAGE = "upstream refused: password=hunter2-leaked Authorization: Bearer
 class Receiver:
     dsn: str
     envelopes: queue.Queue[Envelope]
+    raw: list[bytes]
+    """Every envelope as it arrived (decompressed): what a leak would show up in."""
 
     def events(self) -> list[dict[str, Any]]:
         """Every event the SDK sent so far (it sends from a thread of its own: flush waits for it)."""
@@ -55,7 +57,7 @@ def receiver() -> Iterator[Receiver]:
     raw: list[bytes] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             encoding = self.headers.get("Content-Encoding", "")
             if encoding == "gzip":
@@ -75,8 +77,7 @@ def receiver() -> Iterator[Receiver]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    found = Receiver(f"http://publickey@127.0.0.1:{server.server_port}/42", envelopes)
-    found.raw = raw  # type: ignore[attr-defined]
+    found = Receiver(f"http://publickey@127.0.0.1:{server.server_port}/42", envelopes, raw)
     try:
         yield found
     finally:
@@ -87,7 +88,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def _raw(receiver: Receiver) -> str:
-    return b"\n".join(receiver.raw).decode("utf-8", "replace")  # type: ignore[attr-defined]
+    return b"\n".join(receiver.raw).decode("utf-8", "replace")
 
 
 async def test_a_failing_route_gives_one_report_with_request_and_user_ids_and_no_secret(
