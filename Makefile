@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CODE := $(wildcard src tests bench migrations)
 
-.PHONY: install run test lint format migrate worker bench clean
+.PHONY: install tools run test lint format migrate worker bench clean
 
 install: $(STAMP)
 
@@ -14,6 +14,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+# Tools the tests run and never skip without: promtool (Debian's prometheus package) and kubectl.
+tools:
+	@command -v promtool >/dev/null || { command -v apt-get >/dev/null && \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends prometheus; } || \
+		{ echo "promtool is missing: install Prometheus's promtool (Debian/Ubuntu: apt-get install prometheus)"; exit 1; }
+	@command -v kubectl >/dev/null || { echo "kubectl is missing: install kubectl 1.32 or newer"; exit 1; }
 
 run: install
 	$(BIN)/parley serve
@@ -24,7 +31,7 @@ worker: install
 migrate: install
 	$(BIN)/parley migrate
 
-test: install
+test: install tools
 	$(BIN)/pytest
 
 lint: install
