@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CODE := $(wildcard src tests bench migrations)
 
-.PHONY: install run test lint format migrate worker bench clean
+.PHONY: install tools run test lint format migrate worker bench clean
 
 install: $(STAMP)
 
@@ -19,6 +19,13 @@ $(STAMP): pyproject.toml
 		echo "warning: the browser tests need Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium)"
 	@touch $(STAMP)
 
+# Tools the tests run and never skip without: promtool (Debian's prometheus package) and kubectl.
+tools:
+	@command -v promtool >/dev/null || { command -v apt-get >/dev/null && \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends prometheus; } || \
+		{ echo "promtool is missing: install Prometheus's promtool (Debian/Ubuntu: apt-get install prometheus)"; exit 1; }
+	@command -v kubectl >/dev/null || { echo "kubectl is missing: install kubectl 1.32 or newer"; exit 1; }
+
 run: install
 	$(BIN)/parley serve
 
@@ -28,7 +35,7 @@ worker: install
 migrate: install
 	$(BIN)/parley migrate
 
-test: install
+test: install tools
 	$(BIN)/pytest
 
 lint: install

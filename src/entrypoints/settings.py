@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
     outbox_poll_seconds: float = 1.0
+    sentry_dsn: str | None = Field(default=None, validation_alias=AliasChoices("SENTRY_DSN"))
+    """Where error reports go (entrypoints.observability.sentry); unset: nowhere."""
+    sentry_environment: str = Field(default="production", validation_alias=AliasChoices("SENTRY_ENVIRONMENT"))
 
     metrics_token: str | None = None
     """When set, GET /metrics answers only `Authorization: Bearer <this token>` (401 otherwise)."""

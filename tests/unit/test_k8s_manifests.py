@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
-from pydantic import AliasChoices
 
 from entrypoints.cli import build_parser, main
 from entrypoints.http.app import create_litestar
 from entrypoints.settings import Settings
 from tests.support.app import memory_container
+from tests.support.settings import setting_names as _setting_names
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -200,21 +200,6 @@ def test_the_documentation_names_the_validated_kubernetes_version() -> None:
 
 
 # --- the manifests agree with the code ------------------------------------------------------------------------
-
-
-def _setting_names() -> set[str]:
-    """The environment variables Settings reads: PARLEY_<FIELD>, or the field's validation aliases."""
-    prefix = Settings.model_config.get("env_prefix", "")
-    names: set[str] = set()
-    for field, info in Settings.model_fields.items():
-        alias = info.validation_alias
-        if isinstance(alias, AliasChoices):
-            names.update(str(choice).upper() for choice in alias.choices)
-        elif isinstance(alias, str):
-            names.add(alias.upper())
-        else:
-            names.add(f"{prefix}{field}".upper())
-    return names
 
 
 def _variables_set(objects: list[dict[str, Any]]) -> set[str]:

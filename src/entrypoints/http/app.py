@@ -35,6 +35,7 @@ from entrypoints.http.rate_limits import RateLimits, add_rate_limit_headers
 from entrypoints.http.shutdown import Drain, drain_on_signals
 from entrypoints.http.unsubscribe import unsubscribe
 from entrypoints.logging import configure_logging
+from entrypoints.observability.sentry import report_errors
 from entrypoints.observability.tracing import configure_tracing, shutdown_tracing, traced_app
 from entrypoints.settings import Settings
 from entrypoints.web.routes import web_routes, web_state_of
@@ -171,7 +172,9 @@ def _shared_overrides(container: Container) -> dict[str, Any]:
 def create_app(container: Container, *, run_jobs_in_process: bool | None = None) -> Any:
     litestar = create_litestar(container, run_jobs_in_process=run_jobs_in_process)
     registry = litestar.state.metrics_registry
-    return traced_app(RequestContextMiddleware(CoalescingMiddleware(litestar), HttpMetrics(registry)))
+    return traced_app(
+        report_errors(RequestContextMiddleware(CoalescingMiddleware(litestar), HttpMetrics(registry)), container)
+    )
 
 
 def asgi() -> Any:

@@ -1,1 +1,2 @@
-"""What a process sets up to be observed from outside: traces (OpenTelemetry), error reports."""
+"""What operators watch a running Parley with, beyond its logs and /metrics: traces (OpenTelemetry), error
+reports (Sentry)."""

@@ -11,6 +11,7 @@ from dramatiq import Worker
 
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.logging import configure_logging
+from entrypoints.observability.sentry import init_sentry
 from entrypoints.observability.tracing import configure_tracing, shutdown_tracing
 from entrypoints.settings import Settings
 from entrypoints.worker.actors import JobRuntime, declare_actors
@@ -59,6 +60,7 @@ def run_worker(settings: Settings, threads: int = 4) -> None:
             "parley worker needs PARLEY_BROKER_URL (amqp://... or redis://...); "
             "the embedded default runs jobs inside `parley serve`."
         )
+    init_sentry(settings, "worker")
     try:
         asyncio.run(_main(settings, threads))
     finally:
