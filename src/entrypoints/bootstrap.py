@@ -187,6 +187,8 @@ class Container:
     relay_outbox: RelayOutbox
     run_job: RunJob
     database_ping: Callable[[], Awaitable[bool]]
+    database_pool: Callable[[], tuple[int, int]] | None
+    """(connections in use, connections this process may open), for /metrics; None without a SQL engine."""
     background: BackgroundTasks
     """Work that outlives its request (the accounting of a cut reply): graceful shutdown drains it."""
     live: LiveCounters
@@ -249,6 +251,14 @@ def _database(settings: Settings, overrides: dict[str, Any]) -> Database:
         [engine.dispose, kept.aclose],
         engine,
     )
+
+
+def _pool_status(engine: Any, max_overflow: int) -> Callable[[], tuple[int, int]] | None:
+    pool = getattr(engine, "pool", None)
+    checked_out, size = getattr(pool, "checkedout", None), getattr(pool, "size", None)
+    if not callable(checked_out) or not callable(size):
+        return None
+    return lambda: (int(checked_out()), int(size()) + max_overflow)
 
 
 def _memory_chat_store(uow_factory: Callable[[], Any]) -> ChatStore:
@@ -582,6 +592,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         relay_outbox=RelayOutbox(uow_factory, publisher, clock),
         run_job=RunJob(uow_factory, handlers, clock, telemetry),
         database_ping=database_ping,
+        database_pool=_pool_status(database.engine, settings.database_max_overflow),
         background=background,
         live=shared.live,
         telemetry=telemetry,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
 from adapters.memory.database import TableView
@@ -26,6 +27,9 @@ class InMemoryOutbox(TableView):
 
     async def count_unpublished(self) -> int:
         return sum(1 for m in self._rows() if m.published_at is None)
+
+    async def oldest_unpublished_at(self) -> datetime | None:
+        return min((m.created_at for m in self._rows() if m.published_at is None), default=None)
 
     async def update(self, message: OutboxMessage) -> None:
         self._put(message.id, message)

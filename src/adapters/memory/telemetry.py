@@ -49,3 +49,9 @@ class RecordingTelemetry:
 
     def job_finished(self, topic: str, seconds: float, *, ok: bool) -> None:
         self.events.append(("job_finished", {"topic": topic, "seconds": seconds, "ok": ok}))
+
+    def stream_opened(self) -> None:
+        self.events.append(("stream_opened", {}))
+
+    def stream_ended(self) -> None:
+        self.events.append(("stream_ended", {}))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -50,6 +51,7 @@ _MESSAGE = select(outbox).where(outbox.c.id == bindparam("key"))
 _LOCKED = _MESSAGE.with_for_update()
 _UNPUBLISHED = select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id)
 _PENDING = select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+_OLDEST_PENDING = select(func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))
 _UPDATE = update(outbox).where(outbox.c.id == bindparam("key"))
 
 
@@ -74,6 +76,10 @@ class SqlOutbox:
 
     async def count_unpublished(self) -> int:
         return int((await self._tx.read(_PENDING)).scalar_one())
+
+    async def oldest_unpublished_at(self) -> datetime | None:
+        oldest: datetime | None = (await self._tx.read(_OLDEST_PENDING)).scalar_one()
+        return oldest
 
     async def update(self, message: OutboxMessage) -> None:
         self._tx.write(_UPDATE, update_parameters(message_values(message)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -72,6 +72,10 @@ class PrometheusTelemetry:
             ["plan", "model"],
             registry=registry,
         )
+        # livesum: in multiprocess mode a scrape adds up the live processes' values (a dead one's go with it).
+        self._streams = Gauge(
+            "parley_streams_open", "Replies streaming to clients now", registry=registry, multiprocess_mode="livesum"
+        )
         self._jobs = Histogram(
             "parley_job_duration_seconds",
             "Background jobs' durations by topic and outcome (ok, failed)",
@@ -116,6 +120,12 @@ class PrometheusTelemetry:
 
     def job_finished(self, topic: str, seconds: float, *, ok: bool) -> None:
         self._jobs.labels(topic, "ok" if ok else "failed").observe(seconds)
+
+    def stream_opened(self) -> None:
+        self._streams.inc()
+
+    def stream_ended(self) -> None:
+        self._streams.dec()
 
 
 class _Gauges(Collector):

@@ -125,6 +125,7 @@ class SendChat:
     ) -> AsyncIterator[ReplyEvent]:
         outcome = StreamOutcome()
         self._live.stream_opened()
+        self._telemetry.stream_opened()
         next_check = self._clock.monotonic() + self._check_every
         try:
             yield started
@@ -138,6 +139,7 @@ class SendChat:
                             break
         finally:
             self._live.stream_ended()
+            self._telemetry.stream_ended()
             if not outcome.ended and not outcome.stopped:  # the client went away (or the server is stopping):
                 # account in the background, without awaiting here, where a cancelled caller would interrupt it.
                 self._background.spawn(self._abandon(turn, opened, outcome))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -64,15 +66,23 @@ class RelayOutbox:
         return len(messages)
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxBacklog:
+    depth: int
+    """Committed messages waiting to be published."""
+    oldest_at: datetime | None
+    """When the oldest of them was written (None when none waits)."""
+
+
 class OutboxDepth:
-    """How many committed messages wait to be published (a metric read at scrape time)."""
+    """How many committed messages wait to be published, and since when (metrics read at scrape time)."""
 
     def __init__(self, uow_factory: Callable[[], UnitOfWork]) -> None:
         self._uow_factory = uow_factory
 
-    async def __call__(self) -> int:
+    async def __call__(self) -> OutboxBacklog:
         async with self._uow_factory() as uow:
-            return await uow.outbox.count_unpublished()
+            return OutboxBacklog(await uow.outbox.count_unpublished(), await uow.outbox.oldest_unpublished_at())
 
 
 class RunJob:

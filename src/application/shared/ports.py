@@ -47,6 +47,10 @@ class Outbox(Protocol):
         """How many messages wait to be published (read through the pending rows' index: cheap)."""
         ...
 
+    async def oldest_unpublished_at(self) -> datetime | None:
+        """When the oldest message still waiting to be published was written (None when none waits)."""
+        ...
+
     async def update(self, message: OutboxMessage) -> None: ...
 
 

@@ -44,6 +44,12 @@ class Telemetry(Protocol):
         """A background job ran (ok) or failed (to be retried)."""
         ...
 
+    def stream_opened(self) -> None:
+        """A reply began to stream to a client (it counts among the open streams until `stream_ended`)."""
+        ...
+
+    def stream_ended(self) -> None: ...
+
 
 class NoTelemetry:
     """Tells nobody anything (the default of use cases built without telemetry)."""
@@ -74,4 +80,10 @@ class NoTelemetry:
         pass
 
     def job_finished(self, topic: str, seconds: float, *, ok: bool) -> None:
+        pass
+
+    def stream_opened(self) -> None:
+        pass
+
+    def stream_ended(self) -> None:
         pass

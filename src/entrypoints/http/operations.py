@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from adapters.jobs.dramatiq_broker import broker_ready
 from adapters.telemetry.prometheus import exposition
+from application.shared.jobs import OutboxBacklog
 from domain.identity.errors import Unauthenticated
 from entrypoints.bootstrap import Container
 
@@ -58,9 +59,15 @@ async def metrics(request: Request[Any, Any, Any], state: State) -> Response[byt
     if token and not _bearer_is(request.headers.get("authorization", ""), token):
         raise Unauthenticated("Send `Authorization: Bearer <PARLEY_METRICS_TOKEN>`.")
     gauges = {}
-    depth = await _outbox_depth(container)
-    if depth is not None:
-        gauges["parley_outbox_depth"] = ("Outbox messages committed and not yet published", float(depth))
+    backlog = await _outbox_backlog(container)
+    if backlog is not None:
+        gauges["parley_outbox_depth"] = ("Outbox messages committed and not yet published", float(backlog.depth))
+        age = 0.0 if backlog.oldest_at is None else (container.clock.now() - backlog.oldest_at).total_seconds()
+        gauges["parley_outbox_oldest_age_seconds"] = ("Age of the oldest unpublished outbox message", max(0.0, age))
+    if container.database_pool is not None:
+        in_use, size = container.database_pool()
+        gauges["parley_db_pool_in_use_connections"] = ("Database connections checked out (this process)", in_use)
+        gauges["parley_db_pool_max_connections"] = ("Database connections this process may open", size)
     return Response(exposition(container.metrics_registry, gauges), media_type=METRICS_MEDIA_TYPE)
 
 
@@ -69,9 +76,9 @@ def _bearer_is(header: str, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
-async def _outbox_depth(container: Container) -> int | None:
-    """One COUNT over the pending rows' partial index; a database that does not answer leaves the gauge out of
-    this scrape (Prometheus then shows a gap, not a made-up zero)."""
+async def _outbox_backlog(container: Container) -> OutboxBacklog | None:
+    """A COUNT and a MIN over the pending rows' partial index; a database that does not answer leaves the gauges
+    out of this scrape (Prometheus then shows a gap, not a made-up zero)."""
     try:
         return await asyncio.wait_for(container.outbox_depth(), timeout=OUTBOX_DEPTH_TIMEOUT_SECONDS)
     except Exception as exc:
