@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
+import httpx2
 from litestar.testing import AsyncTestClient
 
 from adapters.memory.database import InMemoryDatabase
@@ -35,6 +37,16 @@ def memory_container(tmp_path: Path, settings: dict[str, Any] | None = None, **o
 async def app_client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
     async with AsyncTestClient(app=create_app(container), raise_server_exceptions=False) as client:
         yield client
+
+
+@asynccontextmanager
+async def anthropic_sdk(client: httpx.AsyncClient, **options: Any) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    """The official `anthropic` SDK on the app `client` runs (the SDK speaks httpx2, so it gets its own
+    in-process transport to the same, already started, app)."""
+    assert isinstance(client, AsyncTestClient)
+    transport = httpx2.ASGITransport(app=client.app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield anthropic.AsyncAnthropic(base_url="http://testserver", http_client=http, max_retries=0, **options)
 
 
 PASSWORD = "correct horse battery staple"
