@@ -5,6 +5,7 @@ and accounting as /api/chat; every error on these paths in Anthropic's error bod
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import Any
@@ -28,11 +29,11 @@ from domain.conversation.ports import Turn
 from domain.shared.errors import DomainError, InvalidInput, RateLimited
 from entrypoints.bootstrap import ConversationUseCases
 from entrypoints.http.anthropic_schemas import (
-    ApiError,
+    AnthropicError,
+    AnthropicErrorBody,
+    AnthropicErrorDetails,
     ContentBlock,
     CountTokensBody,
-    ErrorBody,
-    ErrorDetails,
     InputMessage,
     Message,
     MessagesBody,
@@ -48,6 +49,7 @@ from entrypoints.http.streaming import EventStream
 
 _encode = msgspec.json.Encoder().encode
 
+_INDEX = re.compile(r"\[(\d+)\]")
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
 """Parley's finish reason -> Anthropic's stop_reason."""
 
@@ -133,11 +135,11 @@ def _event(kind: str, payload: Any) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + _encode(payload) + b"\n\n"
 
 
-def _error_event(error: ApiError) -> bytes:
-    return _event("error", ErrorBody(error=error))
+def _error_event(error: AnthropicError) -> bytes:
+    return _event("error", AnthropicErrorBody(error=error))
 
 
-SHUTTING_DOWN = _error_event(ApiError("overloaded_error", "The server is restarting; send the request again."))
+SHUTTING_DOWN = _error_event(AnthropicError("overloaded_error", "The server is restarting; send the request again."))
 
 
 async def message_events(reply: ChatReply, input_estimate: int, drain: Drain) -> AsyncIterator[bytes]:
@@ -229,7 +231,7 @@ def _phrase(status: int) -> str:
 
 def anthropic_errors(*statuses: int) -> dict[int, ResponseSpec]:
     return {
-        status: ResponseSpec(data_container=ErrorBody, description=_phrase(status))
+        status: ResponseSpec(data_container=AnthropicErrorBody, description=_phrase(status))
         for status in sorted({400, *statuses})
     }
 
@@ -309,58 +311,65 @@ def _status_of(exc: DomainError) -> int:
     return 400
 
 
-def _error_of(exc: DomainError, status: int) -> ApiError:
-    details = ErrorDetails(exc.code)
+def _error_of(exc: DomainError, status: int) -> AnthropicError:
     if isinstance(exc, UnknownModel):
-        return ApiError("not_found_error", f"model: {exc.model}", ErrorDetails("model-not-found"))
+        return AnthropicError("not_found_error", f"model: {exc.model}", AnthropicErrorDetails("model-not-found"))
     if isinstance(exc, InvalidInput):
-        named = exc.detail.startswith((f"{exc.field}.", f"{exc.field}:"))
-        return ApiError("invalid_request_error", exc.detail if named else f"{exc.field}: {exc.detail}", details)
-    return ApiError(_type_of(status), exc.detail, details)
+        field = _dotted(exc.field)
+        named = exc.detail.startswith((f"{field}.", f"{field}:"))
+        return AnthropicError("invalid_request_error", exc.detail if named else f"{field}: {exc.detail}")
+    return AnthropicError(_type_of(status), exc.detail, AnthropicErrorDetails(exc.code))
 
 
-def anthropic_error(status: int, error: ApiError, headers: dict[str, str] | None = None) -> Response[ErrorBody]:
-    return Response(ErrorBody(error=error), status_code=status, headers=headers)
+def _dotted(field: str) -> str:
+    """`messages.0.content` (Anthropic's way of naming a field) for `messages[0].content`."""
+    return _INDEX.sub(r".\1", field)
 
 
-def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[ErrorBody]:
+def anthropic_error(
+    status: int, error: AnthropicError, headers: dict[str, str] | None = None
+) -> Response[AnthropicErrorBody]:
+    return Response(AnthropicErrorBody(error=error), status_code=status, headers=headers)
+
+
+def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[AnthropicErrorBody]:
     status = _status_of(exc)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
     return anthropic_error(status, _error_of(exc, status), headers)
 
 
-def validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
+def validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[AnthropicErrorBody]:
     problems = [field_error(item) for item in exc.extra] if isinstance(exc.extra, list) else []
     first = problems[0] if problems else {"field": "body", "message": str(exc.detail)}
     message = first["message"]
     if message.startswith("Object contains unknown field"):  # msgspec's words for a field Anthropic does not define
         message = f"{message.split('`')[1]}: Extra inputs are not permitted."
     elif first["field"] != "body":
-        message = f"{first['field']}: {message}"
-    return anthropic_error(400, ApiError("invalid_request_error", message))
+        message = f"{_dotted(first['field'])}: {message}"
+    return anthropic_error(400, AnthropicError("invalid_request_error", message))
 
 
-def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
+def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[AnthropicErrorBody]:
     status = exc.status_code
     message = exc.detail if status < 500 else _phrase(status)
     if status == 404:  # the router found no route
         message = f"Not found: {request.method} {request.url.path}."
     elif status == 405:
         message = f"Method not allowed: {request.method} {request.url.path}."
-    return anthropic_error(status, ApiError(_type_of(status), message), exc.headers)
+    return anthropic_error(status, AnthropicError(_type_of(status), message), exc.headers)
 
 
-def unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+def unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[AnthropicErrorBody]:
     if not is_outage(exc):
         return unexpected_handler(request, exc)
     log_outage(exc)
     message = "A service this request needs is unavailable; try again shortly."
-    return anthropic_error(503, ApiError("overloaded_error", message))
+    return anthropic_error(503, AnthropicError("overloaded_error", message))
 
 
-def unexpected_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+def unexpected_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[AnthropicErrorBody]:
     log_bug(request, exc)
-    return anthropic_error(500, ApiError("api_error", "An unexpected error has occurred internal to Parley."))
+    return anthropic_error(500, AnthropicError("api_error", "An unexpected error has occurred internal to Parley."))
 
 
 MESSAGES_EXCEPTION_HANDLERS: dict[Any, Any] = {

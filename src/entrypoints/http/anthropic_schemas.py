@@ -104,22 +104,22 @@ class TokenCount(msgspec.Struct):
     input_tokens: int
 
 
-class ErrorDetails(msgspec.Struct):
+class AnthropicErrorDetails(msgspec.Struct):
     error_code: str
     """Parley's own slug (`email-not-verified`, `model-not-allowed`, `quota-exceeded`...): the SDK's
     `error.error_code`."""
 
 
-class ApiError(msgspec.Struct, omit_defaults=True):
+class AnthropicError(msgspec.Struct, omit_defaults=True):
     type: str
     """invalid_request_error, authentication_error, billing_error, permission_error, not_found_error,
     request_too_large, rate_limit_error, api_error or overloaded_error."""
     message: str
-    details: ErrorDetails | None = None
+    details: AnthropicErrorDetails | None = None
 
 
-class ErrorBody(msgspec.Struct, kw_only=True):
+class AnthropicErrorBody(msgspec.Struct, kw_only=True):
     """Anthropic's error body: `{"type": "error", "error": {"type", "message"}}`."""
 
     type: Literal["error"] = "error"
-    error: ApiError
+    error: AnthropicError
