@@ -259,6 +259,10 @@ async def test_a_reply_cut_by_max_tokens_stops_for_max_tokens(tmp_path: Path) ->
         ),
         ({"model": "m", "max_tokens": 10, "speed": "fast", "messages": [{"role": "user", "content": "x"}]}, "speed"),
         (
+            {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "x", "name": "ada"}]},
+            "messages.0.name",
+        ),
+        (
             {"model": "m", "max_tokens": 10, "stream_it": True, "messages": [{"role": "user", "content": "x"}]},
             "stream_it",
         ),

@@ -17,7 +17,6 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
 
-from application.conversation.count_tokens import prompt_tokens
 from application.conversation.dto import ReplyDelta, ReplyFailed, ReplyFinished
 from application.conversation.send_chat import ChatReply, ChatRequest
 from application.identity.dto import Principal
@@ -27,7 +26,6 @@ from domain.conversation.errors import ModelNotAllowed, ProviderUnavailable, Quo
 from domain.conversation.model import Role
 from domain.conversation.ports import Turn
 from domain.shared.errors import DomainError, InvalidInput, RateLimited
-from entrypoints.bootstrap import ConversationUseCases
 from entrypoints.http.anthropic_schemas import (
     AnthropicError,
     AnthropicErrorBody,
@@ -41,7 +39,7 @@ from entrypoints.http.anthropic_schemas import (
     TokenCount,
     Usage,
 )
-from entrypoints.http.dependencies import Injected, hot_path_services, provide_api_key_principal
+from entrypoints.http.dependencies import hot_path_services, provide_api_key_principal
 from entrypoints.http.openapi import JsonOrEventStream
 from entrypoints.http.problems import STATUS_BY_ERROR, UNAVAILABLE_ERRORS, field_error, is_outage, log_bug, log_outage
 from entrypoints.http.shutdown import Drain
@@ -57,18 +55,20 @@ STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
 # --- Anthropic request -> Parley turn --------------------------------------------------------------------
 
 
-def _text(content: str | list[ContentBlock], where: str, model: str) -> str:
+def _text(content: str | list[ContentBlock], field: str, where: str, model: str) -> str:
+    """The text of a string or of text blocks (joined by a blank line); any other block is refused naming
+    `field` (`messages` or `system`), its message saying where (`messages.0.content.1`)."""
     if isinstance(content, str):
         return content
     texts = []
     for index, block in enumerate(content):
         at = f"{where}.{index}"
         if block.type in ("image", "document"):
-            raise InvalidInput(where.split(".")[0], f"{at}: {model} does not accept {block.type} content.")
+            raise InvalidInput(field, f"{at}: {model} does not accept {block.type} content.")
         if block.type != "text":
-            raise InvalidInput(where.split(".")[0], f"{at}: `{block.type}` blocks are not supported; send text.")
+            raise InvalidInput(field, f"{at}: `{block.type}` blocks are not supported; send text.")
         if block.text is None:
-            raise InvalidInput(where.split(".")[0], f"{at}.text: Field required.")
+            raise InvalidInput(field, f"{at}.text: Field required.")
         texts.append(block.text)
     return "\n\n".join(texts)
 
@@ -76,7 +76,7 @@ def _text(content: str | list[ContentBlock], where: str, model: str) -> str:
 def _system(body: CountTokensBody | MessagesBody) -> str | None:
     if body.system is None:
         return None
-    return _text(body.system, "system", body.model) or None
+    return _text(body.system, "system", "system", body.model) or None
 
 
 def _turns(messages: list[InputMessage], model: str) -> list[Turn]:
@@ -91,7 +91,7 @@ def _turns(messages: list[InputMessage], model: str) -> list[Turn]:
         raise InvalidInput("messages", "The last message must come from the user (no assistant prefill).")
     turns = []
     for index, message in enumerate(messages):
-        text = _text(message.content, f"messages.{index}.content", model)
+        text = _text(message.content, "messages", f"messages.{index}.content", model)
         try:
             check_content(text, "messages")
         except InvalidInput as refused:
@@ -104,7 +104,7 @@ def to_chat_request(body: CountTokensBody | MessagesBody, principal: Principal) 
     """The Parley turn an Anthropic request asks for: its last user message is the new message, the messages
     before it the history, `system` the system prompt. Refuses (InvalidInput) what Parley cannot honour."""
     if (param := body.unhonoured()) is not None:
-        raise InvalidInput(param, f"`{param}` is not supported by this model; leave it out or use its default.")
+        raise InvalidInput(param, "not supported by this model; leave it out or use its default.")
     turns = _turns(body.messages, body.model)
     message = body if isinstance(body, MessagesBody) else None
     return ChatRequest(
@@ -117,11 +117,6 @@ def to_chat_request(body: CountTokensBody | MessagesBody, principal: Principal) 
         temperature=message.temperature if message else None,
         history=turns[:-1],
     )
-
-
-def _prompt_estimate(request: ChatRequest) -> int:
-    system = [Turn(Role.SYSTEM, request.system)] if request.system else []
-    return prompt_tokens([*system, *(request.history or ()), Turn(Role.USER, request.content)])
 
 
 # --- Parley reply -> Anthropic message ------------------------------------------------------------------
@@ -254,7 +249,8 @@ async def create_message(
     chat_request = to_chat_request(data, principal)
     reply = await services.conversation.send_chat(chat_request)
     if data.stream:
-        return EventStream(message_events(reply, _prompt_estimate(chat_request), request.app.state.drain))
+        input_estimate = services.conversation.count_tokens(chat_request)  # message_start's input_tokens
+        return EventStream(message_events(reply, input_estimate, request.app.state.drain))
     return Response(await message_body(reply))
 
 
@@ -268,10 +264,10 @@ async def count_tokens(
     request: Request[Any, Any, Any],
     data: JSONBody[CountTokensBody],
     principal: NamedDependency[Principal],
-    conversation: Injected[ConversationUseCases],
 ) -> TokenCount:
-    await hot_path_services(request).rate_limits.check(request, "count-tokens", user_id=str(principal.user.id))
-    return TokenCount(conversation.count_tokens(to_chat_request(data, principal)))
+    services = hot_path_services(request)
+    await services.rate_limits.check(request, "count-tokens", user_id=str(principal.user.id))
+    return TokenCount(services.conversation.count_tokens(to_chat_request(data, principal)))
 
 
 # --- errors in Anthropic's shape ------------------------------------------------------------------------
@@ -342,10 +338,12 @@ def validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> R
     problems = [field_error(item) for item in exc.extra] if isinstance(exc.extra, list) else []
     first = problems[0] if problems else {"field": "body", "message": str(exc.detail)}
     message = first["message"]
+    where = "" if first["field"] == "body" else _dotted(first["field"])
     if message.startswith("Object contains unknown field"):  # msgspec's words for a field Anthropic does not define
-        message = f"{message.split('`')[1]}: Extra inputs are not permitted."
-    elif first["field"] != "body":
-        message = f"{_dotted(first['field'])}: {message}"
+        unknown = message.split("`")[1]
+        message = f"{where + '.' if where else ''}{unknown}: Extra inputs are not permitted."
+    elif where:
+        message = f"{where}: {message}"
     return anthropic_error(400, AnthropicError("invalid_request_error", message))
 
 
