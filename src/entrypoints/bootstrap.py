@@ -37,6 +37,7 @@ from application.billing.subscribe import Subscribe
 from application.billing.webhooks import ProcessGatewayEvent, ReceiveGatewayEvent
 from application.conversation.allowance_cache import CachedAllowance
 from application.conversation.chat_store import ChatStore
+from application.conversation.count_tokens import CountTokens
 from application.conversation.erase import EraseConversations
 from application.conversation.export import ConversationDataExport
 from application.conversation.ports import QuotaLedger, StreamLog
@@ -134,6 +135,7 @@ class ConversationUseCases:
     delete_conversation: DeleteConversation
     get_usage: GetUsage
     list_models: ListModels
+    count_tokens: CountTokens
 
 
 @dataclass
@@ -528,6 +530,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         delete_conversation=DeleteConversation(uow_factory),
         get_usage=GetUsage(uow_factory, shared.ledger, allowance, clock),
         list_models=ListModels(catalogue),
+        count_tokens=CountTokens(catalogue),
     )
     quota_meter = QuotaGate(shared.ledger, uow_factory)
     billing = BillingUseCases(

@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
+import httpx2
 from litestar.testing import AsyncTestClient
 
 from adapters.memory.database import InMemoryDatabase
@@ -45,6 +47,16 @@ async def loop_client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_app(container))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+@asynccontextmanager
+async def anthropic_sdk(client: httpx.AsyncClient, **options: Any) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    """The official `anthropic` SDK on the app `client` runs (the SDK speaks httpx2, so it gets its own
+    in-process transport to the same, already started, app)."""
+    assert isinstance(client, AsyncTestClient)
+    transport = httpx2.ASGITransport(app=client.app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield anthropic.AsyncAnthropic(base_url="http://testserver", http_client=http, max_retries=0, **options)
 
 
 PASSWORD = "correct horse battery staple"

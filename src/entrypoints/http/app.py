@@ -20,6 +20,7 @@ from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http.admin import AdminController
 from entrypoints.http.analytics import AnalyticsController
 from entrypoints.http.analytics_live import analytics_live
+from entrypoints.http.anthropic_compat import MESSAGES_EXCEPTION_HANDLERS, is_messages_path, messages_router
 from entrypoints.http.billing import BillingController
 from entrypoints.http.client_ip import parse_networks
 from entrypoints.http.coalescing import CoalescingMiddleware
@@ -96,6 +97,7 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
             unsubscribe,
             AnalyticsController,
             v1_router(),
+            messages_router(),
             health,
             ready,
             metrics,
@@ -125,13 +127,19 @@ def create_litestar(container: Container, *, run_jobs_in_process: bool | None = 
 
 def _exception_handlers() -> dict[Any, Any]:
     """Problem details, except under /v1, where even a path that matches no route (404) or a method a route does
-    not answer (405) gets OpenAI's error body: the SDKs show its message, not a bare status."""
-    return {error: _v1_or_api(handler, V1_EXCEPTION_HANDLERS[error]) for error, handler in EXCEPTION_HANDLERS.items()}
+    not answer (405) gets OpenAI's error body (Anthropic's under /v1/messages): the SDKs show its message, not a
+    bare status."""
+    return {
+        error: _by_path(handler, V1_EXCEPTION_HANDLERS[error], MESSAGES_EXCEPTION_HANDLERS[error])
+        for error, handler in EXCEPTION_HANDLERS.items()
+    }
 
 
-def _v1_or_api(api: Any, v1: Any) -> Any:
+def _by_path(api: Any, v1: Any, messages: Any) -> Any:
     def handle(request: Request[Any, Any, Any], exc: Exception) -> Any:
         path: str = request.scope["path"]
+        if is_messages_path(path):
+            return messages(request, exc)
         return v1(request, exc) if path == "/v1" or path.startswith("/v1/") else api(request, exc)
 
     return handle

@@ -93,5 +93,22 @@ def bearer_token(request: Request[Any, Any, Any]) -> str:
     return token.strip()
 
 
+def api_key_or_bearer_token(request: Request[Any, Any, Any]) -> str:
+    """Anthropic's clients send their key in `x-api-key`: the Messages API routes (and only they) take it there,
+    else from `Authorization: Bearer` like every other route."""
+    api_key = request.headers.get("x-api-key", "").strip()
+    if api_key:
+        return api_key
+    try:
+        return bearer_token(request)
+    except Unauthenticated:
+        raise Unauthenticated("Send `x-api-key: <API key>` or `Authorization: Bearer <API key>`.") from None
+
+
 async def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal:
     return await provide_identity(state).authenticate(bearer_token(request))
+
+
+async def provide_api_key_principal(request: Request[Any, Any, Any], state: State) -> Principal:
+    """The principal of the Messages API routes: `x-api-key`, or the Bearer token."""
+    return await provide_identity(state).authenticate(api_key_or_bearer_token(request))

@@ -11,7 +11,8 @@ EVENT_STREAM = "text/event-stream"
 _EVENTS = Schema(
     type=OpenAPIType.OBJECT,
     description="One server-sent event (the shape OpenAPI 3.2 gives an event stream's items): `data` is JSON; "
-    "/api routes number (`id`, for Last-Event-ID) and name (`event`) their events, /v1 sends `data` only.",
+    "/api routes number (`id`, for Last-Event-ID) and name (`event`) their events, /v1/messages names them "
+    "(Anthropic's event types), /v1/chat/completions sends `data` only.",
     properties={
         "id": Schema(type=OpenAPIType.STRING),
         "event": Schema(type=OpenAPIType.STRING),

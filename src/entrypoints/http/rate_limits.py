@@ -34,6 +34,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "resend-verification": (Rule("email", 3, 3600),),
     "billing-change": (Rule("user", 5, 3600),),
     "chat": (Rule("user", 100, 60),),
+    "count-tokens": (Rule("user", 100, 60),),
     "conversation-list": (Rule("user", 60, 60),),
 }
 
