@@ -49,13 +49,15 @@ def _chromium() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+# Package-scoped, not session-scoped: Playwright's sync API keeps an event loop running in the main thread while
+# it is started, and the asyncio tests that run after these would find it there.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium = playwright.chromium.launch(executable_path=_chromium(), headless=True, args=["--no-sandbox"])
     yield chromium

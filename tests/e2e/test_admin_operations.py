@@ -61,3 +61,38 @@ def test_disabling_an_unknown_address_fails_plainly(server: ServerProcess) -> No
 
     assert done.returncode == 1
     assert "No user has that email address." in done.stderr
+
+
+def test_a_grant_from_the_command_line_raises_the_limit_the_server_shows_at_once(
+    client: httpx.Client, mailbox: Mailbox, server: ServerProcess
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    email, root = f"granted-{tag}@example.com", f"root-{tag}@example.com"
+    tokens = _signed_up_and_in(client, mailbox, email)
+    before = client.get("/api/usage", headers=_bearer(tokens["access_token"])).json()
+
+    done = _parley(server.workdir, "users", "grant", email, "5000", "--reason", "Support ticket 42")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"granted: 5000 tokens to {email} until ")
+    after = client.get("/api/usage", headers=_bearer(tokens["access_token"])).json()
+    assert after["limit"] == before["limit"] + 5000 and after["remaining"] == before["remaining"] + 5000
+    assert _parley(server.workdir, "users", "create-admin", root, stdin=f"{PASSWORD}\n").returncode == 0
+    admin = client.post("/api/auth/signin", json={"email": root, "password": PASSWORD}).json()
+    target = client.get("/api/admin/users", params={"q": email}, headers=_bearer(admin["access_token"]))
+    entries = client.get(
+        "/api/admin/audit",
+        params={"target_id": target.json()["items"][0]["id"], "action": "user.grant"},
+        headers=_bearer(admin["access_token"]),
+    ).json()["items"]
+    assert [(e["actor"], e["details"].get("tokens"), e["details"].get("reason")) for e in entries] == [
+        ("cli", 5000, "Support ticket 42")
+    ]
+
+
+def test_a_grant_out_of_range_or_for_nobody_changes_nothing(server: ServerProcess) -> None:
+    zero = _parley(server.workdir, "users", "grant", "nobody-here@example.com", "0", "--reason", "x")
+    nobody = _parley(server.workdir, "users", "grant", "nobody-here@example.com", "10", "--reason", "x")
+
+    assert zero.returncode != 0 and "tokens" in zero.stderr
+    assert nobody.returncode == 1 and "No user has that email address." in nobody.stderr
