@@ -29,13 +29,14 @@ class _Counter:
     """Reservation id -> (amount, when the hold lapses on the ledger's clock)."""
     grants: dict[UUID, int] = field(default_factory=dict)
     """Grant id -> tokens: each grant counted once."""
-
-    @property
-    def granted(self) -> int:
-        return sum(self.grants.values())
+    granted: int = 0
+    """The grants' sum, kept as one number: the in-process job runner (another thread) may add a grant while
+    this loop reads it."""
 
     def add_grant(self, grant: GrantedTokens) -> None:
-        self.grants.setdefault(grant.id, grant.tokens)
+        if grant.id not in self.grants:
+            self.grants[grant.id] = grant.tokens
+            self.granted += grant.tokens
 
     def purge_expired(self, now: float) -> None:
         for reservation_id in [r for r, (_, expires) in self.holds.items() if expires <= now]:

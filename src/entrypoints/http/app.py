@@ -173,8 +173,13 @@ def _state(container: Container) -> dict[str, Any]:
 def _shared_overrides(container: Container) -> dict[str, Any]:
     """The in-process job runner gets the same overrides the API was built with; whatever was not
     overridden (the SQL engine above all, which is bound to its event loop) it builds on its own loop. It
-    shares the API's telemetry, so the jobs' metrics show on this process's /metrics."""
-    return {**container.overrides, "telemetry": container.telemetry}
+    shares the API's telemetry, so the jobs' metrics show on this process's /metrics, and, on the embedded
+    default, its in-process quota ledger: a grant made by `parley users grant` (another process) reaches the
+    counters this process checks through its job."""
+    shared: dict[str, Any] = {"telemetry": container.telemetry}
+    if not container.settings.redis_url:
+        shared["ledger"] = container.ledger
+    return {**container.overrides, **shared}
 
 
 def create_app(container: Container, *, run_jobs_in_process: bool | None = None) -> Any:
