@@ -157,3 +157,21 @@ def test_without_an_endpoint_tracing_stays_off(tmp_path: Path) -> None:
         lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
         assert any(line.get("event") == "chat.reply" for line in lines)
         assert all("trace_id" not in line for line in lines)
+
+
+def test_a_job_continues_the_trace_of_the_request_that_wrote_its_outbox_message(
+    traced_server: ServerProcess, receiver: Receiver
+) -> None:
+    email = f"grace-{uuid.uuid4().hex[:8]}@example.com"
+    signup = httpx.post(f"{traced_server.url}/api/auth/signup", json={"email": email, "password": PASSWORD})
+    assert signup.status_code == 202  # its verification email is a job, written with the account
+
+    def signup_and_its_job(spans: list[Span]) -> tuple[Span, Span] | None:
+        for request in (span for span in spans if span.name == "POST /api/auth/signup"):
+            jobs = [span for span in spans if span.name == "job run_job" and span.trace_id == request.trace_id]
+            if jobs:
+                return request, jobs[0]
+        return None
+
+    request, job = receiver.wait_for(signup_and_its_job)
+    assert job.trace_id == request.trace_id and job.kind == 5  # SPAN_KIND_CONSUMER

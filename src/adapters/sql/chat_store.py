@@ -47,6 +47,7 @@ from adapters.sql.direct import KeptConnections
 from adapters.sql.facts import fact_values, insert_fact
 from adapters.sql.tables import outbox
 from adapters.sql.transaction import SqlTransaction
+from adapters.telemetry.otel_context import current_traceparent
 from application.conversation.chat_store import LoadedTurn
 from application.shared.facts import Fact
 from application.shared.ports import OutboxMessage
@@ -127,7 +128,7 @@ class SqlChatStore:
                 await count_message(tx, message.conversation_id, message.created_at)
             await add_usage(tx, usage)
             for outbox_message in outbox:
-                await tx.execute(_ADD_OUTBOX, sql_outbox.message_values(outbox_message))
+                await tx.execute(_ADD_OUTBOX, sql_outbox.new_message_values(outbox_message))
             await _add_facts(tx, facts)
             await tx.commit()
         finally:
@@ -164,6 +165,7 @@ class SqlChatStore:
                 "o_topic": [m.topic for m in outbox],
                 "o_payload": [json.dumps(dict(m.payload)) for m in outbox],
                 "o_created_at": [m.created_at for m in outbox],
+                "o_trace": [current_traceparent()] * len(outbox),
             }
         if facts:
             values |= _fact_arrays(facts)
@@ -300,10 +302,11 @@ _DAY_TOTAL = (
     " total_tokens = usage_day_totals.total_tokens + excluded.total_tokens"
 )
 _OUTBOX = (
-    "INSERT INTO outbox (id, topic, payload, created_at, attempts)"
-    " SELECT id, topic, payload::jsonb, created_at, 0"
-    " FROM unnest(:o_id::uuid[], :o_topic::text[], :o_payload::text[], :o_created_at::timestamptz[])"
-    " AS o (id, topic, payload, created_at)"
+    "INSERT INTO outbox (id, topic, payload, created_at, attempts, trace_context)"
+    " SELECT id, topic, payload::jsonb, created_at, 0, trace_context"
+    " FROM unnest(:o_id::uuid[], :o_topic::text[], :o_payload::text[], :o_created_at::timestamptz[],"
+    " :o_trace::text[])"
+    " AS o (id, topic, payload, created_at, trace_context)"
 )
 
 _FACTS = (

@@ -14,6 +14,7 @@ from sqlalchemy import Row, bindparam, func, insert, select, update
 
 from adapters.sql.tables import outbox
 from adapters.sql.transaction import SqlTransaction, update_parameters
+from adapters.telemetry.otel_context import current_traceparent
 from application.shared.ports import OutboxMessage
 
 # A payload is copied when the row is queued (the INSERT runs at the unit's next statement or commit), so a
@@ -30,7 +31,17 @@ def message_values(message: OutboxMessage) -> dict[str, Any]:
         "done_at": message.done_at,
         "attempts": message.attempts,
         "last_error": message.last_error,
+        "trace_context": message.trace_context,
     }
+
+
+def new_message_values(message: OutboxMessage) -> dict[str, Any]:
+    """`message_values` of a message being written: with the trace it is written in, when it names none (so
+    its job continues that trace)."""
+    values = message_values(message)
+    if values["trace_context"] is None:
+        values["trace_context"] = current_traceparent()
+    return values
 
 
 def message_from_row(row: Row[Any]) -> OutboxMessage:
@@ -43,6 +54,7 @@ def message_from_row(row: Row[Any]) -> OutboxMessage:
         done_at=row.done_at,
         attempts=row.attempts,
         last_error=row.last_error,
+        trace_context=row.trace_context,
     )
 
 
@@ -60,7 +72,7 @@ class SqlOutbox:
         self._tx = tx
 
     async def add(self, message: OutboxMessage) -> None:
-        self._tx.write(_ADD, message_values(message))
+        self._tx.write(_ADD, new_message_values(message))
 
     async def get(self, message_id: UUID) -> OutboxMessage | None:
         row = (await self._tx.read(_MESSAGE, {"key": message_id})).first()

@@ -133,6 +133,8 @@ class OutboxRow(Base):
     id: Mapped[UUID] = mapped_column(Id, primary_key=True)
     topic: Mapped[str] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    trace_context: Mapped[str | None] = mapped_column(String(128))
+    """The W3C traceparent of the span the message was written in (null when tracing is off)."""
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC)
     published_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)
     done_at: Mapped[datetime | None] = mapped_column(DateTimeUTC)

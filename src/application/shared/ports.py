@@ -28,6 +28,9 @@ class OutboxMessage:
     done_at: datetime | None = None
     attempts: int = 0
     last_error: str | None = None
+    trace_context: str | None = None
+    """Opaque to the application: the trace the message was written in, which a store that supports tracing
+    fills in when it writes the message, so the job continues that trace."""
 
 
 class Outbox(Protocol):

@@ -11,12 +11,15 @@ from uuid import UUID
 
 import dramatiq
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 
 from adapters.email.smtp import PermanentEmailError
 from adapters.jobs.dramatiq_broker import RUN_JOB_ACTOR, TIME_LIMIT_MS
+from adapters.telemetry.otel_context import context_of
 from application.shared.jobs import UnknownJob
 from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.observability.tracing import tracing_enabled
 from entrypoints.settings import Settings
 
 log = logging.getLogger("parley.jobs")
@@ -44,10 +47,18 @@ class JobRuntime:
     async def run(self, message_id: str) -> None:
         if self._container is None:
             self._container = bootstrap(self._settings, **{**self._overrides, "broker": self._broker})
-        with _tracer.start_as_current_span("job run_job", kind=SpanKind.CONSUMER) as span:
+        parent = await self._trace_of(UUID(message_id)) if tracing_enabled() else None
+        with _tracer.start_as_current_span("job run_job", context=parent, kind=SpanKind.CONSUMER) as span:
             span.set_attribute("parley.job.id", message_id)
             async with asyncio.timeout(TIME_LIMIT_MS / 1000):
                 await self._container.run_job(UUID(message_id))
+
+    async def _trace_of(self, message_id: UUID) -> Context | None:
+        """The trace the job's outbox message was written in, to continue it (one read, only when tracing)."""
+        assert self._container is not None
+        async with self._container.uow_factory() as uow:
+            message = await uow.outbox.get(message_id)
+        return context_of(message.trace_context if message is not None else None)
 
     async def aclose(self) -> None:
         if self._container is not None:
