@@ -143,6 +143,12 @@ class CompletionBody(msgspec.Struct):
 
     def options(self) -> CompletionOptions | None:
         """What the request asks beyond the text; None when nothing (each parameter at its default)."""
+        asked = (
+            self.tools, self.tool_choice, self.response_format, self.stop, self.seed, self.logit_bias, self.user,
+            self.top_p, self.parallel_tool_calls, self.presence_penalty, self.frequency_penalty,
+        )  # fmt: skip
+        if asked == _NOTHING_ASKED:
+            return None  # a plain chat, as most are: nothing to build
         tools = tuple(Tool(t.function.name, t.function.description, t.function.parameters) for t in self.tools or ())
         choice, name = (
             ("function", self.tool_choice.function.name)
@@ -172,6 +178,9 @@ class CompletionBody(msgspec.Struct):
             frequency_penalty=self.frequency_penalty or None,
         )
         return None if options == CompletionOptions() else options
+
+
+_NOTHING_ASKED = (None,) * 11
 
 
 class OpenAIError(msgspec.Struct):
