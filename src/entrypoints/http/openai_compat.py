@@ -270,6 +270,7 @@ async def completion_chunks(reply: ChatReply, include_usage: bool, drain: Drain)
     )[:-1]
     prefix = b"data: " + head + b',"choices":[{"index":0,"delta":{"content":'
     suffix = b'},"finish_reason":null}]}\n\n'
+    tool_prefix = b"data: " + head + b',"choices":[{"index":0,"delta":{"tool_calls":'
     # The role chunk goes out with the first text chunk (already received when the reply starts): the first
     # write of the body carries the first token.
     role: bytes | None = (
@@ -286,7 +287,7 @@ async def completion_chunks(reply: ChatReply, include_usage: bool, drain: Drain)
                 else:
                     chunk = prefix + _encode(event.text) + suffix
             elif isinstance(event, ToolCallDelta):
-                chunk = prefix[: -len(b'"content":')] + b'"tool_calls":' + _encode([_call_delta(event)]) + suffix
+                chunk = tool_prefix + _encode([_call_delta(event)]) + suffix
             elif isinstance(event, ReplyFinished):
                 finish = _encode(event.finish_reason)
                 chunk = b"data: " + head + b',"choices":[{"index":0,"delta":{},"finish_reason":' + finish + b"}]}\n\n"
