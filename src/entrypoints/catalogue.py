@@ -63,14 +63,34 @@ LIST_PRICES: dict[str, tuple[int, int]] = {
 """The providers' list prices, in US cents per million (input, output) tokens, of the models the default
 catalogue may offer; PARLEY_MODEL_PRICES overrides or adds to them, and a model in neither costs 0."""
 
+VISION_MODELS = frozenset(
+    {
+        "gpt-4o-mini",
+        "gpt-4o",
+        "gpt-4.1",
+        "gpt-4.1-mini",
+        "gpt-4.1-nano",
+        "o4-mini",
+        "claude-haiku-4-5",
+        "claude-sonnet-4-5",
+        "claude-sonnet-4-0",
+        "claude-opus-4-1",
+    }
+)
+"""The models of the default catalogue that read images (`accepts_images`); the demo models read none."""
+
 
 def _spec(model_id: str, provider: str, window: int, plans: frozenset[str], **extra: Any) -> ModelSpec:
     return ModelSpec(id=model_id, route=(RouteStep(provider, model_id),), context_window=window, plans=plans, **extra)
 
 
-def _priced(settings: Settings, name: str) -> dict[str, int]:
+def _priced(settings: Settings, name: str) -> dict[str, Any]:
     prompt, completion = settings.model_prices.get(name) or LIST_PRICES.get(name, (0, 0))
-    return {"prompt_price_per_mtok_cents": prompt, "completion_price_per_mtok_cents": completion}
+    return {
+        "prompt_price_per_mtok_cents": prompt,
+        "completion_price_per_mtok_cents": completion,
+        "accepts_images": name in VISION_MODELS,
+    }
 
 
 def default_models(settings: Settings, providers: dict[str, LlmProvider]) -> list[ModelSpec]:
@@ -91,7 +111,7 @@ def default_models(settings: Settings, providers: dict[str, LlmProvider]) -> lis
 
 def models_from_file(path: str) -> list[ModelSpec]:
     """[{"id", "route": [{"provider", "model"}], "context_window", "plans", "prompt_price_per_mtok_cents"?,
-    "completion_price_per_mtok_cents"?, "default_max_tokens"?}, ...]"""
+    "completion_price_per_mtok_cents"?, "default_max_tokens"?, "accepts_images"?}, ...]"""
     with open(path, encoding="utf-8") as handle:
         entries = json.load(handle)
     return [
@@ -103,6 +123,7 @@ def models_from_file(path: str) -> list[ModelSpec]:
             prompt_price_per_mtok_cents=int(entry.get("prompt_price_per_mtok_cents", 0)),
             completion_price_per_mtok_cents=int(entry.get("completion_price_per_mtok_cents", 0)),
             default_max_tokens=int(entry.get("default_max_tokens", 1024)),
+            accepts_images=bool(entry.get("accepts_images", False)),
         )
         for entry in entries
     ]

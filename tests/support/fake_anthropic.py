@@ -82,6 +82,17 @@ class FakeAnthropic(FakeUpstream):
             return
         pieces = scenario.pieces(body["max_tokens"])
         stop_reason = "max_tokens" if len(pieces) < len(scenario.pieces(None)) else "end_turn"
+        calls = [
+            {
+                "type": "tool_use",
+                "id": f"toolu_{uuid4().hex[:24]}",
+                "name": name,
+                "input": msgspec.json.decode(arguments),
+            }
+            for name, arguments in scenario.tool_calls
+        ]
+        if calls:
+            stop_reason = "tool_use"
         system = body.get("system") or ""
         input_tokens = scenario.reported_prompt_tokens([{"content": system}, *body["messages"]])
         output_tokens = len(pieces) if scenario.completion_tokens is None else scenario.completion_tokens
@@ -101,7 +112,8 @@ class FakeAnthropic(FakeUpstream):
             },
         }
         if not body.get("stream"):
-            content = [{"type": "text", "text": "".join(pieces)}]
+            content = [{"type": "text", "text": "".join(pieces)}] if pieces or not calls else []
+            content += calls
             usage = {**message["usage"], "output_tokens": output_tokens}
             await send_json(send, 200, {**message, "content": content, "stop_reason": stop_reason, "usage": usage})
             return
@@ -109,9 +121,11 @@ class FakeAnthropic(FakeUpstream):
             send = burst(send)
         await start_event_stream(send, [("request-id", f"req_{uuid4().hex[:24]}")])
         await send_event(send, _event("message_start", {"message": message}))
-        await send_event(
-            send, _event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
-        )
+        text_block = bool(pieces) or not calls  # a reply of tool calls only has no text block
+        if text_block:
+            await send_event(
+                send, _event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+            )
         await send_event(send, _event("ping", {}))
         if scenario.first_token_delay and await client_left_during(receive, scenario.first_token_delay):
             return
@@ -130,7 +144,18 @@ class FakeAnthropic(FakeUpstream):
                     return
                 delta = {"index": 0, "delta": {"type": "text_delta", "text": pieces[sent]}}
                 await send_event(send, _event("content_block_delta", delta))
-        await send_event(send, _event("content_block_stop", {"index": 0}))
+        if text_block:
+            await send_event(send, _event("content_block_stop", {"index": 0}))
+        for index, call in enumerate(calls, start=int(text_block)):  # the arguments as input_json_deltas
+            await send_event(
+                send, _event("content_block_start", {"index": index, "content_block": {**call, "input": {}}})
+            )
+            arguments = msgspec.json.encode(call["input"]).decode()
+            half = len(arguments) // 2
+            for part in (arguments[:half], arguments[half:]):
+                delta = {"index": index, "delta": {"type": "input_json_delta", "partial_json": part}}
+                await send_event(send, _event("content_block_delta", delta))
+            await send_event(send, _event("content_block_stop", {"index": index}))
         delta = {
             "delta": {"stop_reason": stop_reason, "stop_sequence": None},
             "usage": {"output_tokens": output_tokens},

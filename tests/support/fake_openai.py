@@ -76,9 +76,15 @@ class Scenario:
     (without a gap they go out back to back, and a client may read several in one go)."""
     headers_delay: float = 0.0
     """Seconds before anything is sent, response headers included."""
+    tool_calls: tuple[tuple[str, str], ...] = ()
+    """Tool calls the model asks for after its text (`reply`, which may be ""): (function name, arguments JSON).
+    Streamed as the provider streams them (each call's arguments in two pieces); the reply then finishes for
+    `tool_calls` (OpenAI) or `tool_use` (Anthropic)."""
 
     def pieces(self, max_tokens: int | None) -> list[str]:
         """The text pieces to send: cut short at `max_tokens` pieces, as a model stops at its limit."""
+        if not self.reply:
+            return []
         if self.chunks is None:
             words = self.reply.split(" ")
             pieces = [f"{word} " for word in words[:-1]] + words[-1:]
@@ -305,17 +311,25 @@ class FakeOpenAi(FakeUpstream):
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
         pieces = scenario.pieces(max_tokens)
         finish_reason = "length" if len(pieces) < len(scenario.pieces(None)) else "stop"
+        if scenario.tool_calls:
+            finish_reason = "tool_calls"
         usage = _openai_usage(scenario, body, len(pieces))
         completion_id = f"chatcmpl-{uuid4().hex[:24]}"
+        calls = [
+            {"id": f"call_{uuid4().hex[:24]}", "type": "function", "function": {"name": name, "arguments": arguments}}
+            for name, arguments in scenario.tool_calls
+        ]
         if not body.get("stream"):
-            message = {"role": "assistant", "content": "".join(pieces), "refusal": None}
+            message: dict[str, Any] = {"role": "assistant", "content": "".join(pieces) or None, "refusal": None}
+            if calls:
+                message["tool_calls"] = calls
             choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
             reply = _openai_object(completion_id, "chat.completion", body["model"], choices=[choice], usage=usage)
             await send_json(send, 200, reply)
             return
         with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         await self._stream(
-            scenario, body["model"], completion_id, pieces, finish_reason, usage, with_usage, receive, send
+            scenario, body["model"], completion_id, pieces, finish_reason, usage, with_usage, receive, send, calls
         )
 
     async def _stream(
@@ -329,6 +343,7 @@ class FakeOpenAi(FakeUpstream):
         with_usage: bool,
         receive: Receive,
         send: Send,
+        calls: list[dict[str, Any]],
     ) -> None:
         extra = {"usage": None} if with_usage else {}
         if scenario.burst:
@@ -357,6 +372,13 @@ class FakeOpenAi(FakeUpstream):
                 if sent and scenario.piece_gap and await client_left_during(receive, scenario.piece_gap):
                     return
                 await send_event(send, chunk({"content": pieces[sent]}))
+        for index, call in enumerate(calls):  # as OpenAI streams them: id, type and name first, then arguments
+            function, arguments = call["function"], call["function"]["arguments"]
+            head = {**call, "index": index, "function": {"name": function["name"], "arguments": ""}}
+            await send_event(send, chunk({"tool_calls": [head]}))
+            half = len(arguments) // 2
+            for part in (arguments[:half], arguments[half:]):
+                await send_event(send, chunk({"tool_calls": [{"index": index, "function": {"arguments": part}}]}))
         await send_event(send, chunk({}, finish_reason))
         if with_usage and scenario.usage:
             usage_chunk = _openai_object(completion_id, "chat.completion.chunk", model, choices=[], usage=usage)

@@ -20,7 +20,7 @@ import httpx2
 import msgspec
 
 from domain.conversation.errors import ProviderError
-from domain.conversation.ports import StreamEvent, TextDelta
+from domain.conversation.ports import StreamEvent, TextDelta, ToolCallDelta
 
 DRAIN_SECONDS = 1.0
 """How long a finished stream may take to close its body. The end of the body normally arrives with the last
@@ -130,3 +130,42 @@ async def drain(batches: AsyncIterator[list[bytes]]) -> None:
         async with asyncio.timeout(DRAIN_SECONDS):
             async for _ in batches:
                 pass
+
+
+async def event_pieces(
+    batches: AsyncIterator[list[bytes]],
+    read_line: Callable[[bytes], str | list[TextDelta | ToolCallDelta] | None],
+) -> AsyncGenerator[TextDelta | ToolCallDelta, None]:
+    """`text_pieces` for a request that offered tools: `read_line` may also give a line's tool call pieces, which
+    are passed on in order with the text around them (the text of a batch up to a tool call piece is one piece).
+    Kept apart from `text_pieces` so that a plain chat reads its lines exactly as before."""
+    async for lines in batches:
+        out: list[TextDelta | ToolCallDelta] = []
+        text: list[str] = []
+        ended = False
+        try:
+            for line in lines:
+                piece = read_line(line)
+                if not piece:
+                    continue
+                if isinstance(piece, str):
+                    text.append(piece)
+                    continue
+                if text:
+                    out.append(TextDelta("".join(text)))
+                    text = []
+                out.extend(piece)
+        except StreamEnd:
+            ended = True
+        except Exception:
+            for event in _flushed(out, text):
+                yield event
+            raise
+        for event in _flushed(out, text):
+            yield event
+        if ended:
+            return
+
+
+def _flushed(out: list[TextDelta | ToolCallDelta], text: list[str]) -> list[TextDelta | ToolCallDelta]:
+    return [*out, TextDelta("".join(text))] if text else out

@@ -7,11 +7,18 @@ struct holding only the fields it needs.
 
 `temperature` is not sent: the API deprecated it and the current models answer 400 when it is present (the
 SDK no longer has the parameter). Turns with blank content are left out, since the API refuses a blank text
-block (an assistant reply cut off before its first word is stored empty)."""
+block (an assistant reply cut off before its first word is stored empty).
+
+Options in OpenAI's words become Anthropic's: tools (`input_schema`), tool_choice (`required` is `any`,
+`parallel_tool_calls: false` is `disable_parallel_tool_use`), stop (`stop_sequences`), user (`metadata.user_id`),
+top_p, top_k. Tool calls become `tool_use` blocks, tool results `tool_result` blocks of a user message, images
+`image` blocks (a data URL's bytes as a base64 source, any other URL as a url source); a streamed `tool_use`
+block comes back as tool call pieces (its `input_json_delta`s, the arguments)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+import json
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any
 
 import anthropic
@@ -19,10 +26,19 @@ import httpx2
 import msgspec
 from anthropic.types import MessageParam
 
-from adapters.llm import StreamEnd, drain, is_retryable_status, read_stream, text_pieces
+from adapters.llm import StreamEnd, drain, event_pieces, is_retryable_status, read_stream, text_pieces
 from domain.conversation.errors import ProviderError
 from domain.conversation.model import Role, Usage
-from domain.conversation.ports import CompletionRequest, StreamEvent, Turn, UsageReport
+from domain.conversation.ports import (
+    CompletionOptions,
+    CompletionRequest,
+    Image,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    Turn,
+    UsageReport,
+)
 
 WRITE_TIMEOUT_SECONDS = 10.0
 POOL_TIMEOUT_SECONDS = 5.0
@@ -56,7 +72,14 @@ class _Message(msgspec.Struct):
 class _Delta(msgspec.Struct):
     type: str | None = None
     text: str | None = None
+    partial_json: str | None = None
     stop_reason: str | None = None
+
+
+class _Block(msgspec.Struct):
+    type: str
+    id: str | None = None
+    name: str | None = None
 
 
 class _Error(msgspec.Struct):
@@ -70,13 +93,23 @@ class _Event(msgspec.Struct):
     delta: _Delta | None = None
     usage: _Usage | None = None
     error: _Error | None = None
+    index: int = 0
+    content_block: _Block | None = None
 
 
 _decode_event = msgspec.json.Decoder(_Event).decode
 
+CAPABILITIES = frozenset({"tools", "tool_choice", "parallel_tool_calls", "stop", "user", "top_p", "top_k"})
+"""The CompletionOptions fields the Messages API has a parameter for (no response_format, seed, logit_bias or
+penalties)."""
+FINISH_REASONS = {"max_tokens": "length", "tool_use": "tool_calls"}
+"""Anthropic's stop_reason -> Parley's finish reason (anything else is "stop")."""
+
 
 class AnthropicProvider:
     """`read_timeout` bounds the wait for each piece of the stream, the first one included."""
+
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
@@ -102,21 +135,37 @@ class AnthropicProvider:
         # The client's generic `post` sends, authenticates, retries and raises status errors as
         # `messages.create` does, without its recursive transform of typed parameters.
         system = "\n\n".join(turn.content for turn in request.messages if turn.role is Role.SYSTEM)
+        plain = request.options is None and all(turn.plain for turn in request.messages)
         body: dict[str, Any] = {
             "model": request.model,
             "messages": [
                 _message(turn) for turn in request.messages if turn.role is not Role.SYSTEM and turn.content.strip()
-            ],
+            ]
+            if plain
+            else _rich_messages(request.messages),
             "max_tokens": request.max_tokens,
             "stream": True,
         }
         if system:
             body["system"] = system
+        if request.options is not None:
+            body.update(_options(request.options))
 
         def send() -> Awaitable[httpx2.Response]:
             return self._client.post("/v1/messages", cast_to=httpx2.Response, body=body, stream=True)
 
-        return read_stream(self.name, send, self._events, anthropic, _status_message)
+        events = self._events if request.options is None else self._events_with_tools
+        return read_stream(self.name, send, events, anthropic, _status_message)
+
+    async def _events_with_tools(self, batches: AsyncIterator[list[bytes]]) -> AsyncIterator[StreamEvent]:
+        """`_events`, passing `tool_use` blocks on as tool call pieces too (finish reason "tool_calls")."""
+        reading = _Reading(self.name)
+        async for piece in event_pieces(batches, reading.line_with_tools):
+            yield piece
+        if not reading.stopped:
+            raise ProviderError(f"{self.name}: the stream ended before message_stop")
+        await drain(batches)
+        yield UsageReport(reading.usage(), finish_reason=FINISH_REASONS.get(reading.stop_reason or "", "stop"))
 
     async def _events(self, batches: AsyncIterator[list[bytes]]) -> AsyncIterator[StreamEvent]:
         """Text as it comes, then the usage once `message_stop` arrives, with why the reply ended (`stop_reason`
@@ -139,16 +188,98 @@ def _message(turn: Turn) -> MessageParam:
     return {"role": "user", "content": turn.content}
 
 
+def _rich_messages(turns: Sequence[Turn]) -> list[dict[str, Any]]:
+    """Turns with tool calls, tool results or images as Anthropic's content blocks; consecutive tool results
+    (and a user turn after them) make one user message, as the API wants all results of a turn together."""
+    messages: list[dict[str, Any]] = []
+    for turn in turns:
+        if turn.role is Role.SYSTEM:
+            continue
+        blocks: list[dict[str, Any]] = []
+        if turn.role is Role.TOOL:
+            blocks.append({"type": "tool_result", "tool_use_id": turn.tool_call_id or "", "content": turn.content})
+        else:
+            blocks += [_image_block(image) for image in turn.images]
+            if turn.content.strip():
+                blocks.append({"type": "text", "text": turn.content})
+            for call in turn.tool_calls:
+                blocks.append(
+                    {"type": "tool_use", "id": call.id, "name": call.name, "input": _arguments(call.arguments)}
+                )
+        if not blocks:
+            continue
+        role = "assistant" if turn.role is Role.ASSISTANT else "user"
+        if role == "user" and messages and messages[-1]["role"] == "user" and _has_results(messages[-1]):
+            messages[-1]["content"] += blocks
+        else:
+            messages.append({"role": role, "content": blocks})
+    return messages
+
+
+def _has_results(message: dict[str, Any]) -> bool:
+    return any(block["type"] == "tool_result" for block in message["content"])
+
+
+def _arguments(arguments: str) -> Any:
+    """A tool call's arguments as the JSON object Anthropic's `input` is ({} for none or for what is not JSON)."""
+    try:
+        value = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _image_block(image: Image) -> dict[str, Any]:
+    if image.url.startswith("data:") and ";base64," in image.url:
+        media_type, data = image.url[5:].split(";base64,", 1)
+        return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+    return {"type": "image", "source": {"type": "url", "url": image.url}}
+
+
+def _options(options: CompletionOptions) -> dict[str, Any]:
+    """The options as the Messages API's parameters (the gateway has refused what it has none for)."""
+    body: dict[str, Any] = {}
+    if options.tools:
+        body["tools"] = [
+            {
+                "name": tool.name,
+                **({"description": tool.description} if tool.description is not None else {}),
+                "input_schema": dict(tool.parameters or {"type": "object", "properties": {}}),
+            }
+            for tool in options.tools
+        ]
+    choice: dict[str, Any] | None = None
+    if options.tool_choice == "function":
+        choice = {"type": "tool", "name": options.tool_name}
+    elif options.tool_choice is not None:
+        choice = {"type": {"required": "any"}.get(options.tool_choice, options.tool_choice)}
+    if options.parallel_tool_calls is False and options.tools:
+        choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
+    if choice is not None and (options.tools or choice["type"] == "none"):
+        body["tool_choice"] = choice
+    if options.stop:
+        body["stop_sequences"] = list(options.stop)
+    if options.user is not None:
+        body["metadata"] = {"user_id": options.user}
+    if options.top_p is not None:
+        body["top_p"] = options.top_p
+    if options.top_k is not None:
+        body["top_k"] = options.top_k
+    return body
+
+
 class _Reading:
     """One stream's state while its lines are read. Both counts are cumulative: `message_start` gives the input
     and a first output count, each `message_delta` the totals so far, so the last value seen is the one to keep,
     never a sum. The prompt is everything read as input: new tokens plus those written to and read from the
     prompt cache."""
 
-    __slots__ = ("cache_creation", "cache_read", "input", "output", "provider", "stop_reason", "stopped")
+    __slots__ = ("cache_creation", "cache_read", "input", "output", "provider", "stop_reason", "stopped", "tools")
 
     def __init__(self, provider: str) -> None:
         self.provider = provider
+        self.tools: dict[int, int] = {}
+        """A tool_use block's index -> its tool call's index among the reply's tool calls."""
         self.stopped = False
         self.stop_reason: str | None = None
         self.input = self.cache_creation = self.cache_read = self.output = 0
@@ -172,6 +303,24 @@ class _Reading:
         elif event.type == "error":
             raise _in_stream_error(self.provider, event.error or _Error())
         return None
+
+    def line_with_tools(self, line: bytes) -> str | list[TextDelta | ToolCallDelta] | None:
+        """`line`, for a request that offered tools: a `tool_use` block's start (its id and name) and its
+        `input_json_delta`s are tool call pieces."""
+        if not line.startswith(b"data:"):
+            return None
+        if b'"tool_use"' in line or b'"input_json_delta"' in line:
+            event = _decode_event(line[5:])
+            block = event.content_block
+            if event.type == "content_block_start" and block is not None and block.type == "tool_use":
+                index = self.tools[event.index] = len(self.tools)
+                return [ToolCallDelta(index, block.id or "", block.name or "", "")]
+            delta = event.delta
+            if event.type == "content_block_delta" and delta is not None and delta.type == "input_json_delta":
+                if event.index in self.tools and delta.partial_json:
+                    return [ToolCallDelta(self.tools[event.index], None, None, delta.partial_json)]
+                return None
+        return self.line(line)  # also a message_delta whose stop_reason is tool_use
 
     def _count(self, usage: _Usage) -> None:
         self.input = self.input if usage.input_tokens is None else usage.input_tokens

@@ -23,7 +23,10 @@ LONG_PROMPT_WORDS = 12
 
 
 class DemoProvider:
-    """`delay_seconds` pauses before each word, to show streaming in a demo or to test a slow provider."""
+    """`delay_seconds` pauses before each word, to show streaming in a demo or to test a slow provider. It
+    honours no option (no tools, formats or sampling beyond temperature): requests asking one are refused."""
+
+    capabilities: frozenset[str] = frozenset()
 
     def __init__(self, name: str = "demo", delay_seconds: float = 0.0) -> None:
         self.name = name

@@ -4,7 +4,10 @@
 The SDK sends the request, authenticates, retries (429, 5xx, timeouts; honouring `retry-after`) and turns
 an error status into an exception; this adapter adds no retry of its own. The SDK's documented aiohttp
 transport carries the requests: it takes half the CPU of the default one per streamed reply. The adapter
-reads the stream's `data:` lines itself and decodes each with msgspec into a struct holding only the fields it needs."""
+reads the stream's `data:` lines itself and decodes each with msgspec into a struct holding only the fields it needs.
+
+Every CompletionOptions field but top_k is OpenAI's own parameter and is sent as it is; tool calls, tool results
+and image parts are OpenAI's message shapes. A plain chat's request and stream reading are as they were."""
 
 from __future__ import annotations
 
@@ -16,17 +19,37 @@ import msgspec
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
-from adapters.llm import StreamEnd, drain, is_retryable_status, read_stream, text_pieces
+from adapters.llm import StreamEnd, drain, event_pieces, is_retryable_status, read_stream, text_pieces
 from domain.conversation.errors import ProviderError
 from domain.conversation.model import Role, Usage
-from domain.conversation.ports import CompletionRequest, StreamEvent, Turn, UsageReport
+from domain.conversation.ports import (
+    CompletionOptions,
+    CompletionRequest,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    Turn,
+    UsageReport,
+)
 
 WRITE_TIMEOUT_SECONDS = 10.0
 POOL_TIMEOUT_SECONDS = 5.0
 
 
+class _Function(msgspec.Struct):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class _ToolCall(msgspec.Struct):
+    index: int = 0
+    id: str | None = None
+    function: _Function | None = None
+
+
 class _Delta(msgspec.Struct):
     content: str | None = None
+    tool_calls: list[_ToolCall] | None = None
 
 
 class _Choice(msgspec.Struct):
@@ -52,11 +75,30 @@ class _Chunk(msgspec.Struct):
 
 _decode_chunk = msgspec.json.Decoder(_Chunk).decode
 
+CAPABILITIES = frozenset(
+    {
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+        "stop",
+        "seed",
+        "logit_bias",
+        "user",
+        "top_p",
+        "presence_penalty",
+        "frequency_penalty",
+    }
+)
+"""The CompletionOptions fields OpenAI's Chat Completions API (and the compatible servers) take."""
+
 
 class OpenAiProvider:
     """`read_timeout` bounds the wait for each piece of the stream, the first one included.
     `max_tokens_field`: `max_tokens` is what every OpenAI-compatible server understands; OpenAI's reasoning
     models accept only `max_completion_tokens`."""
+
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
@@ -91,19 +133,34 @@ class OpenAiProvider:
                 "/chat/completions", cast_to=httpx2.Response, body=body, options=options, stream=True
             )
 
-        return read_stream(self.name, send, self._events, openai)
+        events = self._events if request.options is None else self._events_with_tools
+        return read_stream(self.name, send, events, openai)
 
     def _body(self, request: CompletionRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model,
-            "messages": [_message(turn) for turn in request.messages],
+            "messages": [_message(turn) if turn.plain else _rich_message(turn) for turn in request.messages],
             "stream": True,
             "stream_options": {"include_usage": True},
             self._max_tokens_field: request.max_tokens,
         }
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        if request.options is not None:
+            body.update(_options(request.options))
         return body
+
+    async def _events_with_tools(self, batches: AsyncIterator[list[bytes]]) -> AsyncIterator[StreamEvent]:
+        """`_events`, passing tool call pieces on too (finish reason "tool_calls")."""
+        reading = _Reading(self.name)
+        async for piece in event_pieces(batches, reading.line_with_tools):
+            yield piece
+        if not reading.finished:
+            raise ProviderError(f"{self.name}: the stream ended before the reply did")
+        await drain(batches)
+        if reading.usage is not None:
+            usage = Usage(prompt_tokens=reading.usage.prompt_tokens, completion_tokens=reading.usage.completion_tokens)
+            yield UsageReport(usage, finish_reason=reading.finish_reason)
 
     async def _events(self, batches: AsyncIterator[list[bytes]]) -> AsyncIterator[StreamEvent]:
         """Text as it comes, then the usage chunk's count (sent after the last choice, when the server honours
@@ -166,6 +223,41 @@ class _Reading:
             self.finish_reason = "length" if choice.finish_reason == "length" else "stop"
         return choice.delta.content if choice.delta is not None else None
 
+    def line_with_tools(self, line: bytes) -> str | list[TextDelta | ToolCallDelta] | None:
+        """`line`, for a request that offered tools: a chunk's tool call pieces, else its text."""
+        if not line.startswith(b"data:"):
+            return None
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            self.finished = True
+            raise StreamEnd
+        chunk = _decode_chunk(data)
+        if chunk.error is not None:
+            raise _in_stream_error(self.provider, chunk.error)
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if not chunk.choices:
+            return None
+        choice = chunk.choices[0]
+        if choice.finish_reason is not None:
+            self.finished = True
+            self.finish_reason = choice.finish_reason if choice.finish_reason in ("length", "tool_calls") else "stop"
+        delta = choice.delta
+        if delta is None:
+            return None
+        if delta.tool_calls:
+            calls: list[TextDelta | ToolCallDelta] = [
+                ToolCallDelta(
+                    call.index,
+                    call.id,
+                    call.function.name if call.function else None,
+                    (call.function.arguments or "") if call.function else "",
+                )
+                for call in delta.tool_calls
+            ]
+            return [TextDelta(delta.content), *calls] if delta.content else calls
+        return delta.content
+
 
 def _message(turn: Turn) -> ChatCompletionMessageParam:
     if turn.role is Role.SYSTEM:
@@ -173,6 +265,55 @@ def _message(turn: Turn) -> ChatCompletionMessageParam:
     if turn.role is Role.ASSISTANT:
         return {"role": "assistant", "content": turn.content}
     return {"role": "user", "content": turn.content}
+
+
+def _rich_message(turn: Turn) -> dict[str, Any]:
+    """A turn with tool calls, a tool's result, or images, in OpenAI's shape."""
+    if turn.role is Role.TOOL:
+        return {"role": "tool", "tool_call_id": turn.tool_call_id or "", "content": turn.content}
+    if turn.role is Role.ASSISTANT:
+        calls = [
+            {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+            for call in turn.tool_calls
+        ]
+        return {"role": "assistant", "content": turn.content or None, **({"tool_calls": calls} if calls else {})}
+    parts: list[dict[str, Any]] = [{"type": "text", "text": turn.content}] if turn.content else []
+    parts += [{"type": "image_url", "image_url": {"url": image.url}} for image in turn.images]
+    return {"role": "user", "content": parts}
+
+
+def _options(options: CompletionOptions) -> dict[str, Any]:
+    """The options as OpenAI's request parameters (the gateway has refused what the adapter does not honour)."""
+    body: dict[str, Any] = {}
+    if options.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool.name,
+                    **({"description": tool.description} if tool.description is not None else {}),
+                    "parameters": dict(tool.parameters or {"type": "object", "properties": {}}),
+                },
+            }
+            for tool in options.tools
+        ]
+    if options.tool_choice == "function":
+        body["tool_choice"] = {"type": "function", "function": {"name": options.tool_name}}
+    elif options.tool_choice is not None:
+        body["tool_choice"] = options.tool_choice
+    if options.parallel_tool_calls is not None:
+        body["parallel_tool_calls"] = options.parallel_tool_calls
+    if options.response_format is not None:
+        body["response_format"] = dict(options.response_format)
+    if options.stop:
+        body["stop"] = list(options.stop)
+    if options.logit_bias:
+        body["logit_bias"] = dict(options.logit_bias)
+    for name in ("seed", "user", "top_p", "presence_penalty", "frequency_penalty"):
+        value = getattr(options, name)
+        if value is not None:
+            body[name] = value
+    return body
 
 
 def _in_stream_error(provider: str, error: _StreamError | str) -> ProviderError:

@@ -24,8 +24,9 @@ class Script:
 
 
 class ScriptedProvider:
-    def __init__(self, name: str, scripts: Sequence[Script] = ()) -> None:
+    def __init__(self, name: str, scripts: Sequence[Script] = (), capabilities: frozenset[str] = frozenset()) -> None:
         self.name = name
+        self.capabilities = capabilities
         self.scripts: deque[Script] = deque(scripts)
         self.requests: list[CompletionRequest] = []
         self.closed = 0

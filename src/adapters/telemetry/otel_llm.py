@@ -27,6 +27,7 @@ class TracedProvider:
         self._system = system
         """gen_ai.system: openai, anthropic, or the provider's own name."""
         self.name = provider.name
+        self.capabilities = provider.capabilities
 
     def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         return self._traced(request)

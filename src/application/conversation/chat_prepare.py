@@ -15,7 +15,7 @@ from application.shared.allowance import Allowance, AllowanceProvider
 from domain.conversation.catalogue import ModelCatalogue, ModelSpec, RouteStep
 from domain.conversation.context import check_content, fit_context
 from domain.conversation.model import Conversation, Message, Role, title_from
-from domain.conversation.ports import CompletionRequest, Turn
+from domain.conversation.ports import CompletionOptions, CompletionRequest, Turn
 from domain.conversation.tokens import estimate_tokens
 from domain.shared.clock import Clock
 from domain.shared.errors import InvalidInput, NotFound
@@ -23,6 +23,8 @@ from domain.shared.ids import new_id
 
 PER_MESSAGE_OVERHEAD_TOKENS = 4
 SYSTEM_MAX_LENGTH = 32_000
+IMAGE_TOKENS_ESTIMATE = 800
+"""What the quota reserves for an image part (the provider's count settles it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,15 @@ class ChatRequest:
     temperature: float | None = None
     history: Sequence[Turn] | None = None
     """The whole earlier context, when the client keeps it (/v1); else it is loaded from the conversation."""
+    last: Turn | None = None
+    """The new turn in full, when it is more than the user's text (`content`): a tool's result, or a user turn
+    with images (/v1). Stored as the user's prompt, with `content` as its text."""
+    options: CompletionOptions | None = None
+    """Tools, response format, stop sequences, sampling (/v1); None for a plain chat."""
+
+    @property
+    def plain(self) -> bool:
+        return self.options is None and self.last is None and not any(not t.plain for t in self.history or ())
 
 
 @dataclass
@@ -59,7 +70,9 @@ class PreparedTurn:
     reservation: Reservation | None = None
 
     def completion_request(self, step: RouteStep) -> CompletionRequest:
-        return CompletionRequest(step.upstream_model, self.turns, self.max_tokens, self.request.temperature)
+        return CompletionRequest(
+            step.upstream_model, self.turns, self.max_tokens, self.request.temperature, self.request.options
+        )
 
     def user_message(self) -> Message:
         return Message(
@@ -88,7 +101,8 @@ class PrepareTurn:
         self._clock = clock
 
     async def __call__(self, request: ChatRequest) -> PreparedTurn:
-        check_content(request.content)
+        if request.last is None or request.content.strip():  # a tool's result or an image may come without text
+            check_content(request.content)
         spec = self._catalogue.for_plan(request.model, request.plan)
         max_tokens = request.max_tokens or spec.default_max_tokens
         if not 1 <= max_tokens <= spec.context_window // 2:
@@ -102,13 +116,17 @@ class PrepareTurn:
         conversation.updated_at = self._clock.now()  # the prompt's time
         turns = fit_context(
             request.system,
-            [*history, Turn(Role.USER, request.content)],
+            [*history, request.last or Turn(Role.USER, request.content)],
             spec.context_window,
             max_tokens,
             estimate_tokens,
         )
         prompt_estimate = sum(estimate_tokens(t.content) + PER_MESSAGE_OVERHEAD_TOKENS for t in turns)
-        key = self._cache.key(request.user_id, spec.id, max_tokens, request.temperature, turns)
+        if request.plain:
+            key = self._cache.key(request.user_id, spec.id, max_tokens, request.temperature, turns)
+        else:  # tools, images, formats: the reply may be more than text, which the cache does not keep
+            prompt_estimate += _rich_estimate(spec, turns, request.options)
+            key = ""
         new = request.conversation_id is None
         return PreparedTurn(request, spec, allowance, conversation, new, turns, max_tokens, prompt_estimate, key)
 
@@ -128,3 +146,20 @@ class PrepareTurn:
         if request.history is not None:
             return loaded.conversation, list(request.history)
         return loaded.conversation, [Turn(m.role, m.content) for m in loaded.history]
+
+
+def _rich_estimate(spec: ModelSpec, turns: Sequence[Turn], options: CompletionOptions | None) -> int:
+    """What tool calls, images and tool definitions add to the prompt estimate; refuses images for a model
+    that does not read them."""
+    extra = 0
+    for turn in turns:
+        if turn.images:
+            if not spec.accepts_images:
+                raise InvalidInput("messages", f"{spec.id} does not accept images; send text only.")
+            extra += IMAGE_TOKENS_ESTIMATE * len(turn.images)
+        for call in turn.tool_calls:
+            extra += estimate_tokens(call.name + call.arguments)
+    if options is not None:
+        for tool in options.tools:
+            extra += estimate_tokens(f"{tool.name}{tool.description or ''}{tool.parameters or ''}")
+    return extra

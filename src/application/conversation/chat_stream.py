@@ -11,7 +11,7 @@ from application.conversation.dto import ReplyDelta
 from application.conversation.router import OpenedStream
 from domain.conversation.errors import ProviderError
 from domain.conversation.model import Usage
-from domain.conversation.ports import StreamEvent, TextDelta, UsageReport
+from domain.conversation.ports import StreamEvent, TextDelta, ToolCallDelta, UsageReport
 from domain.conversation.tokens import estimate_tokens
 
 
@@ -56,7 +56,7 @@ class StreamOutcome:
         return "length" if usage.completion_tokens >= max_tokens else "stop"
 
 
-async def relay(opened: OpenedStream, outcome: StreamOutcome) -> AsyncGenerator[ReplyDelta, None]:
+async def relay(opened: OpenedStream, outcome: StreamOutcome) -> AsyncGenerator[ReplyDelta | ToolCallDelta, None]:
     event: StreamEvent | None = opened.first
     try:
         while event is not None:
@@ -64,6 +64,8 @@ async def relay(opened: OpenedStream, outcome: StreamOutcome) -> AsyncGenerator[
                 if event.text:
                     outcome.parts.append(event.text)
                     yield ReplyDelta(event.text)
+            elif isinstance(event, ToolCallDelta):
+                yield event
             else:
                 outcome.report = event
             try:

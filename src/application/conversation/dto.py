@@ -7,6 +7,7 @@ from uuid import UUID
 
 from application.shared.allowance import QuotaStatus
 from domain.conversation.model import Message
+from domain.conversation.ports import ToolCallDelta
 from domain.shared.errors import DomainError
 
 
@@ -28,7 +29,8 @@ class ReplyFinished:
     message: Message
     quota: QuotaStatus
     finish_reason: str = "stop"
-    """"stop" (the model finished) or "length" (max_tokens or the context window cut the reply)."""
+    """"stop" (the model finished), "length" (max_tokens or the context window cut the reply) or "tool_calls"
+    (the model asks for its tool calls to be run)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,4 +42,5 @@ class ReplyFailed:
     quota: QuotaStatus
 
 
-ReplyEvent = ReplyStarted | ReplyDelta | ReplyFinished | ReplyFailed
+ReplyEvent = ReplyStarted | ReplyDelta | ToolCallDelta | ReplyFinished | ReplyFailed
+"""ToolCallDelta: a piece of a tool call the model asks for (only when the request offered tools)."""

@@ -43,7 +43,8 @@ class ResponseCache:
         return "reply:" + hashlib.sha256(material.encode()).hexdigest()
 
     async def get(self, key: str) -> CachedReply | None:
-        if not self.enabled:
+        """None for the empty key (the cache is off, or the request is not one it keeps)."""
+        if not key:
             return None
         raw = await self._cache.get(key)
         if raw is None:
@@ -53,7 +54,7 @@ class ResponseCache:
         return CachedReply(data["content"], usage, data["provider"], data.get("finish_reason", "stop"))
 
     async def put(self, key: str, reply: CachedReply) -> None:
-        if not self.enabled:
+        if not key:
             return
         data = {
             "content": reply.content,

@@ -13,7 +13,7 @@ from application.conversation.circuit_breaker import CircuitBreaker
 from application.shared.telemetry import NoTelemetry, Telemetry
 from domain.conversation.catalogue import ModelSpec, RouteStep
 from domain.conversation.errors import ProviderError, ProviderUnavailable
-from domain.conversation.ports import CompletionRequest, LlmProvider, StreamEvent
+from domain.conversation.ports import CompletionOptions, CompletionRequest, LlmProvider, StreamEvent
 
 log = logging.getLogger("parley.llm")
 
@@ -58,6 +58,18 @@ class ProviderRouter:
 
     def serves(self, spec: ModelSpec) -> bool:
         return any(step.provider in self._providers for step in spec.route)
+
+    def unsupported(self, spec: ModelSpec, options: CompletionOptions) -> str | None:
+        """The first option asked that a configured provider of the model's route cannot honour (any of them
+        may end up answering), else None."""
+        asked = options.asked()
+        for step in spec.route:
+            provider = self._providers.get(step.provider)
+            if provider is not None:
+                missing = next((name for name in asked if name not in provider.capabilities), None)
+                if missing is not None:
+                    return missing
+        return None
 
     async def open(self, spec: ModelSpec, request_for: Callable[[RouteStep], CompletionRequest]) -> OpenedStream:
         started = self._clock()

@@ -36,6 +36,7 @@ from domain.conversation.catalogue import ModelCatalogue
 from domain.conversation.errors import AccountRevoked, ModelNotAllowed, ProviderUnavailable, QuotaExceeded
 from domain.conversation.model import Message
 from domain.shared.clock import Clock
+from domain.shared.errors import InvalidInput
 
 __all__ = ["ChatReply", "ChatRequest", "SendChat"]
 log = logging.getLogger("parley.chat")
@@ -91,11 +92,13 @@ class SendChat:
     async def __call__(self, request: ChatRequest) -> ChatReply:
         try:
             turn = await self._prepare(request)
+            if request.options is not None and (refused := self._router.unsupported(turn.spec, request.options)):
+                raise InvalidInput(refused, f"`{refused}` is not supported by {turn.spec.id}; leave it out.")
         except ModelNotAllowed:
             self._telemetry.plan_refused(request.plan, request.model or self._default_model)
             raise
         cached = await self._cache.get(turn.cache_key)
-        if self._cache.enabled:
+        if turn.cache_key:
             self._telemetry.cache_lookup(hit=cached is not None)
         if cached is not None:
             return await self._replay(turn, cached)

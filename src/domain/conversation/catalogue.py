@@ -32,6 +32,8 @@ class ModelSpec:
     completion_price_per_mtok_cents: int = 0
     """Per million output tokens, in US cents."""
     default_max_tokens: int = 1024
+    accepts_images: bool = False
+    """The model reads image parts of user messages (else a request with one is refused)."""
 
     @property
     def provider(self) -> str:

@@ -15,6 +15,8 @@ class Role(StrEnum):
     SYSTEM = "system"
     USER = "user"
     ASSISTANT = "assistant"
+    TOOL = "tool"
+    """A tool's result, in a context the client keeps (/v1): never stored as a message of its own."""
 
 
 @dataclass(frozen=True, slots=True)

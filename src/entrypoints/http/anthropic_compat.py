@@ -1,10 +1,16 @@
 """Anthropic-compatible Messages API: POST /v1/messages (plain, or streamed as Anthropic's events) and POST
 /v1/messages/count_tokens, in Anthropic's wire format, so the official `anthropic` SDK works with
 base_url=<server> and an API key in `x-api-key` (or `Authorization: Bearer`). Same models, quota, rate limits
-and accounting as /api/chat; every error on these paths in Anthropic's error body."""
+and accounting as /api/chat; every error on these paths in Anthropic's error body.
+
+tools, tool_choice, stop_sequences, top_p, top_k and metadata.user_id become CompletionOptions (in OpenAI's
+words: each adapter maps them to its provider's); `tool_use` blocks become an assistant Turn's tool calls,
+`tool_result` blocks TOOL turns, `image` blocks images. Tool calls come back as `tool_use` blocks (streamed:
+content_block_start of type tool_use, then `input_json_delta`s), with stop_reason `tool_use`."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from http import HTTPStatus
@@ -24,7 +30,7 @@ from application.identity.guards import require_verified_email
 from domain.conversation.context import check_content
 from domain.conversation.errors import ModelNotAllowed, ProviderUnavailable, QuotaExceeded, UnknownModel
 from domain.conversation.model import Role
-from domain.conversation.ports import Turn
+from domain.conversation.ports import CompletionOptions, Image, Tool, ToolCall, ToolCallDelta, Turn
 from domain.shared.errors import DomainError, InvalidInput, RateLimited
 from entrypoints.http.anthropic_schemas import (
     AnthropicError,
@@ -37,6 +43,7 @@ from entrypoints.http.anthropic_schemas import (
     MessagesBody,
     TextBlock,
     TokenCount,
+    ToolUseBlock,
     Usage,
 )
 from entrypoints.http.dependencies import hot_path_services, provide_api_key_principal
@@ -48,8 +55,10 @@ from entrypoints.http.streaming import EventStream
 _encode = msgspec.json.Encoder().encode
 
 _INDEX = re.compile(r"\[(\d+)\]")
-STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 """Parley's finish reason -> Anthropic's stop_reason."""
+PARAMS = {"stop": "stop_sequences", "parallel_tool_calls": "tool_choice", "tool_name": "tool_choice"}
+"""An option's name -> the Messages API parameter that asked for it (where the names differ)."""
 
 
 # --- Anthropic request -> Parley turn --------------------------------------------------------------------
@@ -89,15 +98,84 @@ def _turns(messages: list[InputMessage], model: str) -> list[Turn]:
             )
     if messages[-1].role != "user":
         raise InvalidInput("messages", "The last message must come from the user (no assistant prefill).")
-    turns = []
+    turns: list[Turn] = []
     for index, message in enumerate(messages):
-        text = _text(message.content, "messages", f"messages.{index}.content", model)
+        where = f"messages.{index}.content"
+        if isinstance(message.content, list) and any(b.type in RICH_BLOCKS for b in message.content):
+            turns += _rich_turns(message, where)
+            continue
+        text = _text(message.content, "messages", where, model)
         try:
             check_content(text, "messages")
         except InvalidInput as refused:
-            raise InvalidInput("messages", f"messages.{index}.content: {refused.detail}") from None
+            raise InvalidInput("messages", f"{where}: {refused.detail}") from None
         turns.append(Turn(Role(message.role), text))
     return turns
+
+
+RICH_BLOCKS = frozenset({"image", "tool_use", "tool_result"})
+
+
+def _rich_turns(message: InputMessage, where: str) -> list[Turn]:
+    """A message with images, tool calls or tool results: its tool results (each a TOOL turn) first, then the
+    rest as one turn (if anything is left)."""
+    assert isinstance(message.content, list)
+    role = Role(message.role)
+    results: list[Turn] = []
+    texts: list[str] = []
+    images: list[Image] = []
+    calls: list[ToolCall] = []
+    for index, block in enumerate(message.content):
+        at = f"{where}.{index}"
+        allowed = ("text", "image", "tool_result") if role is Role.USER else ("text", "tool_use")
+        if block.type not in allowed:
+            raise InvalidInput("messages", f"{at}: `{block.type}` blocks are not supported in {message.role} messages.")
+        if block.type == "text":
+            texts.append(block.text or "")
+        elif block.type == "image":
+            images.append(_image(block.source, at))
+        elif block.type == "tool_use":
+            if not block.id or not block.name:
+                raise InvalidInput("messages", f"{at}: a tool_use block needs its id and name.")
+            calls.append(ToolCall(block.id, block.name, json.dumps(block.input or {}, separators=(",", ":"))))
+        else:
+            content = block.content
+            text = content if isinstance(content, str) else "\n\n".join(b.text or "" for b in content or ())
+            results.append(Turn(Role.TOOL, text, tool_call_id=block.tool_use_id or ""))
+    text = "\n\n".join(texts)
+    if text or images or calls:
+        results.append(Turn(role, text, tool_calls=tuple(calls), images=tuple(images)))
+    return results
+
+
+def _image(source: dict[str, Any] | None, at: str) -> Image:
+    """An image block's source as an image URL: base64 data as a data URL."""
+    if source is not None and source.get("type") == "base64" and source.get("media_type") and source.get("data"):
+        return Image(f"data:{source['media_type']};base64,{source['data']}")
+    if source is not None and source.get("type") == "url" and source.get("url"):
+        return Image(str(source["url"]))
+    raise InvalidInput("messages", f"{at}.source: an image needs a base64 or url source.")
+
+
+def _options(body: CountTokensBody | MessagesBody) -> CompletionOptions | None:
+    """What the request asks beyond the text, in OpenAI's words; None when nothing."""
+    tools = tuple(Tool(t.name, t.description, t.input_schema) for t in body.tools or ())
+    choice = body.tool_choice
+    mode = None if choice is None else {"any": "required", "tool": "function"}.get(choice.type, choice.type)
+    if not tools and mode in ("auto", "none"):
+        mode = None
+    message = body if isinstance(body, MessagesBody) else None
+    options = CompletionOptions(
+        tools=tools,
+        tool_choice=mode,
+        tool_name=choice.name if choice is not None and choice.type == "tool" else None,
+        parallel_tool_calls=False if tools and choice is not None and choice.disable_parallel_tool_use else None,
+        stop=tuple(message.stop_sequences or ()) if message else (),
+        user=message.metadata.user_id if message and message.metadata else None,
+        top_p=message.top_p if message and message.top_p != 1 else None,
+        top_k=message.top_k if message else None,
+    )
+    return None if options == CompletionOptions() else options
 
 
 def to_chat_request(body: CountTokensBody | MessagesBody, principal: Principal) -> ChatRequest:
@@ -107,15 +185,18 @@ def to_chat_request(body: CountTokensBody | MessagesBody, principal: Principal) 
         raise InvalidInput(param, "not supported by this model; leave it out or use its default.")
     turns = _turns(body.messages, body.model)
     message = body if isinstance(body, MessagesBody) else None
+    last = turns[-1]
     return ChatRequest(
         user_id=principal.user.id,
         plan=principal.user.plan,
-        content=turns[-1].content,
+        content=last.content,
         model=body.model,
         system=_system(body),
         max_tokens=message.max_tokens if message else None,
         temperature=message.temperature if message else None,
         history=turns[:-1],
+        last=None if last.plain else last,
+        options=_options(body),
     )
 
 
@@ -140,7 +221,8 @@ SHUTTING_DOWN = _error_event(AnthropicError("overloaded_error", "The server is r
 async def message_events(reply: ChatReply, input_estimate: int, drain: Drain) -> AsyncIterator[bytes]:
     """Anthropic's event sequence: message_start, content_block_start, ping, a content_block_delta per piece,
     content_block_stop, message_delta (stop_reason and the final usage), message_stop; a reply that fails
-    mid-way ends with an `error` event (what was produced is kept and charged)."""
+    mid-way ends with an `error` event (what was produced is kept and charged). A tool call is a block of its
+    own (content_block_start of type tool_use, an `input_json_delta` per piece of its arguments)."""
     start = {
         "type": "message_start",
         "message": {
@@ -154,17 +236,10 @@ async def message_events(reply: ChatReply, input_estimate: int, drain: Drain) ->
             "usage": {"input_tokens": input_estimate, "output_tokens": 0},
         },
     }
-    # The opening events go out with the first piece of text (already received when the reply starts): the
-    # first write of the body carries the first token.
-    opening: bytes | None = (
-        _event("message_start", start)
-        + _event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": TextBlock("")})
-        + _event("ping", {"type": "ping"})
-    )
-    prefix = (
-        b"event: content_block_delta\n"
-        b'data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":'
-    )
+    # The opening events go out with the first piece (already received when the reply starts): the first write
+    # of the body carries the first token.
+    opening: bytes | None = _event("message_start", start)
+    blocks = _Blocks()
     try:
         async for event in reply.events():
             stopping = False
@@ -172,7 +247,9 @@ async def message_events(reply: ChatReply, input_estimate: int, drain: Drain) ->
                 if drain.started:  # the server is stopping: end with an error, not a cut stream
                     chunk, stopping = SHUTTING_DOWN, True
                 else:
-                    chunk = prefix + _encode(event.text) + b"}}\n\n"
+                    chunk = blocks.text(event.text)
+            elif isinstance(event, ToolCallDelta):
+                chunk = blocks.tool_call(event)
             elif isinstance(event, ReplyFinished):
                 usage = event.message.usage
                 delta = {
@@ -181,9 +258,7 @@ async def message_events(reply: ChatReply, input_estimate: int, drain: Drain) ->
                     "usage": {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens},
                 }
                 chunk = (
-                    _event("content_block_stop", {"type": "content_block_stop", "index": 0})
-                    + _event("message_delta", delta)
-                    + _event("message_stop", {"type": "message_stop"})
+                    blocks.close() + _event("message_delta", delta) + _event("message_stop", {"type": "message_stop"})
                 )
             elif isinstance(event, ReplyFailed):
                 chunk = _error_event(_error_of(event.error, _status_of(event.error)))
@@ -198,23 +273,94 @@ async def message_events(reply: ChatReply, input_estimate: int, drain: Drain) ->
         await reply.aclose()
 
 
+class _Blocks:
+    """The content blocks of a streamed message: the open one's index and kind, and the events that open, fill
+    and close them (the first is opened with the first piece, and followed by a ping)."""
+
+    def __init__(self) -> None:
+        self.index = -1
+        self.kind: str | None = None
+        self.prefix = b""
+
+    def _open(self, kind: str, block: Any) -> bytes:
+        events = self.close() if self.kind is not None else b""
+        self.index += 1
+        self.kind = kind
+        events += _event(
+            "content_block_start", {"type": "content_block_start", "index": self.index, "content_block": block}
+        )
+        if self.index == 0:
+            events += _event("ping", {"type": "ping"})
+        return events
+
+    def text(self, text: str) -> bytes:
+        events = b""
+        if self.kind != "text":
+            events = self._open("text", TextBlock(""))
+            self.prefix = (
+                b"event: content_block_delta\n"
+                b'data: {"type":"content_block_delta","index":%d,"delta":{"type":"text_delta","text":' % self.index
+            )
+        return events + self.prefix + _encode(text) + b"}}\n\n"
+
+    def tool_call(self, delta: ToolCallDelta) -> bytes:
+        events = b""
+        if delta.id is not None or self.kind != "tool_use":
+            events = self._open(
+                "tool_use", {"type": "tool_use", "id": delta.id or "", "name": delta.name or "", "input": {}}
+            )
+        if delta.arguments:
+            piece = {"type": "input_json_delta", "partial_json": delta.arguments}
+            events += _event(
+                "content_block_delta", {"type": "content_block_delta", "index": self.index, "delta": piece}
+            )
+        return events
+
+    def close(self) -> bytes:
+        """Close the open block (opening an empty text block first, for a reply without any)."""
+        events = self._open("text", TextBlock("")) if self.kind is None else b""
+        return events + _event("content_block_stop", {"type": "content_block_stop", "index": self.index})
+
+
 async def message_body(reply: ChatReply) -> Message:
+    calls: dict[int, list[str]] = {}
     try:
         async for event in reply.events():
+            if isinstance(event, ToolCallDelta):
+                call = calls.setdefault(event.index, ["", "", ""])
+                if event.id is not None:
+                    call[0], call[1] = event.id, event.name or ""
+                call[2] += event.arguments
+                continue
             if isinstance(event, ReplyFailed):
                 raise event.error
             if isinstance(event, ReplyFinished):
                 message, usage = event.message, event.message.usage
+                content: list[TextBlock | ToolUseBlock] = [TextBlock(message.content)] if message.content else []
+                content += [ToolUseBlock(c[0], c[1], _input(c[2])) for _, c in sorted(calls.items())]
                 return Message(
                     id=message_id(reply),
                     model=reply.started.model,
-                    content=[TextBlock(message.content)] if message.content else [],
-                    stop_reason="max_tokens" if event.finish_reason == "length" else "end_turn",
+                    content=content,
+                    stop_reason="tool_use"
+                    if event.finish_reason == "tool_calls"
+                    else "max_tokens"
+                    if event.finish_reason == "length"
+                    else "end_turn",
                     usage=Usage(usage.prompt_tokens, usage.completion_tokens),
                 )
     finally:
         await reply.aclose()
     raise RuntimeError("the reply ended without a final event")
+
+
+def _input(arguments: str) -> Any:
+    """A tool call's arguments (JSON text) as tool_use's `input` object ({} when there are none)."""
+    try:
+        value = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 # --- routes ---------------------------------------------------------------------------------------------
@@ -247,7 +393,14 @@ async def create_message(
     await services.rate_limits.check(request, "chat", user_id=str(principal.user.id))
     require_verified_email(principal, required=services.settings.require_verified_email)
     chat_request = to_chat_request(data, principal)
-    reply = await services.conversation.send_chat(chat_request)
+    try:
+        reply = await services.conversation.send_chat(chat_request)
+    except InvalidInput as refused:  # an option named in OpenAI's words: name the parameter that asked for it
+        if refused.field in PARAMS:
+            raise InvalidInput(
+                PARAMS[refused.field], refused.detail.replace(refused.field, PARAMS[refused.field])
+            ) from None
+        raise
     if data.stream:
         input_estimate = services.conversation.count_tokens(chat_request)  # message_start's input_tokens
         return EventStream(message_events(reply, input_estimate, request.app.state.drain))

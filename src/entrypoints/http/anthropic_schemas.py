@@ -9,11 +9,37 @@ import msgspec
 
 
 class ContentBlock(msgspec.Struct):
-    """A block of a message's (or the system prompt's) content: only `text` blocks are read; any other type
-    (image, document, tool_use, tool_result, thinking...) is refused naming where it is."""
+    """A block of a message's (or the system prompt's) content: `text`, `image` (for a model that accepts
+    images), `tool_use` (an assistant's) and `tool_result` (a user's) are read; any other type (document,
+    thinking...) is refused naming where it is."""
 
     type: str
     text: str | None = None
+    source: dict[str, Any] | None = None
+    """An image's: {"type": "base64", "media_type", "data"} or {"type": "url", "url"}."""
+    id: str | None = None
+    name: str | None = None
+    input: Any = None
+    tool_use_id: str | None = None
+    content: str | list[ContentBlock] | None = None
+    """A tool result's."""
+    is_error: bool | None = None
+    cache_control: dict[str, Any] | None = None
+
+
+class ToolDefinition(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    input_schema: dict[str, Any] | None = None
+    description: str | None = None
+    type: str | None = None
+    """None or "custom" for a client tool; Anthropic's server tools (web search, ...) are refused."""
+    cache_control: dict[str, Any] | None = None
+
+
+class ToolChoice(msgspec.Struct):
+    type: Literal["auto", "any", "tool", "none"]
+    name: str | None = None
+    disable_parallel_tool_use: bool | None = None
 
 
 class InputMessage(msgspec.Struct, forbid_unknown_fields=True):
@@ -31,9 +57,9 @@ class _Prompt(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     system: str | list[ContentBlock] | None = None
     cache_control: dict[str, Any] | None = None
     """A prompt-caching hint: accepted, and nothing to honour (Parley keeps no provider-side prompt cache)."""
+    tools: Annotated[list[ToolDefinition], msgspec.Meta(max_length=128)] | None = None
+    tool_choice: ToolChoice | None = None
     # Honoured by no model of the catalogue yet: refused (400 naming it) unless left out or at their default.
-    tools: list[Any] | None = None
-    tool_choice: dict[str, Any] | None = None
     thinking: dict[str, Any] | None = None
     output_config: dict[str, Any] | None = None
     speed: str | None = None
@@ -41,8 +67,7 @@ class _Prompt(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     def unhonoured(self) -> str | None:
         """The first parameter given with a value other than its default, that Parley cannot pass on."""
         asked = {
-            "tools": bool(self.tools),
-            "tool_choice": self.tool_choice is not None and self.tool_choice.get("type") not in ("auto", "none"),
+            "tools": any(tool.type not in (None, "custom") for tool in self.tools or ()),
             "thinking": self.thinking is not None and self.thinking.get("type") != "disabled",
             "output_config": bool(self.output_config),
             "speed": self.speed not in (None, "standard"),
@@ -68,18 +93,19 @@ class MessagesBody(_Prompt, kw_only=True):
     inference_geo: str | None = None
 
     def unhonoured(self) -> str | None:
-        sampling = {
-            "top_p": self.top_p not in (None, 1),
-            "top_k": self.top_k is not None,
-            "stop_sequences": bool(self.stop_sequences),
-            "inference_geo": self.inference_geo is not None,
-        }
-        return next((name for name, given in sampling.items() if given), None) or super().unhonoured()
+        if self.inference_geo is not None:
+            return "inference_geo"
+        return super().unhonoured()
 
 
-class TextBlock(msgspec.Struct):
+class TextBlock(msgspec.Struct, tag_field="type", tag="text"):
     text: str
-    type: Literal["text"] = "text"
+
+
+class ToolUseBlock(msgspec.Struct, tag_field="type", tag="tool_use"):
+    id: str
+    name: str
+    input: Any
 
 
 class Usage(msgspec.Struct):
@@ -92,8 +118,8 @@ class Message(msgspec.Struct):
 
     id: str
     model: str
-    content: list[TextBlock]
-    stop_reason: Literal["end_turn", "max_tokens"] | None
+    content: list[TextBlock | ToolUseBlock]
+    stop_reason: Literal["end_turn", "max_tokens", "tool_use"] | None
     usage: Usage
     stop_sequence: None = None
     type: Literal["message"] = "message"

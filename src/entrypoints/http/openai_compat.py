@@ -1,6 +1,11 @@
 """OpenAI-compatible /v1: chat completions (plain and streamed, with `stream_options.include_usage`) and
 the model list, in OpenAI's wire format, so the official `openai` SDK works with base_url=<server>/v1.
-Same quota, rate limits and accounting as /api/chat; every error in OpenAI's error body."""
+Same quota, rate limits and accounting as /api/chat; every error in OpenAI's error body.
+
+Tools, tool_choice, parallel_tool_calls, response_format, stop, seed, logit_bias, user, top_p and the penalties
+become CompletionOptions (left out at their defaults, so a plain request stays plain); assistant tool calls,
+tool results and image parts become Turns. Tool calls come back as `message.tool_calls`, or streamed as
+`tool_calls` deltas, with finish_reason "tool_calls"."""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from application.identity.guards import require_verified_email
 from domain.conversation.catalogue import ModelSpec
 from domain.conversation.errors import ModelNotAllowed, QuotaExceeded, UnknownModel
 from domain.conversation.model import Role
-from domain.conversation.ports import Turn
+from domain.conversation.ports import CompletionOptions, Image, Tool, ToolCall, ToolCallDelta, Turn
 from domain.identity.errors import Unauthenticated
 from domain.shared.errors import DomainError, InvalidInput, RateLimited
 from entrypoints.bootstrap import ConversationUseCases
@@ -44,14 +49,62 @@ from entrypoints.http.streaming import EventStream
 _encode = msgspec.json.Encoder().encode
 
 
+class ImageUrl(msgspec.Struct):
+    url: str
+    detail: str | None = None
+
+
 class TextPart(msgspec.Struct):
+    """A part of a message's content: `text`, or `image_url` (for a model that accepts images)."""
+
     type: str
     text: str | None = None
+    image_url: ImageUrl | None = None
+
+
+class FunctionCall(msgspec.Struct):
+    name: str
+    arguments: str = ""
+
+
+class ToolCallIn(msgspec.Struct):
+    id: str
+    function: FunctionCall
+    type: Literal["function"] = "function"
 
 
 class ChatMessage(msgspec.Struct):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+class FunctionSpec(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolSpec(msgspec.Struct):
+    function: FunctionSpec
+    type: Literal["function"] = "function"
+
+
+class NamedFunction(msgspec.Struct):
+    name: str
+
+
+class NamedToolChoice(msgspec.Struct):
+    function: NamedFunction
+    type: Literal["function"] = "function"
+
+
+class ResponseFormat(msgspec.Struct):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
 
 
 class StreamOptions(msgspec.Struct):
@@ -67,36 +120,67 @@ class CompletionBody(msgspec.Struct):
     max_completion_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
     user: str | None = None
-    # What no model of the catalogue honours yet: refused (400 naming it) unless it asks for the default, so a
-    # client is never answered as though it had been applied.
-    n: int | None = None
-    top_p: float | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
+    # Passed on to providers that honour them (a model whose provider cannot is refused, 400 naming it).
+    top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    presence_penalty: Annotated[float, msgspec.Meta(ge=-2, le=2)] | None = None
+    frequency_penalty: Annotated[float, msgspec.Meta(ge=-2, le=2)] | None = None
     logit_bias: dict[str, float] | None = None
     seed: int | None = None
-    stop: str | list[str] | None = None
-    tools: list[Any] | None = None
-    tool_choice: Any = None
-    response_format: Any = None
+    stop: str | Annotated[list[str], msgspec.Meta(max_length=4)] | None = None
+    tools: Annotated[list[ToolSpec], msgspec.Meta(max_length=128)] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    # What no provider is asked for: refused (400 naming it) unless it asks for the default, so a client is
+    # never answered as though it had been applied.
+    n: int | None = None
     logprobs: bool | None = None
 
     def unhonoured(self) -> str | None:
         """The first parameter given with a value other than its default, that Parley cannot pass on."""
-        asked = {
-            "n": self.n not in (None, 1),
-            "top_p": self.top_p not in (None, 1),
-            "presence_penalty": self.presence_penalty not in (None, 0),
-            "frequency_penalty": self.frequency_penalty not in (None, 0),
-            "logit_bias": bool(self.logit_bias),
-            "seed": self.seed is not None,
-            "stop": bool(self.stop),
-            "tools": bool(self.tools),
-            "tool_choice": self.tool_choice not in (None, "none", "auto"),
-            "response_format": self.response_format not in (None, {"type": "text"}),
-            "logprobs": bool(self.logprobs),
-        }
+        asked = {"n": self.n not in (None, 1), "logprobs": bool(self.logprobs)}
         return next((name for name, given in asked.items() if given), None)
+
+    def options(self) -> CompletionOptions | None:
+        """What the request asks beyond the text; None when nothing (each parameter at its default)."""
+        asked = (
+            self.tools, self.tool_choice, self.response_format, self.stop, self.seed, self.logit_bias, self.user,
+            self.top_p, self.parallel_tool_calls, self.presence_penalty, self.frequency_penalty,
+        )  # fmt: skip
+        if asked == _NOTHING_ASKED:
+            return None  # a plain chat, as most are: nothing to build
+        tools = tuple(Tool(t.function.name, t.function.description, t.function.parameters) for t in self.tools or ())
+        choice, name = (
+            ("function", self.tool_choice.function.name)
+            if isinstance(self.tool_choice, NamedToolChoice)
+            else (self.tool_choice, None)
+        )
+        if not tools and choice in ("none", "auto"):
+            choice = None  # no tools to choose from: the default
+        response_format: dict[str, Any] | None = None
+        if self.response_format is not None and self.response_format.type != "text":
+            response_format = {"type": self.response_format.type}
+            if self.response_format.json_schema is not None:
+                response_format["json_schema"] = self.response_format.json_schema
+        stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
+        options = CompletionOptions(
+            tools=tools,
+            tool_choice=choice,
+            tool_name=name,
+            parallel_tool_calls=self.parallel_tool_calls if tools else None,
+            response_format=response_format,
+            stop=stop,
+            seed=self.seed,
+            logit_bias=self.logit_bias or None,
+            user=self.user,
+            top_p=None if self.top_p == 1 else self.top_p,
+            presence_penalty=self.presence_penalty or None,
+            frequency_penalty=self.frequency_penalty or None,
+        )
+        return None if options == CompletionOptions() else options
+
+
+_NOTHING_ASKED = (None,) * 11
 
 
 class OpenAIError(msgspec.Struct):
@@ -131,23 +215,43 @@ def _text(message: ChatMessage) -> str:
     return "".join(part.text or "" for part in message.content if part.type == "text")
 
 
+def _turn(message: ChatMessage) -> Turn:
+    """A message as a Turn: the plain one for text, else with its tool calls, tool call id or images."""
+    role = Role(message.role)
+    if role is Role.TOOL:
+        return Turn(role, _text(message), tool_call_id=message.tool_call_id or "")
+    images: tuple[Image, ...] = ()
+    if isinstance(message.content, list):
+        images = tuple(Image(p.image_url.url) for p in message.content if p.type == "image_url" and p.image_url)
+        if any(p.type not in ("text", "image_url") for p in message.content):
+            raise InvalidInput("messages", "Content parts must be `text` or `image_url`.")
+    calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or ())
+    if role is not Role.USER and images:
+        raise InvalidInput("messages", "Only user messages may hold images.")
+    if not (images or calls):
+        return Turn(role, _text(message))
+    return Turn(role, _text(message), tool_calls=calls if role is Role.ASSISTANT else (), images=images)
+
+
 def to_chat_request(body: CompletionBody, principal: Principal) -> ChatRequest:
     if (param := body.unhonoured()) is not None:
         raise InvalidInput(param, f"`{param}` is not supported by this model; leave it out or use its default.")
     system = "\n\n".join(_text(m) for m in body.messages if m.role in ("system", "developer")) or None
-    turns = [m for m in body.messages if m.role in ("user", "assistant")]
-    if not turns or turns[-1].role != "user":
-        raise InvalidInput("messages", "The last message must come from the user.")
-    history = [Turn(Role(m.role), _text(m)) for m in turns[:-1]]
+    turns = [_turn(m) for m in body.messages if m.role in ("user", "assistant", "tool")]
+    if not turns or turns[-1].role not in (Role.USER, Role.TOOL):
+        raise InvalidInput("messages", "The last message must come from the user (or be a tool's result).")
+    last = turns[-1]
     return ChatRequest(
         user_id=principal.user.id,
         plan=principal.user.plan,
-        content=_text(turns[-1]),
+        content=last.content,
         model=body.model,
         system=system,
         max_tokens=body.max_completion_tokens or body.max_tokens,
         temperature=body.temperature,
-        history=history,
+        history=turns[:-1],
+        last=None if last.plain else last,
+        options=body.options(),
     )
 
 
@@ -166,6 +270,7 @@ async def completion_chunks(reply: ChatReply, include_usage: bool, drain: Drain)
     )[:-1]
     prefix = b"data: " + head + b',"choices":[{"index":0,"delta":{"content":'
     suffix = b'},"finish_reason":null}]}\n\n'
+    tool_prefix = b"data: " + head + b',"choices":[{"index":0,"delta":{"tool_calls":'
     # The role chunk goes out with the first text chunk (already received when the reply starts): the first
     # write of the body carries the first token.
     role: bytes | None = (
@@ -181,6 +286,8 @@ async def completion_chunks(reply: ChatReply, include_usage: bool, drain: Drain)
                     chunk, stopping = SHUTTING_DOWN, True
                 else:
                     chunk = prefix + _encode(event.text) + suffix
+            elif isinstance(event, ToolCallDelta):
+                chunk = tool_prefix + _encode([_call_delta(event)]) + suffix
             elif isinstance(event, ReplyFinished):
                 finish = _encode(event.finish_reason)
                 chunk = b"data: " + head + b',"choices":[{"index":0,"delta":{},"finish_reason":' + finish + b"}]}\n\n"
@@ -215,9 +322,34 @@ async def completion_chunks(reply: ChatReply, include_usage: bool, drain: Drain)
         await reply.aclose()
 
 
+def _call_delta(delta: ToolCallDelta) -> dict[str, Any]:
+    """A tool call piece as OpenAI streams it: the first with its id, type and name."""
+    if delta.id is None:
+        return {"index": delta.index, "function": {"arguments": delta.arguments}}
+    function = {"name": delta.name or "", "arguments": delta.arguments}
+    return {"index": delta.index, "id": delta.id, "type": "function", "function": function}
+
+
+def _answer(content: str, calls: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """The completion's message: its text, and the tool calls the model asks for."""
+    if not calls:
+        return {"role": "assistant", "content": content, "refusal": None}
+    tool_calls = [calls[index] for index in sorted(calls)]
+    return {"role": "assistant", "content": content or None, "refusal": None, "tool_calls": tool_calls}
+
+
 async def completion_body(reply: ChatReply) -> dict[str, Any]:
+    calls: dict[int, dict[str, Any]] = {}
     try:
         async for event in reply.events():
+            if isinstance(event, ToolCallDelta):
+                call = calls.setdefault(
+                    event.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+                )
+                if event.id is not None:
+                    call["id"], call["function"]["name"] = event.id, event.name or ""
+                call["function"]["arguments"] += event.arguments
+                continue
             if isinstance(event, ReplyFailed):
                 raise event.error
             if isinstance(event, ReplyFinished):
@@ -230,7 +362,7 @@ async def completion_body(reply: ChatReply) -> dict[str, Any]:
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": message.content, "refusal": None},
+                            "message": _answer(message.content, calls),
                             "logprobs": None,
                             "finish_reason": event.finish_reason,
                         }

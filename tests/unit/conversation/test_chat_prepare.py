@@ -9,7 +9,7 @@ from adapters.memory.llm import ScriptedProvider
 from application.conversation.chat_prepare import ChatRequest, PrepareTurn
 from domain.conversation.errors import ModelNotAllowed
 from domain.conversation.model import Role
-from domain.conversation.ports import Turn
+from domain.conversation.ports import CompletionOptions, Image, Tool, ToolCall, Turn
 from domain.shared.errors import InvalidInput, NotFound
 from domain.shared.ids import new_id
 from tests.factories.conversation import ConversationFactory, MessageFactory, UsageRecordFactory
@@ -81,3 +81,29 @@ async def test_a_new_conversation_is_titled_from_the_message_and_nothing_is_stor
     assert turn.new and turn.conversation.title == "Tell me about the tides, please"
     assert turn.cache_key.startswith("reply:")
     assert chat.db.table("conversations") == {} and chat.db.table("messages") == {}
+
+
+async def test_a_tool_result_is_sent_as_the_new_turn_and_such_a_turn_is_never_answered_from_the_cache() -> None:
+    chat = Chat(ScriptedProvider("p"), cache_ttl=60)
+    asked = Turn(Role.ASSISTANT, "", tool_calls=(ToolCall("call_1", "now", "{}"),))
+    result = Turn(Role.TOOL, '{"time":"noon"}', tool_call_id="call_1")
+    options = CompletionOptions(tools=(Tool("now"),))
+
+    turn = await prepare(chat)(
+        ChatRequest(
+            new_id(), "free", result.content, history=[Turn(Role.USER, "Time?"), asked], last=result, options=options
+        )
+    )
+
+    assert turn.turns == [Turn(Role.USER, "Time?"), asked, result]
+    assert turn.cache_key == "" and turn.completion_request(turn.spec.route[0]).options == options
+
+
+async def test_an_image_to_a_model_that_does_not_accept_images_is_refused_naming_messages() -> None:
+    chat = Chat(ScriptedProvider("p"))
+    with_image = Turn(Role.USER, "What is this?", images=(Image("https://example.com/a.png"),))
+
+    with pytest.raises(InvalidInput) as refused:
+        await prepare(chat)(ChatRequest(new_id(), "free", with_image.content, last=with_image))
+
+    assert refused.value.field == "messages"

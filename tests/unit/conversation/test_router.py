@@ -10,7 +10,7 @@ from application.conversation.router import ProviderRouter
 from domain.conversation.catalogue import ModelSpec, RouteStep
 from domain.conversation.errors import ProviderError, ProviderUnavailable
 from domain.conversation.model import Role
-from domain.conversation.ports import CompletionRequest, TextDelta, Turn
+from domain.conversation.ports import CompletionOptions, CompletionRequest, TextDelta, Tool, Turn
 
 
 class Ticks:
@@ -69,3 +69,15 @@ async def test_a_breaker_opens_after_repeated_failures_and_lets_a_trial_through_
     assert router.breaker("a").state == "half-open"
     opened = await router.open(spec("a", "b"), request)  # the trial call succeeds (the script is used up)
     assert opened.provider == "a" and router.breaker("a").state == "closed"
+
+
+def test_an_option_is_unsupported_when_any_configured_provider_of_the_route_lacks_it() -> None:
+    tools = CompletionOptions(tools=(Tool("now"),), stop=("END",))
+    both = ScriptedProvider("a", capabilities=frozenset({"tools", "stop"}))
+    tools_only = ScriptedProvider("b", capabilities=frozenset({"tools"}))
+    router = ProviderRouter({"a": both, "b": tools_only})
+
+    assert router.unsupported(spec("a"), tools) is None
+    assert router.unsupported(spec("a", "b"), tools) == "stop"  # failover may land on b
+    assert router.unsupported(spec("a", "unconfigured"), tools) is None
+    assert router.unsupported(spec("b"), CompletionOptions(user="end-user")) is None  # `user` is advisory
