@@ -99,7 +99,9 @@ def openai_server(tmp_path_factory: pytest.TempPathFactory, fake_openai_server: 
     )
 
 
-def test_langchain_embeddings_reach_openai_through_parley(openai_server: ServerProcess, fake_openai: FakeOpenAi) -> None:
+def test_langchain_embeddings_reach_openai_through_parley(
+    openai_server: ServerProcess, fake_openai: FakeOpenAi
+) -> None:
     mailbox = Mailbox(openai_server.workdir / "var" / "mail")
     with httpx.Client(base_url=openai_server.url, timeout=10.0) as client:
         token = verified_access_token(client, mailbox)
@@ -120,5 +122,3 @@ def test_langchain_embeddings_reach_openai_through_parley(openai_server: ServerP
     by_model = usage_of(openai_server, key)
     assert by_model["text-embedding-3-small"]["prompt_tokens"] == 9
     assert by_model["text-embedding-3-small"]["requests"] == 1
-
-
