@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Request, Response, post
+from litestar import Request, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
@@ -22,8 +22,6 @@ from domain.shared.errors import InvalidInput
 from entrypoints.http.dependencies import hot_path_services
 from entrypoints.http.openai_compat import v1_errors
 
-_encode = msgspec.json.Encoder().encode
-
 
 class EmbeddingsBody(msgspec.Struct):
     model: str
@@ -31,6 +29,25 @@ class EmbeddingsBody(msgspec.Struct):
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: Annotated[int, msgspec.Meta(ge=1)] | None = None
     user: str | None = None
+
+
+class EmbeddingObject(msgspec.Struct):
+    object: Literal["embedding"]
+    index: int
+    embedding: list[float] | str
+    """The vector's floats, or (`encoding_format: base64`) base64 of its little-endian float32s."""
+
+
+class EmbeddingUsage(msgspec.Struct):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingList(msgspec.Struct):
+    object: Literal["list"]
+    data: list[EmbeddingObject]
+    model: str
+    usage: EmbeddingUsage
 
 
 def texts_of(value: str | list[Any]) -> list[str]:
@@ -56,7 +73,7 @@ def encoded(vector: Sequence[float], encoding_format: str) -> list[float] | str:
 @post("/embeddings", status_code=200, responses=v1_errors(401, 403, 404, 429, 503))
 async def create_embeddings(
     request: Request[Any, Any, Any], data: JSONBody[EmbeddingsBody], principal: NamedDependency[Principal]
-) -> Response[bytes]:
+) -> EmbeddingList:
     services = hot_path_services(request)
     await services.rate_limits.check(request, "chat", user_id=str(principal.user.id))
     require_verified_email(principal, required=services.settings.require_verified_email)
@@ -69,13 +86,12 @@ async def create_embeddings(
             dimensions=data.dimensions,
         )
     )
-    body = {
-        "object": "list",
-        "data": [
-            {"object": "embedding", "index": index, "embedding": encoded(vector, data.encoding_format)}
+    return EmbeddingList(
+        object="list",
+        data=[
+            EmbeddingObject("embedding", index, encoded(vector, data.encoding_format))
             for index, vector in enumerate(embeddings.vectors)
         ],
-        "model": embeddings.model,
-        "usage": {"prompt_tokens": embeddings.prompt_tokens, "total_tokens": embeddings.prompt_tokens},
-    }
-    return Response(_encode(body), media_type="application/json")
+        model=embeddings.model,
+        usage=EmbeddingUsage(embeddings.prompt_tokens, embeddings.prompt_tokens),
+    )
