@@ -6,28 +6,31 @@
 3. ask the model's providers in route order (the next one only when a provider fails with a retryable error);
 4. settle the ledger with the provider's count (the estimate when it reports none) and record a usage record
    (completion 0; its cost at the model's prompt price) with the outbox messages it causes (a quota threshold
-   crossed, overage), in one transaction, so the usage shows in GET /api/usage like a reply's.
+   crossed, overage), in one transaction (tried again after a database blink, as a reply's record is), so the
+   usage shows in GET /api/usage like a reply's.
 Every provider failing releases the reservation: nothing is charged."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeGuard
 from uuid import UUID
 
-from application.conversation.chat_account import quota_outbox
+from application.conversation.chat_account import RECORD_RETRY_DELAYS, quota_outbox
 from application.conversation.chat_store import ChatStore
 from application.conversation.quota import QuotaGate
 from application.shared.allowance import AllowanceProvider, QuotaStatus
+from application.shared.ports import OutboxMessage
 from domain.conversation.catalogue import ModelCatalogue, ModelSpec
 from domain.conversation.embedding import EmbeddingProvider, EmbeddingRequest, EmbeddingResult, check_inputs
 from domain.conversation.errors import ProviderError, ProviderUnavailable
 from domain.conversation.model import Usage
 from domain.conversation.ports import UsageRecord
 from domain.shared.clock import Clock
-from domain.shared.errors import InvalidInput
+from domain.shared.errors import Conflict, InvalidInput
 from domain.shared.ids import new_id
 
 log = logging.getLogger("parley.embeddings")
@@ -61,6 +64,7 @@ class Embed:
         quota: QuotaGate,
         store: ChatStore,
         clock: Clock,
+        retry_delays: Sequence[float] = RECORD_RETRY_DELAYS,
     ) -> None:
         self._catalogue = catalogue
         self._providers = {name: provider for name, provider in providers.items() if _embeds(provider)}
@@ -68,6 +72,7 @@ class Embed:
         self._quota = quota
         self._store = store
         self._clock = clock
+        self._retry_delays = retry_delays
 
     async def __call__(self, request: EmbedRequest) -> Embeddings:
         spec = self._catalogue.for_plan(request.model, request.plan, kind="embedding")
@@ -99,12 +104,30 @@ class Embed:
             cost_micros=spec.cost_micros(usage),
         )
         caused = quota_outbox(request.user_id, allowance, quota, tokens, record.id, now)
-        await self._store.record_reply(None, record, caused)
+        await self._record(record, caused)
         log.info(
             "embeddings.created",
             extra={"provider": provider, "model": spec.id, "inputs": len(request.inputs), "prompt_tokens": tokens},
         )
         return Embeddings(spec.id, result.vectors, tokens, provider, quota)
+
+    async def _record(self, record: UsageRecord, caused: Sequence[OutboxMessage]) -> None:
+        """The ledger has counted the tokens, so the record is tried again after a database blink (as a chat
+        reply's is); its id is fixed, so a try that had committed meets its own row on the next (Conflict)."""
+        for retry, delay in enumerate((None, *self._retry_delays)):
+            if delay is not None:
+                await asyncio.sleep(delay)
+            try:
+                await self._store.record_reply(None, record, caused)
+                return
+            except Conflict:
+                if retry == 0:
+                    raise
+                return  # an earlier try was stored after all
+            except Exception as exc:
+                if retry == len(self._retry_delays):
+                    raise
+                log.warning("embeddings.record_retry", extra={"usage_id": str(record.id), "error": type(exc).__name__})
 
     async def _ask(self, spec: ModelSpec, request: EmbedRequest) -> tuple[str, EmbeddingResult]:
         """The first provider of the route to answer; a non-retryable error (the request's fault) is final."""
