@@ -34,7 +34,22 @@ MODEL = "gpt-4o-mini"
 MAX_TOKENS = 50
 READ_SIZE = 65536
 ERROR_SAMPLES = 5
-_CONTENT = b'"content":"'
+
+
+@dataclass(frozen=True)
+class Wire:
+    """How a wire format's responses read: the marker before a streamed piece's text, the end of a complete
+    stream (within its last 64 bytes), an error event, and what a complete plain response holds."""
+
+    content: bytes
+    done: bytes
+    error: bytes
+    plain_ok: bytes
+
+
+OPENAI = Wire(content=b'"content":"', done=b"[DONE]", error=b'{"error"', plain_ok=b'"choices"')
+ANTHROPIC = Wire(content=b'"text":"', done=b"message_stop", error=b'"type":"error"', plain_ok=b'"content":[')
+"""Anthropic's Messages API: text in `text_delta`s, `message_stop` last, an `error` event on failure."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,7 @@ class Target:
     body_prefix: bytes
     body_suffix: bytes
     stream: bool
+    wire: Wire = OPENAI
 
     @classmethod
     def of(cls, url: str, key: str, *, stream: bool, model: str = MODEL, max_tokens: int = MAX_TOKENS) -> Target:
@@ -64,6 +80,27 @@ class Target:
             body_prefix=prefix.encode(),
             body_suffix=b'"}]}',
             stream=stream,
+        )
+
+    @classmethod
+    def messages(cls, url: str, key: str, *, stream: bool, model: str = MODEL, max_tokens: int = MAX_TOKENS) -> Target:
+        """The same chat through Anthropic's Messages API (/v1/messages): key in `x-api-key`, no usage option (the
+        usage comes in `message_delta` anyway)."""
+        parts = urlsplit(url)
+        options = ',"stream":true' if stream else ',"stream":false'
+        prefix = f'{{"model":"{model}","max_tokens":{max_tokens}{options},"messages":[{{"role":"user","content":"'
+        head = (
+            f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nx-api-key: {key}\r\n"
+            "anthropic-version: 2023-06-01\r\nContent-Type: application/json\r\nAccept: */*\r\nContent-Length: "
+        )
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 80,
+            head=head.encode(),
+            body_prefix=prefix.encode(),
+            body_suffix=b'"}]}',
+            stream=stream,
+            wire=ANTHROPIC,
         )
 
     def request(self, text: str) -> bytes:
@@ -128,7 +165,11 @@ class Connection:
         return data
 
     async def exchange(
-        self, request: bytes, stream: bool, on_first_token: Callable[[], None] | None = None
+        self,
+        request: bytes,
+        stream: bool,
+        on_first_token: Callable[[], None] | None = None,
+        wire: Wire = OPENAI,
     ) -> Exchange:
         result = Exchange(started=time.perf_counter())
         self._writer.write(request)
@@ -137,7 +178,7 @@ class Connection:
         lower = head.lower()
         result.keep_alive = b"\r\nconnection: close" not in lower
         if b"\r\ntransfer-encoding: chunked" in lower:
-            body = await self._read_chunks(result, on_first_token)
+            body = await self._read_chunks(result, on_first_token, wire)
         elif (start := lower.find(b"\r\ncontent-length:")) >= 0:
             end = lower.find(b"\r\n", start + 2)
             body = await self._take(int(lower[start + 17 : end if end >= 0 else None]))
@@ -145,14 +186,16 @@ class Connection:
             raise ResponseError("response without a length")
         result.ended = time.perf_counter()
         if stream:
-            result.ok = result.status == 200 and result.first_token is not None and b"[DONE]" in body[-64:]
+            result.ok = result.status == 200 and result.first_token is not None and wire.done in body[-64:]
         else:
-            result.ok = result.status == 200 and b'"choices"' in body
+            result.ok = result.status == 200 and wire.plain_ok in body
         if not result.ok:
             result.detail = body[:300]
         return result
 
-    async def _read_chunks(self, result: Exchange, on_first_token: Callable[[], None] | None) -> bytes:
+    async def _read_chunks(
+        self, result: Exchange, on_first_token: Callable[[], None] | None, wire: Wire = OPENAI
+    ) -> bytes:
         """The chunked body; on the way, time the first chunk with content. A chunk that carries an error
         event (an error after the stream started) makes the whole response a failure."""
         pieces: list[bytes] = []
@@ -163,23 +206,23 @@ class Connection:
                 await self._take_until(b"\r\n")
                 break
             chunk = await self._take(size + 2)
-            if result.first_token is None and _has_content(chunk):
+            if result.first_token is None and _has_content(chunk, wire.content):
                 result.first_token = time.perf_counter()
                 if on_first_token is not None:
                     on_first_token()
-            failed = failed or b'{"error"' in chunk
+            failed = failed or wire.error in chunk
             pieces.append(chunk)
         body = b"".join(pieces)
         return body if not failed else b"[error event] " + body
 
 
-def _has_content(chunk: bytes) -> bool:
+def _has_content(chunk: bytes, marker: bytes = OPENAI.content) -> bool:
     """True if an SSE event in this chunk carries non-empty content (the role-only first event does not)."""
-    at = chunk.find(_CONTENT)
+    at = chunk.find(marker)
     while at >= 0:
-        if chunk[at + len(_CONTENT) : at + len(_CONTENT) + 1] not in (b'"', b""):
+        if chunk[at + len(marker) : at + len(marker) + 1] not in (b'"', b""):
             return True
-        at = chunk.find(_CONTENT, at + 1)
+        at = chunk.find(marker, at + 1)
     return False
 
 
@@ -231,7 +274,7 @@ async def _one(
     try:
         async with asyncio.timeout(request_timeout):
             conn = conn or await Connection.open(target.host, target.port)
-            exchange = await conn.exchange(request, target.stream, on_first_token)
+            exchange = await conn.exchange(request, target.stream, on_first_token, target.wire)
     except (OSError, ResponseError, ValueError, TimeoutError) as exc:
         failed = Exchange(started, ended=time.perf_counter(), error=type(exc).__name__, detail=str(exc).encode())
         tally.record(failed)

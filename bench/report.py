@@ -89,6 +89,7 @@ ROWS = (
     _throughput("6 paced streamed c=32", "6-paced-c32"),
     _added_ms("7 paced c=1 TTFT p50 added", "7-paced-c1", "ttft_ms"),
     _added_ms("7 paced c=1 latency p50 added", "7-paced-c1", "latency_ms"),
+    _throughput("9 /v1/messages streamed c=32", "9-messages-c32", 150),
 )
 
 
@@ -147,7 +148,35 @@ def load_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
                 _verdict(met, figures["current"]["errors"], capped),
             )
         )
+    out.extend(wire_rows(results))
     return out
+
+
+def wire_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Scenario 9 against scenario 1 on each side, same run: the Messages API's streams/s within 10% of chat
+    completions' (the two wire formats in front of the same chat turn)."""
+    loads = results.get("loads", {})
+    messages, chat = loads.get("9-messages-c32"), loads.get("1-stream-c32")
+    if messages is None or chat is None or "current" not in messages:
+        return []
+    cells = {
+        name: f"{messages[name]['rps'] / chat[name]['rps']:.2f}x"
+        for name in ("baseline", "current")
+        if name in messages and name in chat and chat[name]["rps"]
+    }
+    ratio = messages["current"]["rps"] / chat["current"]["rps"] if chat["current"]["rps"] else 0.0
+    met = ratio >= 1 - WITHIN
+    return [
+        (
+            "9 vs 1: /v1/messages / chat completions",
+            "-",
+            cells.get("baseline", "-"),
+            cells.get("current", "-"),
+            f"{ratio:.2f}x",
+            f">= {1 - WITHIN:g}x chat",
+            _verdict(met, messages["current"]["errors"]),
+        )
+    ]
 
 
 def hold_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:

@@ -13,7 +13,9 @@ Scenarios (each against the upstream directly, then through each side, the sides
 6. streamed, concurrency 32, upstream pausing 2 ms between tokens: throughput;
 7. the same paced upstream, concurrency 1: added TTFT/latency;
 8. a user with 1,000 usage records against one with 1,000,000: GET /api/usage and the first chat after the
-   quota counter is lost (history.py).
+   quota counter is lost (history.py);
+9. scenario 1 through Anthropic's Messages API (/v1/messages, streamed, concurrency 32): its streams/s against
+   scenario 1's in the same run (the same turn behind another wire format: within 10%).
 Then durability: every successful reply left a usage record and an assistant message, and each user's quota
 ledger matches the usage stored.
 
@@ -84,6 +86,8 @@ class Load:
     stream: bool
     concurrency: int
     pace_ms: float = 0.0
+    wire: str = "openai"
+    """`openai`: /v1/chat/completions; `anthropic`: /v1/messages (Parley's side only: the upstream is OpenAI)."""
 
 
 LOADS = (
@@ -93,6 +97,7 @@ LOADS = (
     Load("4-plain-c1", stream=False, concurrency=1),
     Load("6-paced-c32", stream=True, concurrency=32, pace_ms=PACE_MS),
     Load("7-paced-c1", stream=True, concurrency=1, pace_ms=PACE_MS),
+    Load("9-messages-c32", stream=True, concurrency=32, wire="anthropic"),
 )
 
 
@@ -143,7 +148,10 @@ class Bench:
     def direct(self, *, stream: bool) -> Target:
         return Target.of(f"http://127.0.0.1:{self.upstream_port}/v1/chat/completions", "direct", stream=stream)
 
-    def parley(self, side: Side, user: str, *, stream: bool) -> Target:
+    def parley(self, side: Side, user: str, *, stream: bool, wire: str = "openai") -> Target:
+        if wire == "anthropic":
+            url = f"http://127.0.0.1:{side.port}/v1/messages"
+            return Target.messages(url, side.keys[user], stream=stream, model=MODEL)
         url = f"http://127.0.0.1:{side.port}/v1/chat/completions"
         return Target.of(url, side.keys[user], stream=stream, model=MODEL)
 
@@ -249,7 +257,7 @@ async def settle(bench: Bench) -> None:
 
 
 async def loads(bench: Bench, only: list[str] | None) -> None:
-    """Scenarios 1-4, 6, 7: each directly once, then each side `rounds` times (a fresh user per round, the
+    """Scenarios 1-4, 6, 7, 9: each directly once, then each side `rounds` times (a fresh user per round, the
     sides' order alternating round after round and scenario after scenario)."""
     plan = bench.plan
     for index, load in enumerate(LOADS):
@@ -264,7 +272,7 @@ async def loads(bench: Bench, only: list[str] | None) -> None:
             for turn in range(plan.rounds):
                 for side in in_turn(bench.sides, index + turn):
                     user = f"{load.name}-r{turn}"
-                    target = bench.parley(side, user, stream=load.stream)
+                    target = bench.parley(side, user, stream=load.stream, wire=load.wire)
                     cap = quota_cap(side, user, load.concurrency)
                     run = run_load(target, duration=seconds / plan.rounds, max_requests=cap, samples=True, **options)
                     rounds[side.name].append(await with_server_cpu(side, run))
@@ -325,7 +333,7 @@ async def profile(bench: Bench, args: argparse.Namespace, name: str) -> dict[str
     concurrency = args.profile_concurrency or load.concurrency
     seconds = bench.plan.warmup + (bench.plan.throughput if concurrency > 1 else bench.plan.latency)
     run = run_load(
-        bench.parley(side, f"profile-{name}", stream=load.stream),
+        bench.parley(side, f"profile-{name}", stream=load.stream, wire=load.wire),
         concurrency=concurrency,
         duration=seconds - bench.plan.warmup,
         warmup=bench.plan.warmup,

@@ -38,6 +38,7 @@ from application.billing.webhooks import ProcessGatewayEvent, ReceiveGatewayEven
 from application.conversation.allowance_cache import CachedAllowance
 from application.conversation.chat_store import ChatStore
 from application.conversation.count_tokens import CountTokens
+from application.conversation.embed import Embed
 from application.conversation.erase import EraseConversations
 from application.conversation.export import ConversationDataExport
 from application.conversation.ports import QuotaLedger, StreamLog
@@ -136,6 +137,7 @@ class ConversationUseCases:
     get_usage: GetUsage
     list_models: ListModels
     count_tokens: CountTokens
+    embed: Embed
 
 
 @dataclass
@@ -531,6 +533,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         get_usage=GetUsage(uow_factory, shared.ledger, allowance, clock),
         list_models=ListModels(catalogue),
         count_tokens=CountTokens(catalogue),
+        embed=Embed(catalogue, providers, allowance, quota, chat_store, clock),
     )
     quota_meter = QuotaGate(shared.ledger, uow_factory)
     billing = BillingUseCases(

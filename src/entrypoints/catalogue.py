@@ -1,14 +1,15 @@
 """Which LLM providers and models this deployment offers, from settings (or a JSON models file).
 
 Defaults: the offline demo models always (`parley-demo` for every plan, `parley-demo-large` for paid
-plans); OpenAI's models when OPENAI_API_KEY or OPENAI_BASE_URL is set; Anthropic's when ANTHROPIC_API_KEY
-is. PARLEY_MODELS_FILE replaces the model list (routes with failover, windows, prices, plans); see
-docs/conversation.md. PARLEY_PLANS_FILE replaces the plans (docs/billing.md)."""
+plans, the embedding model `parley-demo-embed` for every plan); OpenAI's chat and embedding models when
+OPENAI_API_KEY or OPENAI_BASE_URL is set; Anthropic's when ANTHROPIC_API_KEY is. PARLEY_MODELS_FILE replaces
+the model list (routes with failover, windows, prices, plans, kinds); see docs/conversation.md.
+PARLEY_PLANS_FILE replaces the plans (docs/billing.md)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from application.billing.plans import DEFAULT_PLANS, with_overage
 from domain.billing.model import Plan
@@ -59,6 +60,9 @@ LIST_PRICES: dict[str, tuple[int, int]] = {
     "claude-sonnet-4-5": (300, 1_500),
     "claude-sonnet-4-0": (300, 1_500),
     "claude-opus-4-1": (1_500, 7_500),
+    "text-embedding-3-small": (2, 0),
+    "text-embedding-3-large": (13, 0),
+    "text-embedding-ada-002": (10, 0),
 }
 """The providers' list prices, in US cents per million (input, output) tokens, of the models the default
 catalogue may offer; PARLEY_MODEL_PRICES overrides or adds to them, and a model in neither costs 0."""
@@ -80,6 +84,31 @@ VISION_MODELS = frozenset(
 """The models of the default catalogue that read images (`accepts_images`); the demo models read none."""
 
 
+EMBEDDING_SHAPES: dict[str, tuple[int, bool]] = {
+    "text-embedding-3-small": (1536, True),
+    "text-embedding-3-large": (3072, True),
+    "text-embedding-ada-002": (1536, False),
+}
+"""OpenAI's embedding models: (vector length, whether `dimensions` may shorten it). Another name is offered
+with the provider's default length and without `dimensions`."""
+EMBEDDING_CONTEXT_WINDOW = 8_191
+DEMO_EMBEDDING_MODEL = "parley-demo-embed"
+
+
+def _embedding(model_id: str, provider: str, plans: frozenset[str], **extra: Any) -> ModelSpec:
+    dimensions, custom = EMBEDDING_SHAPES.get(model_id, (None, False))
+    return _spec(
+        model_id,
+        provider,
+        EMBEDDING_CONTEXT_WINDOW,
+        plans,
+        kind="embedding",
+        dimensions=extra.pop("dimensions", dimensions),
+        custom_dimensions=extra.pop("custom_dimensions", custom),
+        **extra,
+    )
+
+
 def _spec(model_id: str, provider: str, window: int, plans: frozenset[str], **extra: Any) -> ModelSpec:
     return ModelSpec(id=model_id, route=(RouteStep(provider, model_id),), context_window=window, plans=plans, **extra)
 
@@ -97,11 +126,15 @@ def default_models(settings: Settings, providers: dict[str, LlmProvider]) -> lis
     models = [  # the demo models call no provider: they cost nothing
         _spec("parley-demo", "demo", 8_192, ALL_PLANS, default_max_tokens=256),
         _spec("parley-demo-large", "demo", 32_768, PAID_PLANS, default_max_tokens=512),
+        _embedding(DEMO_EMBEDDING_MODEL, "demo", ALL_PLANS, dimensions=64, custom_dimensions=True),
     ]
     if "openai" in providers:
         for index, name in enumerate(settings.openai_models):
             plans = ALL_PLANS if index == 0 else PAID_PLANS
             models.append(_spec(name, "openai", 128_000, plans, **_priced(settings, name)))
+        for index, name in enumerate(settings.openai_embedding_models):
+            plans = ALL_PLANS if index == 0 else PAID_PLANS
+            models.append(_embedding(name, "openai", plans, **_priced(settings, name)))
     if "anthropic" in providers:
         for index, name in enumerate(settings.anthropic_models):
             plans = ALL_PLANS if index == 0 else PAID_PLANS
@@ -111,7 +144,8 @@ def default_models(settings: Settings, providers: dict[str, LlmProvider]) -> lis
 
 def models_from_file(path: str) -> list[ModelSpec]:
     """[{"id", "route": [{"provider", "model"}], "context_window", "plans", "prompt_price_per_mtok_cents"?,
-    "completion_price_per_mtok_cents"?, "default_max_tokens"?, "accepts_images"?}, ...]"""
+    "completion_price_per_mtok_cents"?, "default_max_tokens"?, "accepts_images"?, "kind"? ("chat" or "embedding"),
+    "dimensions"?, "custom_dimensions"?}, ...]"""
     with open(path, encoding="utf-8") as handle:
         entries = json.load(handle)
     return [
@@ -124,9 +158,20 @@ def models_from_file(path: str) -> list[ModelSpec]:
             completion_price_per_mtok_cents=int(entry.get("completion_price_per_mtok_cents", 0)),
             default_max_tokens=int(entry.get("default_max_tokens", 1024)),
             accepts_images=bool(entry.get("accepts_images", False)),
+            kind=_kind(entry.get("kind", "chat")),
+            dimensions=int(entry["dimensions"]) if entry.get("dimensions") is not None else None,
+            custom_dimensions=bool(entry.get("custom_dimensions", False)),
         )
         for entry in entries
     ]
+
+
+def _kind(value: object) -> Literal["chat", "embedding"]:
+    if value == "chat":
+        return "chat"
+    if value == "embedding":
+        return "embedding"
+    raise ValueError(f"a model's kind is chat or embedding, not {value!r}")
 
 
 def plans_from_file(path: str) -> list[Plan]:

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     anthropic_models: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["claude-3-5-haiku-latest", "claude-sonnet-4-5"]
     )
+    openai_embedding_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["text-embedding-3-small", "text-embedding-3-large"]
+    )
+    """The OpenAI embedding models offered (for /v1/embeddings) when OpenAI is configured; the first on every plan."""
     model_prices: dict[str, tuple[int, int]] = Field(default_factory=dict)
     """JSON {"model": [input, output]}: US cents per million tokens, over the default catalogue's list prices."""
     provider_connect_timeout_seconds: float = 5.0
@@ -154,7 +158,14 @@ class Settings(BaseSettings):
             raise ValueError("prices are cents per million tokens, 0 or more")
         return value
 
-    @field_validator("secret_keys_old", "trusted_proxies", "openai_models", "anthropic_models", mode="before")
+    @field_validator(
+        "secret_keys_old",
+        "trusted_proxies",
+        "openai_models",
+        "anthropic_models",
+        "openai_embedding_models",
+        mode="before",
+    )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         return _csv(value)

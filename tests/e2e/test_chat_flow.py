@@ -75,7 +75,7 @@ def test_the_official_openai_sdk_works_against_v1(
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert streamed == completion.choices[0].message.content
     assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == completion.usage.total_tokens
-    assert [m.id for m in sdk.models.list().data] == ["parley-demo"]
+    assert [m.id for m in sdk.models.list().data] == ["parley-demo", "parley-demo-embed"]
 
     async def async_calls() -> tuple[str, str]:
         async with openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key=key) as asdk:

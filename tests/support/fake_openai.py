@@ -14,6 +14,8 @@ the fakes can stand in for a provider in benchmarks too."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import struct
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -276,7 +278,8 @@ def openai_error(status: int, message: str | None = None, code: str | None = Non
 
 
 class FakeOpenAi(FakeUpstream):
-    """`POST /v1/chat/completions` (streamed or not) and `GET /v1/models`, behind `Authorization: Bearer`."""
+    """`POST /v1/chat/completions` (streamed or not), `POST /v1/embeddings` and `GET /v1/models`, behind
+    `Authorization: Bearer`."""
 
     def __init__(self, api_key: str = OPENAI_API_KEY, models: tuple[str, ...] = OPENAI_MODELS) -> None:
         super().__init__()
@@ -297,8 +300,31 @@ class FakeOpenAi(FakeUpstream):
             await send_json(send, 200, {"object": "list", "data": models})
         elif (request.method, request.path) == ("POST", "/v1/chat/completions"):
             await self._chat_completion(request.body, receive, send)
+        elif (request.method, request.path) == ("POST", "/v1/embeddings"):
+            await self._embeddings(request.body, send)
         else:
             await send_json(send, 404, openai_error(404, f"Unknown request URL: {request.method} {request.path}."))
+
+    async def _embeddings(self, body: dict[str, Any], send: Send) -> None:
+        """Each input's vector is `fake_embedding(text, dimensions or 8)`; the prompt count is the scenario's, or
+        one token a word. Only a scenario's `status` and `prompt_tokens` apply."""
+        scenario = self.next_scenario()
+        if scenario.status != 200:
+            error = openai_error(scenario.status, code=scenario.error_code)
+            await send_json(send, scenario.status, error, retry_headers(scenario))
+            return
+        inputs = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        size = body.get("dimensions") or FAKE_EMBEDDING_DIMENSIONS
+        data = []
+        for index, text in enumerate(inputs):
+            vector = fake_embedding(text, size)
+            encoded: Any = vector
+            if body.get("encoding_format") == "base64":
+                encoded = base64.b64encode(struct.pack(f"<{size}f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        tokens = scenario.prompt_tokens if scenario.prompt_tokens is not None else sum(len(t.split()) for t in inputs)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        await send_json(send, 200, {"object": "list", "data": data, "model": body["model"], "usage": usage})
 
     async def _chat_completion(self, body: dict[str, Any], receive: Receive, send: Send) -> None:
         scenario = self.next_scenario()
@@ -401,6 +427,14 @@ def _openai_usage(scenario: Scenario, body: dict[str, Any], pieces: int) -> dict
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
     }
+
+
+FAKE_EMBEDDING_DIMENSIONS = 8
+
+
+def fake_embedding(text: str, dimensions: int = FAKE_EMBEDDING_DIMENSIONS) -> list[float]:
+    """What the fake answers for `text`: its length, then 0.5, 0.25, ... (exact in float32, so base64 round-trips)."""
+    return [float(len(text))] + [2.0**-i for i in range(1, dimensions)]
 
 
 def _sse(payload: Any) -> bytes:

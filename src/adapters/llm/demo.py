@@ -13,6 +13,8 @@ import asyncio
 import zlib
 from collections.abc import AsyncIterator, Sequence
 
+from adapters.llm.demo_embeddings import DEMO_EMBEDDING_DIMENSIONS, demo_embedding
+from domain.conversation.embedding import EmbeddingRequest, EmbeddingResult
 from domain.conversation.model import Role, Usage
 from domain.conversation.ports import CompletionRequest, StreamEvent, TextDelta, Turn, UsageReport
 from domain.conversation.tokens import estimate_tokens
@@ -43,6 +45,12 @@ class DemoProvider:
         prompt_tokens = sum(estimate_tokens(turn.content) for turn in request.messages)
         usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=len(pieces))
         yield UsageReport(usage, finish_reason="length" if len(words) < len(whole) else "stop")
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        """The demo embedding model's vectors (see demo_embeddings.py), counted with Parley's token estimate."""
+        dimensions = request.dimensions or DEMO_EMBEDDING_DIMENSIONS
+        vectors = [demo_embedding(text, dimensions) for text in request.inputs]
+        return EmbeddingResult(vectors, prompt_tokens=sum(estimate_tokens(text) for text in request.inputs))
 
 
 def demo_reply(model: str, messages: Sequence[Turn]) -> str:

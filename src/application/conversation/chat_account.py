@@ -23,7 +23,7 @@ from application.conversation.quota import QuotaGate
 from application.conversation.response_cache import CachedReply, ResponseCache
 from application.conversation.router import NoProviderAnswered, OpenedStream
 from application.shared import topics
-from application.shared.allowance import QuotaStatus
+from application.shared.allowance import Allowance, QuotaStatus
 from application.shared.facts import Fact, FactKind, fact_id
 from application.shared.ports import OutboxMessage
 from domain.conversation.errors import ProviderUnavailable
@@ -141,12 +141,19 @@ def reply_outbox(
 ) -> Sequence[OutboxMessage]:
     """Facts billing acts on: crossing 80% or 100% of the period's quota (an email, once per period), and tokens
     beyond the quota on a plan that bills overage (reported to the payment gateway)."""
+    return quota_outbox(turn.request.user_id, turn.allowance, quota, spent, usage_id, now)
+
+
+def quota_outbox(
+    user: UUID, allowance: Allowance, quota: QuotaStatus, spent: int, usage_id: UUID, now: datetime
+) -> Sequence[OutboxMessage]:
+    """What spending `spent` tokens (already settled into `quota`) causes: see `reply_outbox`."""
     if quota.limit <= 0:
         return []
     before = quota.used - spent
     crossed = [t for t in QUOTA_THRESHOLDS if before * 100 < t * quota.limit <= quota.used * 100]
     overage = max(0, quota.used - quota.limit) - max(0, before - quota.limit)
-    user_id, allowance = str(turn.request.user_id), turn.allowance
+    user_id = str(user)
     messages = []
     if overage and allowance.overage:
         payload = {"user_id": user_id, "tokens": overage, "usage_id": str(usage_id)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -112,5 +112,6 @@ class ListModels:
     def __init__(self, catalogue: ModelCatalogue) -> None:
         self._catalogue = catalogue
 
-    def __call__(self, plan: str) -> Sequence[ModelEntry]:
-        return [ModelEntry(spec, spec.allows(plan)) for spec in self._catalogue.all()]
+    def __call__(self, plan: str, kinds: Collection[str] = ("chat",)) -> Sequence[ModelEntry]:
+        """The catalogue's models of `kinds` (chat models only, unless asked), each with whether `plan` may use it."""
+        return [ModelEntry(spec, spec.allows(plan)) for spec in self._catalogue.all() if spec.kind in kinds]

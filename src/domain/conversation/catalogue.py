@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from domain.conversation.errors import ModelNotAllowed, UnknownModel
 from domain.conversation.model import Usage
+from domain.shared.errors import InvalidInput
 
 MICROS_PER_CENT = 10_000
 TOKENS_PER_PRICE_UNIT = 1_000_000
@@ -34,6 +36,12 @@ class ModelSpec:
     default_max_tokens: int = 1024
     accepts_images: bool = False
     """The model reads image parts of user messages (else a request with one is refused)."""
+    kind: Literal["chat", "embedding"] = "chat"
+    """A chat model answers chat turns; an embedding model answers /v1/embeddings (and only that)."""
+    dimensions: int | None = None
+    """An embedding model's vector length (None: the provider's default, unknown here)."""
+    custom_dimensions: bool = False
+    """Whether the embedding model can shorten its vectors on request (OpenAI's `dimensions`)."""
 
     @property
     def provider(self) -> str:
@@ -63,7 +71,9 @@ class ModelCatalogue:
         self._models = {model.id: model for model in models}
         if not self._models:
             raise ValueError("the catalogue needs at least one model")
-        self.default_model = default_model if default_model in self._models else next(iter(self._models))
+        chat = [model.id for model in self._models.values() if model.kind == "chat"]
+        fallback = chat[0] if chat else next(iter(self._models))
+        self.default_model = default_model if default_model in chat else fallback
 
     def all(self) -> Sequence[ModelSpec]:
         return list(self._models.values())
@@ -74,8 +84,14 @@ class ModelCatalogue:
         except KeyError:
             raise UnknownModel(model_id) from None
 
-    def for_plan(self, model_id: str | None, plan: str) -> ModelSpec:
+    def for_plan(self, model_id: str | None, plan: str, kind: Literal["chat", "embedding"] = "chat") -> ModelSpec:
+        """The model (the default one when None) if it is of `kind` and the plan includes it: a chat turn refuses
+        an embedding model and an embedding request a chat model (InvalidInput naming `model`)."""
         spec = self.get(model_id or self.default_model)
+        if spec.kind != kind:
+            if spec.kind == "embedding":
+                raise InvalidInput("model", f"{spec.id} is an embedding model: use it with /v1/embeddings.")
+            raise InvalidInput("model", f"{spec.id} is a chat model, not an embedding model.")
         if not spec.allows(plan):
             raise ModelNotAllowed(f"The {plan} plan does not include {spec.id}; upgrade to use it.")
         return spec

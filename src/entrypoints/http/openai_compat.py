@@ -47,6 +47,8 @@ from entrypoints.http.shutdown import Drain
 from entrypoints.http.streaming import EventStream
 
 _encode = msgspec.json.Encoder().encode
+ALL_KINDS = ("chat", "embedding")
+"""/v1/models lists the embedding models beside the chat models, as OpenAI's does."""
 
 
 class ImageUrl(msgspec.Struct):
@@ -411,7 +413,7 @@ async def chat_completions(
 async def list_models(
     principal: NamedDependency[Principal], conversation: Injected[ConversationUseCases]
 ) -> dict[str, Any]:
-    entries = conversation.list_models(principal.user.plan)
+    entries = conversation.list_models(principal.user.plan, kinds=ALL_KINDS)
     return {"object": "list", "data": [_model_object(e.spec) for e in entries if e.allowed]}
 
 
@@ -422,7 +424,7 @@ async def retrieve_model(
     """One model the caller's plan may use; any other id (unknown, or on another plan only) is 404, as OpenAI
     answers for a model that does not exist or that the caller has no access to."""
     wanted = model_id.lstrip("/")  # ids may hold slashes (`org/model`)
-    for entry in conversation.list_models(principal.user.plan):
+    for entry in conversation.list_models(principal.user.plan, kinds=ALL_KINDS):
         if entry.spec.id == wanted and entry.allowed:
             return _model_object(entry.spec)
     raise UnknownModel(wanted)
@@ -524,9 +526,11 @@ V1_EXCEPTION_HANDLERS: dict[Any, Any] = {
 
 
 def v1_router() -> Router:
+    from entrypoints.http.embeddings import create_embeddings  # it uses this module's error shapes
+
     return Router(
         path="/v1",
-        route_handlers=[chat_completions, list_models, retrieve_model],
+        route_handlers=[chat_completions, create_embeddings, list_models, retrieve_model],
         dependencies={"principal": Provide(provide_principal)},
         exception_handlers=V1_EXCEPTION_HANDLERS,
         tags=["openai-compatible"],
