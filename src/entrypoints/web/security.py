@@ -16,7 +16,6 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
 
-
 def content_security_policy(*, connect: tuple[str, ...] = ()) -> str:
     """The one policy of every page; a page that opens a WebSocket adds its own origin's `ws(s)://` URL to
     `connect-src` (nothing else ever widens it)."""
