@@ -6,6 +6,7 @@ import { ApiError, accessToken, api, hideError, problemOf, showError } from './a
 
 const $ = (id) => document.getElementById(id);
 const number = (value) => Number(value).toLocaleString('en-US');
+const count = (n, one, many) => `${number(n)} ${n === 1 ? one : many}`;
 const dollars = (cents) => `$${(cents / 100).toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 
 async function getJson(path) {
@@ -105,7 +106,7 @@ async function loadCharts() {
     timeChart('chart-users', growth.points, [
       { label: 'Accounts', value: (p) => p.total }, { label: 'Sign-ups', value: (p) => p.signups },
     ]);
-    $('summary-users').textContent = `${number(last(growth.points)?.total ?? 0)} accounts, ${number(growth.points.reduce((n, p) => n + p.signups, 0))} sign-ups in the range`;
+    $('summary-users').textContent = `${count(last(growth.points)?.total ?? 0, 'account', 'accounts')}, ${count(growth.points.reduce((n, p) => n + p.signups, 0), 'sign-up', 'sign-ups')} in the range`;
     timeChart('chart-active', active.points, [
       { label: 'DAU', value: (p) => p.dau }, { label: 'WAU', value: (p) => p.wau }, { label: 'MAU', value: (p) => p.mau },
     ]);
@@ -114,7 +115,7 @@ async function loadCharts() {
     timeChart('chart-messages', messages.points, [
       { label: 'Messages', value: (p) => p.messages }, { label: 'Errors', value: (p) => p.errors },
     ]);
-    $('summary-messages').textContent = `${number(messages.points.reduce((n, p) => n + p.messages, 0))} messages in the range`;
+    $('summary-messages').textContent = `${count(messages.points.reduce((n, p) => n + p.messages, 0), 'message', 'messages')} in the range`;
     const mrrByStart = new Map(mrr.points.map((p) => [p.start, p.mrr_cents]));
     timeChart('chart-revenue', revenue.points, [
       { label: 'Revenue', value: (p) => p.revenue_cents / 100 }, { label: 'MRR', value: (p) => (mrrByStart.get(p.start) ?? 0) / 100 },
