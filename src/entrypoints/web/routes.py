@@ -8,6 +8,7 @@ from litestar.handlers import HTTPRouteHandler
 
 from entrypoints.bootstrap import Container
 from entrypoints.http.unsubscribe import one_click_unsubscribe
+from entrypoints.web.admin_pages import AdminPages
 from entrypoints.web.app_pages import AccountPages, ChatPages
 from entrypoints.web.assets import static_file
 from entrypoints.web.auth_pages import AuthPages
@@ -18,7 +19,7 @@ from entrypoints.web.errors import web_exception_handlers
 def web_router() -> Router:
     return Router(
         path="/",
-        route_handlers=[AuthPages, ChatPages, AccountPages, one_click_unsubscribe],
+        route_handlers=[AuthPages, ChatPages, AccountPages, AdminPages, one_click_unsubscribe],
         dependencies={"visit": Provide(provide_visit)},
         exception_handlers=web_exception_handlers(),
         include_in_schema=False,

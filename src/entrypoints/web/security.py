@@ -15,10 +15,18 @@ CSRF_COOKIE = "parley_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
+
+def content_security_policy(*, connect: tuple[str, ...] = ()) -> str:
+    """The one policy of every page; a page that opens a WebSocket adds its own origin's `ws(s)://` URL to
+    `connect-src` (nothing else ever widens it)."""
+    connect_src = " ".join(("'self'", *connect))
+    return (
+        f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src {connect_src}; "
+        "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
