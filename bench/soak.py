@@ -528,6 +528,13 @@ def print_report(results: dict[str, Any]) -> None:
         f" think {setup.get('think')} s; run {results.get('run_seconds')} s",
         file=out,
     )
+    if "signin" in setup:
+        signin = setup["signin"]
+        print(
+            f"set-up: every user signed in in {signin['seconds']} s (p50 {signin['p50_ms']} ms, p95"
+            f" {signin['p95_ms']} ms), database built in {setup.get('build_s')} s",
+            file=out,
+        )
     summary = results.get("summary")
     if not summary:
         print(f"no figures: {results.get('error', 'the run failed before the load')}", file=out)
