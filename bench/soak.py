@@ -32,6 +32,7 @@ import random
 import secrets
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -53,6 +54,7 @@ from servers import (
     SEED_REVISION,
     SeedUser,
     Side,
+    cpu_seconds,
     free_port,
     insert_users,
     migrate,
@@ -73,6 +75,7 @@ API_POOL = (16, 4)
 PostgreSQL's 100, which four other engineers' test runs share."""
 WORKER_POOL = (4, 2)
 SAMPLE_SECONDS = 2.0
+RSS_WINDOW = 5
 MODEL = "gpt-4o-mini"
 ROUTES = ("signin", "signup", "conversations", "chat", "usage", "models")
 MIX = (("chat", 40), ("conversations", 25), ("usage", 15), ("models", 15), ("signin", 0.5))
@@ -96,6 +99,17 @@ class Request:
     ok: bool
     error: str = ""
     ttft: float | None = None
+    detail: str = ""
+    """An HTTP error's body."""
+
+    def sample(self) -> dict[str, Any]:
+        return {
+            "route": self.route,
+            "server": self.server,
+            "at": round(self.started, 2),
+            "error": self.error,
+            "detail": self.detail,
+        }
 
 
 @dataclass
@@ -112,7 +126,6 @@ class Load:
     """email -> tokens the `done` events told that user."""
     cut: set[str] = field(default_factory=set)
     """message_ids of streams that started (a `start` event) and ended without `done`."""
-    errors: list[dict[str, Any]] = field(default_factory=list)
     failovers: int = 0
 
     def now(self) -> float:
@@ -161,19 +174,8 @@ async def call(
         return None
     seconds = time.monotonic() - started
     ok = response.status_code < 400
-    load.requests.append(
-        Request(route, server, started - load.begin, seconds, ok, "" if ok else str(response.status_code))
-    )
-    if not ok:
-        load.errors.append(
-            {
-                "route": route,
-                "server": server,
-                "at": round(started - load.begin, 2),
-                "status": response.status_code,
-                "body": response.text[:300],
-            }
-        )
+    error, detail = ("", "") if ok else (str(response.status_code), response.text[:300])
+    load.requests.append(Request(route, server, started - load.begin, seconds, ok, error, detail=detail))
     return response
 
 
@@ -189,7 +191,6 @@ def record_failure(
 ) -> None:
     at = started - load.begin
     load.requests.append(Request(route, server, at, time.monotonic() - started, False, error, ttft))
-    load.errors.append({"route": route, "server": server, "at": round(at, 2), "error": error})
     if user is not None and user.server == server and len(cluster.bases) > 1:
         other = (server + 1) % len(cluster.bases)
         if other not in cluster.down:  # fail over: this user's next requests go to the other process
@@ -235,24 +236,10 @@ async def chat(client: httpx.AsyncClient, cluster: Cluster, load: Load, user: Us
         ) as response:
             if response.status_code != 200:
                 text = (await response.aread()).decode(errors="replace")
+                took = time.monotonic() - started
+                error = str(response.status_code)
                 load.requests.append(
-                    Request(
-                        "chat",
-                        server,
-                        started - load.begin,
-                        time.monotonic() - started,
-                        False,
-                        str(response.status_code),
-                    )
-                )
-                load.errors.append(
-                    {
-                        "route": "chat",
-                        "server": server,
-                        "at": round(started - load.begin, 2),
-                        "status": response.status_code,
-                        "body": text[:300],
-                    }
+                    Request("chat", server, started - load.begin, took, False, error, detail=text[:300])
                 )
                 return
             async for line in response.aiter_lines():
@@ -361,6 +348,7 @@ async def sampler(
         for name, pid in pids.items():
             with contextlib.suppress(OSError, RuntimeError):  # the killed process has no /proc entry
                 samples["rss"][name].append((at, rss_bytes(pid)))
+                samples["cpu"][name].append((at, cpu_seconds(pid)))
         row = await monitor.fetchrow(
             "SELECT count(*) AS depth, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age"
             " FROM outbox WHERE published_at IS NULL"
@@ -421,17 +409,25 @@ def figures(load: Load, seconds: float, warmup: float, samples: dict[str, Any]) 
     total = len(load.requests)
     rss: dict[str, Any] = {}
     for name, series in samples["rss"].items():
-        after = [(at, value) for at, value in series if at >= warmup]
+        after = [value for at, value in series if at >= warmup]
         if not after:
             continue
-        first, last = after[0][1], after[-1][1]
+        # medians of the first and the last RSS_WINDOW samples: a sign-in holds argon2's 64 MiB for its check,
+        # so a single sample may catch one; the peak shows it
+        first = statistics.median(after[:RSS_WINDOW])
+        last = statistics.median(after[-RSS_WINDOW:])
         rss[name] = {
             "first_after_warmup_mib": round(first / 2**20, 1),
             "last_mib": round(last / 2**20, 1),
-            "last_at_s": after[-1][0],
+            "last_at_s": [at for at, _ in series][-1],
             "peak_mib": round(max(v for _, v in series) / 2**20, 1),
             "change_pct": round((last - first) / first * 100, 1),
         }
+    cpu: dict[str, Any] = {}
+    for name, series in samples["cpu"].items():
+        if len(series) >= 2:
+            (t0, c0), (t1, c1) = series[0], series[-1]
+            cpu[name] = round((c1 - c0) / (t1 - t0) * 100, 1) if t1 > t0 else None
     ages = [age for _, _, age in samples["outbox"]]
     after_kill = [r for r in load.requests if load.killed_at is not None and r.started > load.killed_at]
     return {
@@ -445,13 +441,15 @@ def figures(load: Load, seconds: float, warmup: float, samples: dict[str, Any]) 
         "errors_after_kill_not_explained": sum(1 for r in other_errors if r in after_kill),
         "routes": routes,
         "rss": rss,
+        "cpu_percent": cpu,
         "outbox": {
             "max_age_s": max(ages) if ages else None,
             "p95_age_s": percentile(ages, 95),
             "max_depth": max((d for _, d, _ in samples["outbox"]), default=None),
             "samples": len(ages),
         },
-        "error_samples": load.errors[:20],
+        "error_samples": [r.sample() for r in other_errors[:20]],
+        "kill_error_samples": [r.sample() for r in kill_errors[:5]],
     }
 
 
@@ -572,6 +570,11 @@ def print_report(results: dict[str, Any]) -> None:
             f" ({entry['change_pct']:+}%), peak {entry['peak_mib']} MiB  {verdict}",
             file=out,
         )
+    cpu = ", ".join(f"{name} {value}%" for name, value in summary["cpu_percent"].items())
+    print(
+        f"CPU over the load (100% = one core): {cpu}; load average at start {setup.get('load_average_at_start')}",
+        file=out,
+    )
     outbox = summary["outbox"]
     age_ok = outbox["max_age_s"] is not None and outbox["max_age_s"] < 5
     print(
@@ -592,6 +595,8 @@ def print_report(results: dict[str, Any]) -> None:
         )
     for sample in summary["error_samples"][:8]:
         print(f"  error: {sample}", file=out)
+    for sample in summary["kill_error_samples"][:3]:
+        print(f"  kill error: {sample}", file=out)
 
 
 def _ms(value: float | None) -> str:
@@ -701,7 +706,12 @@ async def main(args: argparse.Namespace, results: dict[str, Any]) -> None:
         cluster = Cluster([side.port for side in sides])
         users = [User(i, seed.email, password, i % 2) for i, seed in enumerate(seeds)]
         load = Load()
-        samples: dict[str, Any] = {"rss": {name: [] for name in pids}, "outbox": []}
+        pids["bench"] = os.getpid()
+        samples: dict[str, Any] = {
+            "rss": {name: [] for name in pids},
+            "cpu": {name: [] for name in pids},
+            "outbox": [],
+        }
         results["samples"] = samples
         warmup = min(30.0, args.seconds / 4)
         ramp = min(10.0, args.seconds / 6)
