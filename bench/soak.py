@@ -720,7 +720,12 @@ async def main(args: argparse.Namespace, results: dict[str, Any]) -> None:
             f" (worker pid {worker.pid}); warm-up {warmup} s",
             file=sys.stderr,
         )
-        limits = httpx.Limits(max_connections=args.users + 50, max_keepalive_connections=args.users + 50)
+        # keep-alive expiry below uvicorn's 5 s: a request sent on a connection the server is closing (its idle
+        # timer and the request ready in the same loop turn, likelier when argon2 holds the loop) fails with a
+        # ReadError that no Parley code caused; browsers retry those, httpx does not
+        limits = httpx.Limits(
+            max_connections=args.users + 50, max_keepalive_connections=args.users + 50, keepalive_expiry=2.0
+        )
         async with httpx.AsyncClient(timeout=httpx.Timeout(60, connect=5), limits=limits) as client:
             results["setup"]["signin"] = await sign_in_everyone(client, cluster, users)
             load.begin = time.monotonic()
