@@ -174,8 +174,8 @@ async def call(
         return None
     seconds = time.monotonic() - started
     ok = response.status_code < 400
-    error, detail = ("", "") if ok else (str(response.status_code), response.text[:300])
-    load.requests.append(Request(route, server, started - load.begin, seconds, ok, error, detail=detail))
+    status, detail = ("", "") if ok else (str(response.status_code), response.text[:300])
+    load.requests.append(Request(route, server, started - load.begin, seconds, ok, status, detail=detail))
     return response
 
 
