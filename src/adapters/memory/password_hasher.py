@@ -11,12 +11,12 @@ class Pbkdf2PasswordHasher:
     def __init__(self, iterations: int = 1) -> None:
         self._iterations = iterations
 
-    def hash(self, password: str) -> str:
+    async def hash(self, password: str) -> str:
         salt = os.urandom(16)
         digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, self._iterations)
         return f"pbkdf2${self._iterations}${salt.hex()}${digest.hex()}"
 
-    def verify(self, password_hash: str, password: str) -> bool:
+    async def verify(self, password_hash: str, password: str) -> bool:
         try:
             _, iterations, salt, digest = password_hash.split("$")
         except ValueError:

@@ -47,7 +47,7 @@ class ChangePassword:
         async with self._uow_factory() as uow:
             current, refusal = request.current_password, "The current password is incorrect."
             user = await user_proving_password(uow, self._hasher, principal, current, "password_change", refusal)
-            revoked = await replace_password(uow, user, self._hasher.hash(request.new_password), now)
+            revoked = await replace_password(uow, user, await self._hasher.hash(request.new_password), now)
             await uow.users.update(user)
             session_id, pair = await open_session(uow, self._issuer, user, now)
             await uow.commit()

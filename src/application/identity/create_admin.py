@@ -77,7 +77,7 @@ class CreateAdmin:
             id=new_id(),
             email=email,
             name=None,
-            password_hash=self._hasher.hash(password),
+            password_hash=await self._hasher.hash(password),
             role=Role.ADMIN,
             plan="free",
             created_at=now,
@@ -99,7 +99,7 @@ class CreateAdmin:
 
     async def _reset_password(self, uow: IdentityUnitOfWork, user: User, password: str, now: datetime) -> int:
         """The new password, and nothing of the old credentials left alive: sessions, reset links."""
-        revoked = await replace_password(uow, user, self._hasher.hash(password), now)
+        revoked = await replace_password(uow, user, await self._hasher.hash(password), now)
         await self._record(uow, audit.USER_PASSWORD_RESET, user, now, {"sessions_revoked": revoked})
         return revoked
 

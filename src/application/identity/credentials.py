@@ -70,7 +70,7 @@ async def user_proving_password(
     user = await uow.users.get(principal.user.id)
     if user is None or user.deleted:
         raise Unauthenticated()
-    if not hasher.verify(user.password_hash, password):
+    if not await hasher.verify(user.password_hash, password):
         log.info(f"auth.{action}.failed", extra={"user_id": str(user.id), "reason": "bad-password"})
         raise InvalidCredentials(refusal)
     return user

@@ -50,7 +50,7 @@ class ResetPassword:
             if user is None:
                 raise InvalidToken()
             await uow.tokens.update(record)
-            revoked = await replace_password(uow, user, self._hasher.hash(request.password), now)
+            revoked = await replace_password(uow, user, await self._hasher.hash(request.password), now)
             user.verify_email(now)
             await uow.users.update(user)
             await uow.commit()

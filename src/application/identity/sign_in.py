@@ -39,28 +39,36 @@ class SignIn:
         self._hasher = hasher
         self._issuer = issuer
         self._clock = clock
-        self._decoy_hash = hasher.hash(secrets.token_urlsafe(16))
+        self._decoy_hash: str | None = None
+        """A hash no password matches, checked when the email is unknown (so that takes as long as a wrong
+        password); made on first use, since hashing is awaited."""
 
     async def __call__(self, request: SignInRequest) -> TokenPair:
         try:
             email = normalize_email(request.email)
         except InvalidInput:
-            self._hasher.verify(self._decoy_hash, request.password)
+            await self._decoy(request.password)
             raise InvalidCredentials() from None
+        # The password is checked outside any transaction: a check takes long, and holds no connection meanwhile.
         async with self._uow_factory() as uow:
-            user = await uow.users.get_by_email(email)
-            if user is None:
-                self._hasher.verify(self._decoy_hash, request.password)
-                log.info("auth.signin.failed", extra={"reason": "unknown-email"})
-                raise InvalidCredentials()
-            if not self._hasher.verify(user.password_hash, request.password):
-                log.info("auth.signin.failed", extra={"user_id": str(user.id), "reason": "bad-password"})
+            found = await uow.users.get_by_email(email)
+        if found is None:
+            await self._decoy(request.password)
+            log.info("auth.signin.failed", extra={"reason": "unknown-email"})
+            raise InvalidCredentials()
+        if not await self._hasher.verify(found.password_hash, request.password):
+            log.info("auth.signin.failed", extra={"user_id": str(found.id), "reason": "bad-password"})
+            raise InvalidCredentials()
+        rehashed = await self._hasher.hash(request.password) if self._hasher.needs_rehash(found.password_hash) else None
+        async with self._uow_factory() as uow:
+            user = await uow.users.get(found.id)  # as it is now: disabled or deleted in the meantime counts
+            if user is None or user.password_hash != found.password_hash:
                 raise InvalidCredentials()
             if user.disabled:
                 log.info("auth.signin.failed", extra={"user_id": str(user.id), "reason": "disabled"})
                 raise AccountDisabled()
-            if self._hasher.needs_rehash(user.password_hash):
-                user.password_hash = self._hasher.hash(request.password)
+            if rehashed is not None:
+                user.password_hash = rehashed
                 await uow.users.update(user)
             now = self._clock.now()
             session_id, pair = await open_session(uow, self._issuer, user, now)
@@ -68,3 +76,8 @@ class SignIn:
             await uow.commit()
         log.info("auth.signin", extra={"user_id": str(user.id), "session_id": str(session_id)})
         return pair
+
+    async def _decoy(self, password: str) -> None:
+        if self._decoy_hash is None:
+            self._decoy_hash = await self._hasher.hash(secrets.token_urlsafe(16))
+        await self._hasher.verify(self._decoy_hash, password)

@@ -49,7 +49,7 @@ class SignUp:
         email = normalize_email(request.email)
         check_password(request.password, self._denylist)
         name = clean_name(request.name)
-        password_hash = self._hasher.hash(request.password)
+        password_hash = await self._hasher.hash(request.password)
         now = self._clock.now()
         try:
             async with self._uow_factory() as uow:

@@ -26,7 +26,7 @@ def create_admin(kit: IdentityKit) -> CreateAdmin:
 
 async def _stored_user(kit: IdentityKit, email: str = ALICE) -> None:
     async with kit.uow_factory() as uow:
-        await uow.users.add(UserFactory.build(email=email, password_hash=kit.hasher.hash(PASSWORD)))
+        await uow.users.add(UserFactory.build(email=email, password_hash=await kit.hasher.hash(PASSWORD)))
         await uow.commit()
 
 
