@@ -203,8 +203,14 @@ ORDER BY b.start
 
 # A subscription's state at an instant t is its latest fact before t. It pays at t when that state is
 # active or past due (a fact without a status: anything but a cancel) at a price above zero; its MRR is that
-# state's monthly price. At each bucket's start (S), end (E) and 30 days before its end (M): who pays and
-# what; churned = paying at S and not at E; LTV's monthly churn = paying at M and not at E.
+# state's monthly price. So a paid state counts for the instants t in (valid_from, valid_to]. At each bucket's
+# start (S), end (E) and 30 days before its end (M): who pays and what; churned = paying at S and not at E;
+# LTV's monthly churn = paying at M and not at E.
+# Nothing joins every state with every instant: MRR at t is a running sum of +price at each valid_from and
+# -price at each valid_to, read just before t (ASOF). A user's paid states merge into islands (the stretches
+# they pay without a break), paying users at t is the same running count over islands, and a user paying at
+# S and not at E is an island holding S that ends before E, with the user's next island (if any) starting
+# at E or later: only the islands ending between S (or M) and E are joined with the buckets.
 MRR = f"""
 WITH {_BUCKETS},
 changes AS (
@@ -229,8 +235,36 @@ states AS (
     FROM changes
 ),
 paid AS (
-    SELECT user_id, price_cents, valid_from, valid_to FROM states
+    SELECT user_id, price_cents, valid_from, coalesce(valid_to, 'infinity'::TIMESTAMPTZ) AS valid_to FROM states
     WHERE state IN ('active', 'past_due') AND coalesce(price_cents, 0) > 0
+),
+reached AS (
+    SELECT user_id, valid_from, valid_to,
+           max(valid_to) OVER (PARTITION BY user_id ORDER BY valid_from, valid_to
+                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+    FROM paid
+),
+numbered AS (
+    SELECT user_id, valid_from, valid_to,
+           sum(CASE WHEN reach IS NULL OR valid_from > reach THEN 1 ELSE 0 END)
+               OVER (PARTITION BY user_id ORDER BY valid_from, valid_to ROWS UNBOUNDED PRECEDING) AS island
+    FROM reached
+),
+islands AS (
+    SELECT user_id, i_from, i_to, lead(i_from) OVER (PARTITION BY user_id ORDER BY i_from) AS next_from FROM (
+        SELECT user_id, min(valid_from) AS i_from, max(valid_to) AS i_to FROM numbered GROUP BY user_id, island
+    )
+),
+steps AS (
+    SELECT moment, sum(cents) AS cents, sum(users) AS users FROM (
+        SELECT valid_from AS moment, price_cents AS cents, 0 AS users FROM paid
+        UNION ALL SELECT valid_to, -price_cents, 0 FROM paid WHERE valid_to < 'infinity'::TIMESTAMPTZ
+        UNION ALL SELECT i_from, 0, 1 FROM islands
+        UNION ALL SELECT i_to, 0, -1 FROM islands WHERE i_to < 'infinity'::TIMESTAMPTZ
+    ) GROUP BY moment
+),
+running AS (
+    SELECT moment, sum(cents) OVER (ORDER BY moment) AS mrr, sum(users) OVER (ORDER BY moment) AS users FROM steps
 ),
 instants AS (
     SELECT DISTINCT t FROM (
@@ -238,19 +272,18 @@ instants AS (
         UNION ALL SELECT b_hi - INTERVAL 30 DAY FROM buckets
     )
 ),
-paying AS (
-    SELECT i.t, p.user_id, sum(p.price_cents) AS cents
-    FROM instants i JOIN paid p ON p.valid_from < i.t AND (p.valid_to IS NULL OR p.valid_to >= i.t)
-    GROUP BY i.t, p.user_id
+totals AS (
+    SELECT i.t, coalesce(r.mrr, 0) AS mrr, coalesce(r.users, 0) AS users
+    FROM instants i ASOF LEFT JOIN running r ON i.t > r.moment
 ),
-totals AS (SELECT t, sum(cents) AS mrr, count(*) AS users FROM paying GROUP BY t),
 lost AS (
     SELECT b.start,
-           count(*) FILTER (WHERE s.t = b.b_lo) AS churned,
-           count(*) FILTER (WHERE s.t = b.b_hi - INTERVAL 30 DAY) AS churned_30
+           count(*) FILTER (WHERE i.i_from < b.b_lo AND i.i_to >= b.b_lo) AS churned,
+           count(*) FILTER (WHERE i.i_from < b.b_hi - INTERVAL 30 DAY AND i.i_to >= b.b_hi - INTERVAL 30 DAY)
+               AS churned_30
     FROM buckets b
-    JOIN paying s ON s.t = b.b_lo OR s.t = b.b_hi - INTERVAL 30 DAY
-    ANTI JOIN paying e ON e.t = b.b_hi AND e.user_id = s.user_id
+    JOIN islands i ON i.i_to < b.b_hi AND i.i_to >= least(b.b_lo, b.b_hi - INTERVAL 30 DAY)
+                      AND coalesce(i.next_from, 'infinity'::TIMESTAMPTZ) >= b.b_hi
     GROUP BY b.start
 )
 SELECT b.start, coalesce(e.mrr, 0), coalesce(e.users, 0), coalesce(s.users, 0), coalesce(l.churned, 0),

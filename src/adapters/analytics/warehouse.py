@@ -86,6 +86,7 @@ class ParquetWarehouse:
         self._connection.execute(f"SET memory_limit = '{limit}'")
         self._connection.execute(f"SET threads = {int(threads)}")
         self._connection.execute("SET parquet_metadata_cache = true")
+        self._connection.execute("SET preserve_insertion_order = false")  # every query orders what it returns
         for kind in FactKind:
             create_table(self._connection, kind, _tail_table(kind))
         self._tail: _Tail | None = None
