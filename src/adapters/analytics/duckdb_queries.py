@@ -52,7 +52,8 @@ buckets AS (
            greatest(g::DATE, $first) AS d_lo,
            least((g + CAST('1 ' || $unit AS INTERVAL))::DATE, $after) AS d_hi,
            greatest(g::DATE, $first)::TIMESTAMPTZ AS b_lo,
-           least((g + CAST('1 ' || $unit AS INTERVAL))::DATE, $after)::TIMESTAMPTZ AS b_hi
+           least((g + CAST('1 ' || $unit AS INTERVAL))::DATE, $after)::TIMESTAMPTZ AS b_hi,
+           least(b_lo, b_hi - INTERVAL 30 DAY) AS b_early
     FROM generate_series(date_trunc($unit, $first), $last, CAST('1 ' || $unit AS INTERVAL)) AS t(g)
 )"""
 _FAILED = "(error IS NOT NULL OR coalesce(finish_reason, '') = 'error')"
@@ -251,7 +252,9 @@ numbered AS (
     FROM reached
 ),
 islands AS (
-    SELECT user_id, i_from, i_to, lead(i_from) OVER (PARTITION BY user_id ORDER BY i_from) AS next_from FROM (
+    SELECT user_id, i_from, i_to,
+           lead(i_from, 1, 'infinity'::TIMESTAMPTZ) OVER (PARTITION BY user_id ORDER BY i_from) AS next_from
+    FROM (
         SELECT user_id, min(valid_from) AS i_from, max(valid_to) AS i_to FROM numbered GROUP BY user_id, island
     )
 ),
@@ -282,8 +285,7 @@ lost AS (
            count(*) FILTER (WHERE i.i_from < b.b_hi - INTERVAL 30 DAY AND i.i_to >= b.b_hi - INTERVAL 30 DAY)
                AS churned_30
     FROM buckets b
-    JOIN islands i ON i.i_to < b.b_hi AND i.i_to >= least(b.b_lo, b.b_hi - INTERVAL 30 DAY)
-                      AND coalesce(i.next_from, 'infinity'::TIMESTAMPTZ) >= b.b_hi
+    JOIN islands i ON i.i_to >= b.b_early AND i.i_to < b.b_hi AND i.next_from >= b.b_hi
     GROUP BY b.start
 )
 SELECT b.start, coalesce(e.mrr, 0), coalesce(e.users, 0), coalesce(s.users, 0), coalesce(l.churned, 0),

@@ -2,9 +2,10 @@
 
 For each kind the relation (a view, named as schema.relation_name says) is
 
-    read_parquet(the kind's files, hive_partitioning = true)
+    read_parquet(the kind's files, hive_partitioning = true)   (its columns and the partition `date`)
     UNION ALL
     the tail's facts of the kind whose id is in none of the kind's files of the tail's days
+                                                               (`date`: their UTC day, schema.DAY_OF)
 
 where the tail is the facts of the database that occurred from `tail_start` on (coverage.py: the oldest
 moment a fact may be missing from the archive, the newest partial export's `through` minus the late-commit
