@@ -7,8 +7,10 @@ every question of DuckDbAnalyticsQueries over the last 30 and the whole 365 days
 connection each time; the OS file cache stays warm) and 5 warm (one connection, after a first call), and
 prints a Markdown table of p50 and p95 beside the generation time, the Parquet size and the process RSS.
 
-The FactViews here reads the Parquet glob of each kind (read_parquet(..., hive_partitioning=true)); the
-production ParquetWarehouse does the same plus the database's tail."""
+The FactViews is the production ParquetWarehouse itself over an empty database tail (an in-memory store), so
+the views are the production ones: each kind's Parquet with its partition `date`.
+
+`--dir D --keep` keeps the files and reuses them on the next run with the same D (no generation)."""
 
 from __future__ import annotations
 
@@ -26,8 +28,12 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from adapters.analytics.archive import LocalParquetArchive
 from adapters.analytics.duckdb_queries import DuckDbAnalyticsQueries
 from adapters.analytics.schema import columns, connect, relation_name
+from adapters.analytics.warehouse import ParquetWarehouse
+from adapters.memory.database import InMemoryDatabase
+from adapters.memory.unit_of_work import InMemoryUnitOfWork
 from application.analytics.range import DateRange, Interval
 from application.shared.facts import FactKind
 
@@ -113,40 +119,32 @@ def generate(directory: Path, facts: int, users: int) -> dict[FactKind, int]:
     return counts
 
 
-class ParquetViews:
-    """FactViews over the Parquet files alone: one view per kind over its glob."""
+def warehouse(directory: Path) -> ParquetWarehouse:
+    """The production FactViews, ParquetWarehouse, over the files and an empty database tail (an in-memory
+    store: every fact is in Parquet), with the production defaults (1 GB, 2 threads)."""
+    database = InMemoryDatabase()
+    return ParquetWarehouse(
+        lambda: InMemoryUnitOfWork(database),
+        LocalParquetArchive(directory),
+        late=timedelta(minutes=5),
+        tail_seconds=3600,
+        memory_limit="1GB",
+        threads=THREADS,
+    )
 
-    def __init__(self, directory: Path, *, reuse: bool) -> None:
+
+class ColdViews:
+    """A new ParquetWarehouse (a new DuckDB connection: no cached metadata) for every call."""
+
+    def __init__(self, directory: Path) -> None:
         self._directory = directory
-        self._reuse = reuse
-        self._connection: duckdb.DuckDBPyConnection | None = None
-        self.as_of: datetime | None = None
-
-    def _open(self) -> duckdb.DuckDBPyConnection:
-        connection = connect()
-        connection.execute(f"SET threads = {THREADS}")
-        connection.execute("SET parquet_metadata_cache = true")  # footers read once per connection
-        for kind in FactKind:
-            names = ", ".join(f'"{name}"' for name, _ in columns(kind))
-            glob = str(self._directory / f"kind={relation_name(kind)}" / "*" / "*.parquet").replace("'", "''")
-            connection.execute(
-                f'CREATE VIEW "{relation_name(kind)}" AS SELECT {names} FROM '
-                f"read_parquet('{glob}', hive_partitioning = true)"
-            )
-        if self.as_of is None:
-            self.as_of = connection.execute("SELECT max(occurred_at) FROM message_replied").fetchone()[0]  # type: ignore[index]
-        return connection
 
     async def run(self, query: Callable[[duckdb.DuckDBPyConnection], T]) -> tuple[T, datetime | None]:
-        if not self._reuse:
-            connection = self._open()
-            try:
-                return query(connection), self.as_of
-            finally:
-                connection.close()
-        if self._connection is None:
-            self._connection = self._open()
-        return query(self._connection), self.as_of
+        views = warehouse(self._directory)
+        try:
+            return await views.run(query)
+        finally:
+            views.close()
 
 
 def questions(queries: DuckDbAnalyticsQueries, span: DateRange) -> dict[str, Callable[[], Awaitable[Any]]]:
@@ -185,10 +183,10 @@ def _p(times: list[float], q: float) -> float:
 async def measure(directory: Path, calls: int) -> list[tuple[str, int, float, float, float, float]]:
     last = date.fromisoformat(START) + timedelta(days=DAYS - 1)
     rows = []
-    warm_views = ParquetViews(directory, reuse=True)
+    warm_views = warehouse(directory)
     for days in (30, 365):
         span = DateRange(last - timedelta(days=days - 1), last)
-        cold = questions(DuckDbAnalyticsQueries(ParquetViews(directory, reuse=False)), span)
+        cold = questions(DuckDbAnalyticsQueries(ColdViews(directory)), span)
         warm = questions(DuckDbAnalyticsQueries(warm_views), span)
         for name in cold:
             cold_times = await _times(cold[name], calls)
@@ -197,6 +195,7 @@ async def measure(directory: Path, calls: int) -> list[tuple[str, int, float, fl
             rows.append(
                 (name, days, _p(cold_times, 0.5), _p(cold_times, 0.95), _p(warm_times, 0.5), _p(warm_times, 0.95))
             )
+    warm_views.close()
     return rows
 
 
@@ -210,11 +209,17 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--dir", type=Path, help="where to write the Parquet files (default: a temporary folder)")
+    parser.add_argument("--keep", action="store_true", help="with --dir: reuse the files found there, keep them")
     args = parser.parse_args()
     directory = args.dir or Path(tempfile.mkdtemp(prefix="parley-analytics-"))
     try:
         began = time.perf_counter()
-        counts = generate(directory, args.facts, args.users)
+        marker = directory / f"generated-{args.facts}-{args.users}.txt"
+        if args.keep and marker.exists():
+            counts = {FactKind(kind): int(n) for kind, n in (line.split() for line in marker.read_text().splitlines())}
+        else:
+            counts = generate(directory, args.facts, args.users)
+            marker.write_text("".join(f"{kind.value} {n}\n" for kind, n in counts.items()))
         generated = time.perf_counter() - began
         rows = asyncio.run(measure(directory, args.calls))
         rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

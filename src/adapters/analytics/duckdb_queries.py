@@ -40,13 +40,20 @@ from application.analytics.range import DateRange, Interval
 T = TypeVar("T")
 Rows = list[tuple[Any, ...]]
 
-_IN_RANGE = "occurred_at >= $lo AND occurred_at < $hi"
-_BUCKET = "date_trunc($unit, occurred_at)::DATE"
+# Every relation has `date`, the UTC day of occurred_at (the hive partition over Parquet): filtering on it
+# prunes the files of other days, and bucketing by it costs no time-zone work per row (date_trunc on a
+# TIMESTAMPTZ does). The occurred_at bounds stay beside it (cheap: row-group statistics).
+_IN_RANGE = "date >= $first AND date < $after AND occurred_at >= $lo AND occurred_at < $hi"
+_BEFORE_HI = "date < $after AND occurred_at < $hi"
+_BUCKET = "date_trunc($unit, date)::DATE"
 _BUCKETS = """
 buckets AS (
     SELECT g::DATE AS start,
+           greatest(g::DATE, $first) AS d_lo,
+           least((g + CAST('1 ' || $unit AS INTERVAL))::DATE, $after) AS d_hi,
            greatest(g::DATE, $first)::TIMESTAMPTZ AS b_lo,
-           least((g + CAST('1 ' || $unit AS INTERVAL))::DATE, $after)::TIMESTAMPTZ AS b_hi
+           least((g + CAST('1 ' || $unit AS INTERVAL))::DATE, $after)::TIMESTAMPTZ AS b_hi,
+           least(b_lo, b_hi - INTERVAL 30 DAY) AS b_early
     FROM generate_series(date_trunc($unit, $first), $last, CAST('1 ' || $unit AS INTERVAL)) AS t(g)
 )"""
 _FAILED = "(error IS NOT NULL OR coalesce(finish_reason, '') = 'error')"
@@ -54,57 +61,55 @@ _HALF_UP_CENTS = "(({micros} + 5000) // 10000)"  # micro-dollars to cents, to th
 
 USER_COUNT = f"""
 SELECT
-    (SELECT count(DISTINCT user_id) FROM user_signed_up WHERE occurred_at < $hi),
+    (SELECT count(DISTINCT user_id) FROM user_signed_up WHERE {_BEFORE_HI}),
     (SELECT count(DISTINCT user_id) FROM user_signed_up WHERE {_IN_RANGE}),
-    (SELECT count(DISTINCT user_id) FROM user_verified WHERE occurred_at < $hi)
+    (SELECT count(DISTINCT user_id) FROM user_verified WHERE {_BEFORE_HI})
 """
 
 USER_GROWTH = f"""
 WITH {_BUCKETS},
 signups AS (SELECT {_BUCKET} AS start, count(*) AS n FROM user_signed_up WHERE {_IN_RANGE} GROUP BY 1),
-earlier AS (SELECT count(*) AS n FROM user_signed_up WHERE occurred_at < $lo)
+earlier AS (SELECT count(*) AS n FROM user_signed_up WHERE date < $first AND occurred_at < $lo)
 SELECT b.start, coalesce(s.n, 0),
        (SELECT n FROM earlier) + sum(coalesce(s.n, 0)) OVER (ORDER BY b.start)
 FROM buckets b LEFT JOIN signups s USING (start)
 ORDER BY b.start
 """
 
-# A user counts for the day-points of [d, d + width) for every day d they sent a message on: the days of
-# one user are merged into islands (gaps and islands), each island adds 1 from its first day and takes it
-# away at its stop, and a running sum of those steps, read at each bucket's last day, is dau/wau/mau.
+# A user counts for the day-points p with an active day in (p - width, p]. Each distinct (user, day) d, with
+# the user's next active day n, covers the points [d, min(n, d + width)): the latest active day up to p is d
+# for p < n, and it is in the window for p < d + width. One window (lead) over the (user, day) rows gives
+# each its gap to the next (capped at 31: no width or bucket is longer); they fold into (day, gap) counts
+# (a few thousand rows), whose +1 at d and -1 at d + least(gap, width), summed up to a bucket's last day,
+# are dau/wau/mau. A user is active in a bucket once: on their last active day in it (d + gap >= its end).
 ACTIVE_USERS = f"""
 WITH {_BUCKETS},
-days AS (
-    SELECT DISTINCT user_id, occurred_at::DATE AS day FROM message_replied
-    WHERE occurred_at >= $lo - INTERVAL 29 DAY AND occurred_at < $hi AND user_id IS NOT NULL
+marked AS (
+    SELECT date AS day, lead(date) OVER (PARTITION BY user_id ORDER BY date) AS next FROM message_replied
+    WHERE date >= $first - 29 AND date < $after AND occurred_at >= $lo - INTERVAL 29 DAY AND occurred_at < $hi
+          AND user_id IS NOT NULL
+),
+gaps AS (
+    SELECT day, CAST(least(coalesce(next - day, 31), 31) AS INTEGER) AS gap, count(*) AS n FROM marked
+    WHERE next IS NULL OR next > day GROUP BY ALL
 ),
 widths(width) AS (VALUES (1), (7), (30)),
-flagged AS (
-    SELECT width, user_id, day,
-           CASE WHEN day - lag(day) OVER (PARTITION BY width, user_id ORDER BY day) <= width THEN 0 ELSE 1 END
-               AS fresh
-    FROM days, widths
-),
-islands AS (
-    SELECT width, user_id, day,
-           sum(fresh) OVER (PARTITION BY width, user_id ORDER BY day ROWS UNBOUNDED PRECEDING) AS island
-    FROM flagged
-),
-spans AS (SELECT width, min(day) AS first_day, max(day) + width AS stop FROM islands GROUP BY width, user_id, island),
 steps AS (
     SELECT width, day, sum(step) AS step FROM (
-        SELECT width, first_day AS day, 1 AS step FROM spans UNION ALL SELECT width, stop, -1 FROM spans
-    ) GROUP BY width, day
+        SELECT w.width, g.day, g.n AS step FROM gaps g, widths w
+        UNION ALL SELECT w.width, g.day + least(g.gap, w.width), -g.n FROM gaps g, widths w
+    ) GROUP BY ALL
 ),
 running AS (SELECT width, day, sum(step) OVER (PARTITION BY width ORDER BY day) AS n FROM steps),
-points AS (SELECT start, (b_hi::DATE - 1) AS last_day, width FROM buckets, widths),
+points AS (SELECT start, (d_hi - 1) AS last_day, width FROM buckets, widths),
 windows AS (
     SELECT p.start, p.width, coalesce(r.n, 0) AS n
     FROM points p ASOF LEFT JOIN running r ON p.width = r.width AND r.day <= p.last_day
 ),
 actives AS (
-    SELECT date_trunc($unit, day)::DATE AS start, count(DISTINCT user_id) AS n FROM days
-    WHERE day >= $first GROUP BY 1
+    SELECT b.start, sum(g.n) AS n FROM buckets b
+    JOIN gaps g ON g.day >= b.d_lo AND g.day < b.d_hi AND g.day + g.gap >= b.d_hi
+    GROUP BY b.start
 )
 SELECT b.start, coalesce(a.n, 0),
        (SELECT n FROM windows w WHERE w.start = b.start AND w.width = 1),
@@ -116,14 +121,15 @@ ORDER BY b.start
 
 RETENTION = f"""
 WITH cohorts AS (
-    SELECT user_id, min(date_trunc('week', occurred_at)::DATE) AS cohort FROM user_signed_up
+    SELECT user_id, min(date_trunc('week', date)::DATE) AS cohort FROM user_signed_up
     WHERE {_IN_RANGE} AND user_id IS NOT NULL GROUP BY user_id
 ),
 sizes AS (SELECT cohort, count(*) AS size FROM cohorts GROUP BY cohort),
 activity AS (
-    SELECT DISTINCT m.user_id, date_trunc('week', m.occurred_at)::DATE AS week
+    SELECT DISTINCT m.user_id, date_trunc('week', m.date)::DATE AS week
     FROM message_replied m SEMI JOIN cohorts c ON m.user_id = c.user_id
-    WHERE m.occurred_at >= date_trunc('week', $first)::TIMESTAMPTZ AND m.occurred_at < $hi
+    WHERE m.date >= date_trunc('week', $first)::DATE AND m.date < $after
+          AND m.occurred_at >= date_trunc('week', $first)::TIMESTAMPTZ AND m.occurred_at < $hi
 ),
 hits AS (
     SELECT c.cohort, a.week, count(*) AS active FROM cohorts c JOIN activity a ON a.user_id = c.user_id
@@ -174,9 +180,9 @@ ORDER BY g.start
 """
 
 _PAYMENTS = """
-    SELECT occurred_at, amount_cents, plan, 'succeeded' AS kind FROM payment_succeeded
-    UNION ALL SELECT occurred_at, amount_cents, plan, 'refunded' FROM payment_refunded
-    UNION ALL SELECT occurred_at, amount_cents, plan, 'failed' FROM payment_failed
+    SELECT date, occurred_at, amount_cents, plan, 'succeeded' AS kind FROM payment_succeeded
+    UNION ALL SELECT date, occurred_at, amount_cents, plan, 'refunded' FROM payment_refunded
+    UNION ALL SELECT date, occurred_at, amount_cents, plan, 'failed' FROM payment_failed
 """
 
 REVENUE = f"""
@@ -198,23 +204,29 @@ ORDER BY b.start
 
 # A subscription's state at an instant t is its latest fact before t. It pays at t when that state is
 # active or past due (a fact without a status: anything but a cancel) at a price above zero; its MRR is that
-# state's monthly price. At each bucket's start (S), end (E) and 30 days before its end (M): who pays and
-# what; churned = paying at S and not at E; LTV's monthly churn = paying at M and not at E.
+# state's monthly price. So a paid state counts for the instants t in (valid_from, valid_to]. At each bucket's
+# start (S), end (E) and 30 days before its end (M): who pays and what; churned = paying at S and not at E;
+# LTV's monthly churn = paying at M and not at E.
+# Nothing joins every state with every instant: MRR at t is a running sum of +price at each valid_from and
+# -price at each valid_to, read just before t (ASOF). A user's paid states merge into islands (the stretches
+# they pay without a break), paying users at t is the same running count over islands, and a user paying at
+# S and not at E is an island holding S that ends before E, with the user's next island (if any) starting
+# at E or later: only the islands ending between S (or M) and E are joined with the buckets.
 MRR = f"""
 WITH {_BUCKETS},
 changes AS (
     SELECT id, occurred_at, user_id, subscription_id, price_cents, status, 'started' AS kind
-        FROM subscription_started WHERE occurred_at < $hi
+        FROM subscription_started WHERE {_BEFORE_HI}
     UNION ALL SELECT id, occurred_at, user_id, subscription_id, price_cents, status, 'upgraded'
-        FROM subscription_upgraded WHERE occurred_at < $hi
+        FROM subscription_upgraded WHERE {_BEFORE_HI}
     UNION ALL SELECT id, occurred_at, user_id, subscription_id, price_cents, status, 'downgraded'
-        FROM subscription_downgraded WHERE occurred_at < $hi
+        FROM subscription_downgraded WHERE {_BEFORE_HI}
     UNION ALL SELECT id, occurred_at, user_id, subscription_id, price_cents, status, 'canceled'
-        FROM subscription_canceled WHERE occurred_at < $hi
+        FROM subscription_canceled WHERE {_BEFORE_HI}
     UNION ALL SELECT id, occurred_at, user_id, subscription_id, price_cents, status, 'renewed'
-        FROM subscription_renewed WHERE occurred_at < $hi
+        FROM subscription_renewed WHERE {_BEFORE_HI}
     UNION ALL SELECT id, occurred_at, user_id, subscription_id, price_cents, status, 'past_due'
-        FROM subscription_past_due WHERE occurred_at < $hi
+        FROM subscription_past_due WHERE {_BEFORE_HI}
 ),
 states AS (
     SELECT user_id, price_cents,
@@ -224,8 +236,38 @@ states AS (
     FROM changes
 ),
 paid AS (
-    SELECT user_id, price_cents, valid_from, valid_to FROM states
+    SELECT user_id, price_cents, valid_from, coalesce(valid_to, 'infinity'::TIMESTAMPTZ) AS valid_to FROM states
     WHERE state IN ('active', 'past_due') AND coalesce(price_cents, 0) > 0
+),
+reached AS (
+    SELECT user_id, valid_from, valid_to,
+           max(valid_to) OVER (PARTITION BY user_id ORDER BY valid_from, valid_to
+                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+    FROM paid
+),
+numbered AS (
+    SELECT user_id, valid_from, valid_to,
+           sum(CASE WHEN reach IS NULL OR valid_from > reach THEN 1 ELSE 0 END)
+               OVER (PARTITION BY user_id ORDER BY valid_from, valid_to ROWS UNBOUNDED PRECEDING) AS island
+    FROM reached
+),
+islands AS (
+    SELECT user_id, i_from, i_to,
+           lead(i_from, 1, 'infinity'::TIMESTAMPTZ) OVER (PARTITION BY user_id ORDER BY i_from) AS next_from
+    FROM (
+        SELECT user_id, min(valid_from) AS i_from, max(valid_to) AS i_to FROM numbered GROUP BY user_id, island
+    )
+),
+steps AS (
+    SELECT moment, sum(cents) AS cents, sum(users) AS users FROM (
+        SELECT valid_from AS moment, price_cents AS cents, 0 AS users FROM paid
+        UNION ALL SELECT valid_to, -price_cents, 0 FROM paid WHERE valid_to < 'infinity'::TIMESTAMPTZ
+        UNION ALL SELECT i_from, 0, 1 FROM islands
+        UNION ALL SELECT i_to, 0, -1 FROM islands WHERE i_to < 'infinity'::TIMESTAMPTZ
+    ) GROUP BY moment
+),
+running AS (
+    SELECT moment, sum(cents) OVER (ORDER BY moment) AS mrr, sum(users) OVER (ORDER BY moment) AS users FROM steps
 ),
 instants AS (
     SELECT DISTINCT t FROM (
@@ -233,19 +275,17 @@ instants AS (
         UNION ALL SELECT b_hi - INTERVAL 30 DAY FROM buckets
     )
 ),
-paying AS (
-    SELECT i.t, p.user_id, sum(p.price_cents) AS cents
-    FROM instants i JOIN paid p ON p.valid_from < i.t AND (p.valid_to IS NULL OR p.valid_to >= i.t)
-    GROUP BY i.t, p.user_id
+totals AS (
+    SELECT i.t, coalesce(r.mrr, 0) AS mrr, coalesce(r.users, 0) AS users
+    FROM instants i ASOF LEFT JOIN running r ON i.t > r.moment
 ),
-totals AS (SELECT t, sum(cents) AS mrr, count(*) AS users FROM paying GROUP BY t),
 lost AS (
     SELECT b.start,
-           count(*) FILTER (WHERE s.t = b.b_lo) AS churned,
-           count(*) FILTER (WHERE s.t = b.b_hi - INTERVAL 30 DAY) AS churned_30
+           count(*) FILTER (WHERE i.i_from < b.b_lo AND i.i_to >= b.b_lo) AS churned,
+           count(*) FILTER (WHERE i.i_from < b.b_hi - INTERVAL 30 DAY AND i.i_to >= b.b_hi - INTERVAL 30 DAY)
+               AS churned_30
     FROM buckets b
-    JOIN paying s ON s.t = b.b_lo OR s.t = b.b_hi - INTERVAL 30 DAY
-    ANTI JOIN paying e ON e.t = b.b_hi AND e.user_id = s.user_id
+    JOIN islands i ON i.i_to >= b.b_early AND i.i_to < b.b_hi AND i.next_from >= b.b_hi
     GROUP BY b.start
 )
 SELECT b.start, coalesce(e.mrr, 0), coalesce(e.users, 0), coalesce(s.users, 0), coalesce(l.churned, 0),
@@ -315,9 +355,9 @@ ORDER BY 1, 2
 
 
 def _params(span: DateRange, interval: Interval | None = None) -> dict[str, Any]:
-    values: dict[str, Any] = {"lo": span.start, "hi": span.end}
+    values: dict[str, Any] = {"lo": span.start, "hi": span.end, "first": span.first, "after": span.end.date()}
     if interval is not None:
-        values.update(first=span.first, last=span.last, after=span.end.date(), unit=interval.value)
+        values.update(last=span.last, unit=interval.value)
     return values
 
 
@@ -369,7 +409,7 @@ class DuckDbAnalyticsQueries:
 
     async def retention(self, span: DateRange) -> Answered[list[Cohort]]:
         def query(connection: duckdb.DuckDBPyConnection) -> list[Cohort]:
-            params = {**_params(span), "first": span.first, "last": span.last}
+            params = {**_params(span), "last": span.last}
             return [
                 Cohort(
                     start,

@@ -1,8 +1,10 @@
 """The analytics facts as DuckDB sees them: one relation per fact kind, named after the kind
 (`message.replied` -> `message_replied`), with the common columns (id, occurred_at, user_id) and the kind's
-own fields typed from FACT_FIELDS. The Parquet files of a kind have exactly these columns (the partition
-columns `kind` and `date` come from the hive-style path), so the queries read Parquet, the database's tail
-and a test's hand-made facts alike.
+own fields typed from FACT_FIELDS, then `date`: the UTC day of `occurred_at` (DAY_OF). The Parquet files of
+a kind have exactly the kind's columns (`columns`; the partition columns `kind` and `date` come from the
+hive-style path), and every relation adds `date` (the partition column over Parquet, DAY_OF over the tail and
+a test's hand-made facts), so the queries read Parquet, the database's tail and a test's hand-made facts
+alike, and filter on `date` to prune the files of days outside the range.
 
 `FactViews` is what the analytics queries run against: a DuckDB connection on which every kind's relation
 exists, and the time of the newest fact it holds (`as_of`)."""
@@ -25,6 +27,10 @@ COMMON_COLUMNS: tuple[tuple[str, str], ...] = (
     ("occurred_at", "TIMESTAMPTZ"),
     ("user_id", "VARCHAR"),
 )
+
+
+DAY_OF = "CAST(DATE '1970-01-01' + CAST(epoch_us(occurred_at) // 86400000000 AS INTEGER) AS DATE)"
+"""The UTC day of `occurred_at`, in integer arithmetic (no time-zone code, whatever the session's TimeZone)."""
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -86,12 +92,21 @@ def insert_rows(
     connection.execute(f'INSERT INTO "{table}" SELECT {", ".join(selects)}', values)
 
 
+def select_with_day(kind: FactKind, source: str) -> str:
+    """SELECT of the kind's relation columns from a table with the kind's columns: `date` computed (DAY_OF)."""
+    names = ", ".join(f'"{name}"' for name, _type in columns(kind))
+    return f"SELECT {names}, {DAY_OF} AS date FROM {source}"  # noqa: S608 (names are ours)
+
+
 def load_facts(connection: duckdb.DuckDBPyConnection, facts: Sequence[Fact]) -> datetime | None:
-    """Create every kind's relation as a table holding `facts` (hand-made facts in tests, the database's tail
-    elsewhere); the newest fact's time, or None when there are none."""
+    """Create every kind's relation holding `facts` (hand-made facts in tests, the database's facts
+    elsewhere): a table `rows_{relation}` and the relation, a view adding `date`; the newest fact's time, or
+    None when there are none."""
     for kind in FactKind:
-        table = create_table(connection, kind)
+        table = create_table(connection, kind, f"rows_{relation_name(kind)}")
         insert_rows(connection, table, kind, (row_values(kind, fact.row()) for fact in facts if fact.kind is kind))
+        body = select_with_day(kind, f'"{table}"')
+        connection.execute(f'CREATE OR REPLACE VIEW "{relation_name(kind)}" AS {body}')
     return max((fact.occurred_at for fact in facts), default=None)
 
 

@@ -2,9 +2,10 @@
 
 For each kind the relation (a view, named as schema.relation_name says) is
 
-    read_parquet(the kind's files, hive_partitioning = true)
+    read_parquet(the kind's files, hive_partitioning = true)   (its columns and the partition `date`)
     UNION ALL
     the tail's facts of the kind whose id is in none of the kind's files of the tail's days
+                                                               (`date`: their UTC day, schema.DAY_OF)
 
 where the tail is the facts of the database that occurred from `tail_start` on (coverage.py: the oldest
 moment a fact may be missing from the archive, the newest partial export's `through` minus the late-commit
@@ -33,7 +34,14 @@ import anyio.to_thread
 import duckdb
 
 from adapters.analytics.archive import ParquetArchive
-from adapters.analytics.schema import columns, create_table, insert_rows, relation_name, row_values
+from adapters.analytics.schema import (
+    columns,
+    create_table,
+    insert_rows,
+    relation_name,
+    row_values,
+    select_with_day,
+)
 from application.analytics.coverage import day_of, tail_start
 from application.analytics.ports import AnalyticsUnitOfWork
 from application.shared.facts import Fact, FactKind
@@ -79,6 +87,7 @@ class ParquetWarehouse:
         self._connection.execute(f"SET memory_limit = '{limit}'")
         self._connection.execute(f"SET threads = {int(threads)}")
         self._connection.execute("SET parquet_metadata_cache = true")
+        self._connection.execute("SET preserve_insertion_order = false")  # every query orders what it returns
         for kind in FactKind:
             create_table(self._connection, kind, _tail_table(kind))
         self._tail: _Tail | None = None
@@ -174,21 +183,27 @@ class ParquetWarehouse:
         return newest
 
     def _define_view(self, cursor: duckdb.DuckDBPyConnection, kind: FactKind, has_files: bool) -> None:
-        names = ", ".join(f'"{name}"' for name, _type in columns(kind))
-        table = _tail_table(kind)
-        if not has_files:
-            body = f'SELECT {names} FROM "{table}"'  # noqa: S608
-        else:
-            oldest = cursor.execute(f'SELECT min(occurred_at) FROM "{table}"').fetchone()  # noqa: S608
-            parquet = _parquet(self._archive, kind)
-            body = f"SELECT {names} FROM {parquet}"  # noqa: S608
-            if oldest is not None and oldest[0] is not None:
-                first_day: date = day_of(oldest[0])
-                body += (
-                    f' UNION ALL SELECT {names} FROM "{table}" WHERE id NOT IN '  # noqa: S608
-                    f"(SELECT id FROM {parquet} WHERE date >= DATE '{first_day.isoformat()}')"
-                )
+        oldest = cursor.execute(f'SELECT min(occurred_at) FROM "{_tail_table(kind)}"').fetchone()  # noqa: S608
+        first_day = day_of(oldest[0]) if oldest is not None and oldest[0] is not None else None
+        body = view_sql(kind, _parquet(self._archive, kind) if has_files else None, _tail_table(kind), first_day)
         cursor.execute(f'CREATE OR REPLACE VIEW "{relation_name(kind)}" AS {body}')
+
+
+def view_sql(kind: FactKind, parquet: str | None, tail: str, first_tail_day: date | None) -> str:
+    """The body of a kind's view: its Parquet (`parquet`, a read_parquet(...) with hive partitioning; None
+    when the kind has no file) with the partition `date`, UNION ALL the tail table's facts (`date` their UTC
+    day) whose id is in no file of the tail's days (from `first_tail_day`, None when the tail is empty)."""
+    names = ", ".join(f'"{name}"' for name, _type in columns(kind))
+    tail_rows = select_with_day(kind, f'"{tail}"')
+    if parquet is None:
+        return tail_rows
+    body = f"SELECT {names}, date FROM {parquet}"  # noqa: S608 (names are ours)
+    if first_tail_day is not None:
+        body += (
+            f" UNION ALL {tail_rows} WHERE id NOT IN "  # noqa: S608
+            f"(SELECT id FROM {parquet} WHERE date >= DATE '{first_tail_day.isoformat()}')"
+        )
+    return body
 
 
 def _not_before(start: datetime | None, held: datetime | None) -> bool:

@@ -113,6 +113,38 @@ async def test_churn_is_paying_users_lost_over_paying_at_the_start_and_ltv_is_ar
     assert (february.churn, february.ltv_cents) == (0.0, None)
 
 
+async def test_a_user_who_comes_back_or_keeps_another_subscription_has_not_churned() -> None:
+    def sub(kind: FactKind, day: int, who: int, name: str, status: str = "active") -> Fact:
+        return fact(kind, at(3, day), who, subscription_id=name, plan="plus", price_cents=2000, status=status)
+
+    started, canceled = FactKind.SUBSCRIPTION_STARTED, FactKind.SUBSCRIPTION_CANCELED
+    facts = [
+        sub(started, 1, 1, "a"),  # user 1 leaves on the 10th and is back on the 20th
+        sub(canceled, 10, 1, "a", "canceled"),
+        sub(started, 20, 1, "b"),
+        sub(started, 1, 2, "c"),  # user 2 has two subscriptions from the 5th; one ends on the 12th
+        sub(started, 5, 2, "d"),
+        sub(canceled, 12, 2, "c", "canceled"),
+        sub(started, 1, 3, "e"),  # user 3 leaves on the 15th
+        sub(canceled, 15, 3, "e", "canceled"),
+    ]
+
+    [month] = (await queries(*facts).mrr(days("2026-03-02", "2026-03-31"), Interval.MONTH)).value
+    tenth, eleventh = (await queries(*facts).mrr(days("2026-03-10", "2026-03-11"), Interval.DAY)).value
+
+    # Over the month only user 3 is lost (3 paying on the 2nd, the same 3 thirty days before April 1).
+    assert (month.mrr_cents, month.paying_users, month.churned_users, month.churn) == (
+        4000,
+        2,
+        1,
+        pytest.approx(1 / 3),
+    )
+    assert month.ltv_cents == 6000  # ARPU 20.00 / (1/3)
+    # Within the 10th user 1 has left (back only on the 20th); user 2 pays twice until the 12th.
+    assert (tenth.mrr_cents, tenth.paying_users, tenth.churned_users) == (6000, 2, 1)
+    assert (eleventh.mrr_cents, eleventh.paying_users, eleventh.churned_users) == (6000, 2, 0)
+
+
 async def test_revenue_is_succeeded_payments_minus_refunds() -> None:
     def pay(kind: FactKind, day: int, cents: int) -> Fact:
         return fact(kind, at(3, day), 1, payment_id=f"p{day}{kind}", amount_cents=cents, currency="usd", plan="pro")
