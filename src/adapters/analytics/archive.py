@@ -14,6 +14,7 @@ the object atomically. A reader sees the old file or the new one, never a part.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -58,7 +59,11 @@ class ParquetArchive:
     def __init__(self, root: str, filesystem: AbstractFileSystem | None = None) -> None:
         self.root = root.rstrip("/")
         self._filesystem = filesystem
-        self._connection = self.connect()
+
+    @functools.cached_property
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """Opened on first use (a DuckDB connection holds some 35 MB)."""
+        return self.connect()
 
     # --- layout ------------------------------------------------------------------------------
     def kind_root(self, kind: FactKind) -> str:

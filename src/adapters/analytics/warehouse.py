@@ -23,6 +23,7 @@ occurred_at the relations hold (the tail's, or the newest export's `through`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -82,17 +83,24 @@ class ParquetWarehouse:
         self._archive = archive
         self._late = late
         self._tail_seconds = tail_seconds
-        self._connection = archive.connect()
-        limit = memory_limit.replace("'", "")
-        self._connection.execute(f"SET memory_limit = '{limit}'")
-        self._connection.execute(f"SET threads = {int(threads)}")
-        self._connection.execute("SET parquet_metadata_cache = true")
-        self._connection.execute("SET preserve_insertion_order = false")  # every query orders what it returns
-        for kind in FactKind:
-            create_table(self._connection, kind, _tail_table(kind))
+        self._memory_limit = memory_limit.replace("'", "")
+        self._threads = int(threads)
         self._tail: _Tail | None = None
         self._fresh_until = 0.0
         self._refreshing = asyncio.Lock()
+
+    @functools.cached_property
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """Opened on first use: a DuckDB connection holds some 35 MB, which an API process that never answers an
+        analytics question should not carry."""
+        connection = self._archive.connect()
+        connection.execute(f"SET memory_limit = '{self._memory_limit}'")
+        connection.execute(f"SET threads = {self._threads}")
+        connection.execute("SET parquet_metadata_cache = true")
+        connection.execute("SET preserve_insertion_order = false")  # every query orders what it returns
+        for kind in FactKind:
+            create_table(connection, kind, _tail_table(kind))
+        return connection
 
     def invalidate(self) -> None:
         """Read the tail again before the next query (an export in this process just ran)."""
@@ -111,7 +119,8 @@ class ParquetWarehouse:
         return await anyio.to_thread.run_sync(work), tail.as_of
 
     def close(self) -> None:
-        self._connection.close()
+        if "_connection" in self.__dict__:
+            self._connection.close()
 
     async def _fresh_tail(self) -> _Tail:
         if self._tail is not None and time.monotonic() < self._fresh_until:
