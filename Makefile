@@ -22,7 +22,9 @@ $(STAMP): pyproject.toml
 # Tools the tests run and never skip without: promtool (Debian's prometheus package) and kubectl.
 tools:
 	@command -v promtool >/dev/null || { command -v apt-get >/dev/null && \
-		$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends prometheus; } || \
+		{ $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -q --no-install-recommends prometheus || \
+		{ $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -q && \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -q --no-install-recommends prometheus; }; }; } || \
 		{ echo "promtool is missing: install Prometheus's promtool (Debian/Ubuntu: apt-get install prometheus)"; exit 1; }
 	@command -v kubectl >/dev/null || { echo "kubectl is missing: install kubectl 1.32 or newer"; exit 1; }
 
