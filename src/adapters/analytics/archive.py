@@ -18,6 +18,7 @@ import functools
 import os
 import re
 import secrets
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, date
 from pathlib import Path
@@ -52,7 +53,7 @@ def fact_from_values(kind: FactKind, values: Sequence[Any]) -> Fact:
     )
 
 
-class ParquetArchive:
+class ParquetArchive(ABC):
     """What both archives share: the layout, the DuckDB connection, writing and reading a day. Subclasses
     say how a file is published, removed and listed."""
 
@@ -84,22 +85,25 @@ class ParquetArchive:
         return connection
 
     # --- what subclasses provide -------------------------------------------------------------
+    @abstractmethod
     def _staging_path(self, kind: FactKind, day: date) -> str:
         """Where COPY writes the day's new file before `_publish` puts it in place."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _publish(self, staged: str, final: str) -> None:
-        raise NotImplementedError
+        """Put the staged file in place of the day's file, in one step (a rename, or an object put)."""
 
+    @abstractmethod
     def _remove(self, final: str) -> None:
-        raise NotImplementedError
+        """Delete the day's file (a day that has no facts left)."""
 
+    @abstractmethod
     def _date_dirs(self, kind: FactKind) -> list[str]:
         """Names of the kind's `date=...` folders that hold a file."""
-        raise NotImplementedError
 
+    @abstractmethod
     def kinds_with_files(self) -> set[FactKind]:
-        raise NotImplementedError
+        """The kinds that have at least one day's file."""
 
     # --- FactArchive -------------------------------------------------------------------------
     async def write_day(self, kind: FactKind, day: date, facts: Sequence[Fact]) -> None:
