@@ -91,7 +91,7 @@ from domain.identity.ports import PasswordDenylist, PasswordHasher, TokenIssuer
 from domain.shared.clock import Clock, SystemClock
 from entrypoints.background import AsyncioBackgroundTasks
 from entrypoints.catalogue import build_catalogue, build_plans, build_providers
-from entrypoints.observability.tracing import traced_providers
+from entrypoints.observability.tracing import traced_engine, traced_providers
 from entrypoints.settings import Settings
 
 if TYPE_CHECKING:
@@ -237,7 +237,9 @@ def _database(settings: Settings, overrides: dict[str, Any]) -> Database:
     from adapters.sql.principals import SqlPrincipalLookup
     from adapters.sql.unit_of_work import SqlUnitOfWork
 
-    engine = create_engine(settings.resolved_database_url, settings.database_pool_size, settings.database_max_overflow)
+    engine = traced_engine(
+        create_engine(settings.resolved_database_url, settings.database_pool_size, settings.database_max_overflow)
+    )
     session_factory = create_session_factory(engine)
     kept = KeptConnections(engine)  # for the chat store's and the principal lookup's single statements
 

@@ -1,7 +1,8 @@
 """Traces leave a real `parley serve` over OTLP/HTTP (protobuf), to a local receiver that speaks the collector
 protocol: one chat on PostgreSQL and Redis is one trace holding the HTTP server span, the database statements,
 the Redis commands and the provider call as a GenAI span with its model, tokens and time to the first token;
-the server's log lines of that request carry the trace's id. Without an OTLP endpoint tracing stays off."""
+the server's log lines of that request carry the trace's id. On the embedded default (SQLite) the chat's trace
+holds its SQLite statements instead. Without an OTLP endpoint tracing stays off."""
 
 from __future__ import annotations
 
@@ -149,6 +150,31 @@ def test_one_chat_is_one_trace_with_its_http_database_redis_and_provider_spans(
 
     lines = [json.loads(line) for line in traced_server.log().splitlines() if line.startswith("{")]
     assert any(line.get("event") == "chat.reply" and line.get("trace_id") == trace_id for line in lines)
+
+
+def test_on_the_embedded_default_the_chat_trace_holds_its_sqlite_statements(tmp_path: Path, receiver: Receiver) -> None:
+    for server in running_server(
+        tmp_path,
+        PARLEY_REQUIRE_VERIFIED_EMAIL="false",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
+        OTEL_BSP_SCHEDULE_DELAY="100",
+    ):
+        _chat(server.url)
+
+        def chat_trace(spans: list[Span]) -> list[Span] | None:
+            for span in spans:
+                if span.name == "POST /api/chat":
+                    same = [other for other in spans if other.trace_id == span.trace_id]
+                    if any(other.attributes.get("db.system") == "sqlite" for other in same):
+                        return same
+            return None
+
+        spans = receiver.wait_for(chat_trace)
+        statements = [span for span in spans if span.attributes.get("db.system") == "sqlite"]
+        assert any("messages" in str(span.attributes.get("db.statement", "")) for span in statements), [
+            span.name for span in statements
+        ]
+        assert all("Hello, traces!" not in str(span.attributes) for span in statements)
 
 
 def test_without_an_endpoint_tracing_stays_off(tmp_path: Path) -> None:
