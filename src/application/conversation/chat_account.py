@@ -3,14 +3,11 @@ user has now spent), decide from that which outbox messages the reply causes (a 
 overage on a plan that bills it), then record the reply, its usage and those messages in one transaction, so
 the record and the messages it causes are stored together or not at all. A complete reply is then cached.
 
-The ledger has counted the tokens by the time the reply is recorded, so a record lost to a database that blinked
-would be billing data gone: recording is tried again after a short wait (RECORD_RETRY_DELAYS). The ids are fixed
-before the first try, so a retry after a try whose answer was lost on its way back (it had committed) meets its
-own rows (Conflict) and stops there: a reply is stored once at most."""
+The ledger has counted the tokens by the time the reply is recorded, so recording is tried again after a
+database blink (recording.py): a reply is stored once at most, and not lost to a blink."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -20,6 +17,7 @@ from application.conversation.chat_prepare import PreparedTurn
 from application.conversation.chat_store import ChatStore
 from application.conversation.chat_stream import StreamOutcome
 from application.conversation.quota import QuotaGate
+from application.conversation.recording import RECORD_RETRY_DELAYS, record_with_retries
 from application.conversation.response_cache import CachedReply, ResponseCache
 from application.conversation.router import NoProviderAnswered, OpenedStream
 from application.shared import topics
@@ -30,13 +28,10 @@ from domain.conversation.errors import ProviderUnavailable
 from domain.conversation.model import Message, Role, Usage
 from domain.conversation.ports import UsageRecord
 from domain.shared.clock import Clock
-from domain.shared.errors import Conflict
 from domain.shared.ids import new_id
 
 log = logging.getLogger("parley.chat")
 QUOTA_THRESHOLDS = (80, 100)
-RECORD_RETRY_DELAYS = (0.2, 1.0, 3.0)
-"""Seconds to wait before each further try at recording a reply (then the error is raised and logged)."""
 
 
 class AccountReply:
@@ -89,20 +84,13 @@ class AccountReply:
     async def _record_reply(
         self, message: Message | None, record: UsageRecord, caused: Sequence[OutboxMessage], fact: Fact
     ) -> None:
-        for retry, delay in enumerate((None, *self._retry_delays)):
-            if delay is not None:
-                await asyncio.sleep(delay)
-            try:
-                await self._store.record_reply(message, record, caused, (fact,))
-                return
-            except Conflict:
-                if retry == 0:
-                    raise
-                return  # an earlier try was stored after all
-            except Exception as exc:
-                if retry == len(self._retry_delays):
-                    raise
-                log.warning("chat.record_retry", extra={"usage_id": str(record.id), "error": type(exc).__name__})
+        await record_with_retries(
+            lambda: self._store.record_reply(message, record, caused, (fact,)),
+            self._retry_delays,
+            log=log,
+            event="chat.record_retry",
+            usage_id=record.id,
+        )
 
     async def cached(self, turn: PreparedTurn, cached: CachedReply) -> tuple[Message, QuotaStatus]:
         """A reply from the cache: stored and recorded as a request, costing no quota."""

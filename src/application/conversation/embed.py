@@ -12,16 +12,16 @@ Every provider failing releases the reservation: nothing is charged."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeGuard
 from uuid import UUID
 
-from application.conversation.chat_account import RECORD_RETRY_DELAYS, quota_outbox
+from application.conversation.chat_account import quota_outbox
 from application.conversation.chat_store import ChatStore
 from application.conversation.quota import QuotaGate
+from application.conversation.recording import RECORD_RETRY_DELAYS, record_with_retries
 from application.shared.allowance import AllowanceProvider, QuotaStatus
 from application.shared.ports import OutboxMessage
 from domain.conversation.catalogue import ModelCatalogue, ModelSpec
@@ -30,7 +30,7 @@ from domain.conversation.errors import ProviderError, ProviderUnavailable
 from domain.conversation.model import Usage
 from domain.conversation.ports import UsageRecord
 from domain.shared.clock import Clock
-from domain.shared.errors import Conflict, InvalidInput
+from domain.shared.errors import InvalidInput
 from domain.shared.ids import new_id
 
 log = logging.getLogger("parley.embeddings")
@@ -112,22 +112,15 @@ class Embed:
         return Embeddings(spec.id, result.vectors, tokens, provider, quota)
 
     async def _record(self, record: UsageRecord, caused: Sequence[OutboxMessage]) -> None:
-        """The ledger has counted the tokens, so the record is tried again after a database blink (as a chat
-        reply's is); its id is fixed, so a try that had committed meets its own row on the next (Conflict)."""
-        for retry, delay in enumerate((None, *self._retry_delays)):
-            if delay is not None:
-                await asyncio.sleep(delay)
-            try:
-                await self._store.record_reply(None, record, caused)
-                return
-            except Conflict:
-                if retry == 0:
-                    raise
-                return  # an earlier try was stored after all
-            except Exception as exc:
-                if retry == len(self._retry_delays):
-                    raise
-                log.warning("embeddings.record_retry", extra={"usage_id": str(record.id), "error": type(exc).__name__})
+        """The ledger has counted the tokens, so the record is tried again after a database blink, as a chat
+        reply's is (recording.py)."""
+        await record_with_retries(
+            lambda: self._store.record_reply(None, record, caused),
+            self._retry_delays,
+            log=log,
+            event="embeddings.record_retry",
+            usage_id=record.id,
+        )
 
     async def _ask(self, spec: ModelSpec, request: EmbedRequest) -> tuple[str, EmbeddingResult]:
         """The first provider of the route to answer; a non-retryable error (the request's fault) is final."""
