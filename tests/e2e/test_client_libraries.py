@@ -6,8 +6,11 @@ fetching it, and LangChain's tracing is off."""
 
 from __future__ import annotations
 
+import json
+import operator
 import os
 from collections.abc import Iterator
+from functools import reduce
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before litellm is imported: no fetch of the cost map
 os.environ["LANGCHAIN_TRACING_V2"] = "false"
@@ -16,6 +19,7 @@ os.environ["LANGSMITH_TRACING"] = "false"
 import httpx
 import litellm
 import pytest
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 
 from adapters.llm.demo_embeddings import demo_embedding
@@ -99,13 +103,18 @@ def openai_server(tmp_path_factory: pytest.TempPathFactory, fake_openai_server: 
     )
 
 
-def test_langchain_embeddings_reach_openai_through_parley(
-    openai_server: ServerProcess, fake_openai: FakeOpenAi
-) -> None:
+@pytest.fixture(scope="module")
+def openai_key(openai_server: ServerProcess) -> str:
     mailbox = Mailbox(openai_server.workdir / "var" / "mail")
     with httpx.Client(base_url=openai_server.url, timeout=10.0) as client:
         token = verified_access_token(client, mailbox)
-        key = str(client.post("/api/keys", json={"name": "lc"}, headers=bearer(token)).json()["key"])
+        return str(client.post("/api/keys", json={"name": "lc"}, headers=bearer(token)).json()["key"])
+
+
+def test_langchain_embeddings_reach_openai_through_parley(
+    openai_server: ServerProcess, openai_key: str, fake_openai: FakeOpenAi
+) -> None:
+    key = openai_key
     fake_openai.script(Scenario(prompt_tokens=9))
     embeddings = OpenAIEmbeddings(
         model="text-embedding-3-small",
@@ -122,3 +131,66 @@ def test_langchain_embeddings_reach_openai_through_parley(
     by_model = usage_of(openai_server, key)
     assert by_model["text-embedding-3-small"]["prompt_tokens"] == 9
     assert by_model["text-embedding-3-small"]["requests"] == 1
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city now.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+ASKS_FOR_WEATHER = Scenario(reply="", tool_calls=(("get_weather", '{"city": "Paris"}'),), prompt_tokens=20)
+ANSWERS = Scenario(reply="Sunny in Paris.", prompt_tokens=30, completion_tokens=5)
+
+
+def _tool_result_reached(fake: FakeOpenAi, call_id: str) -> None:
+    """The second round's request carried the client's tool result, answering the call the model made."""
+    last = fake.requests[-1].body["messages"][-1]
+    assert (last["role"], last["tool_call_id"], last["content"]) == ("tool", call_id, "sunny, 21 C")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_litellm_tool_round_trip_through_parley(
+    openai_server: ServerProcess, openai_key: str, fake_openai: FakeOpenAi, stream: bool
+) -> None:
+    options = {"model": "openai/gpt-4o-mini", "api_base": f"{openai_server.url}/v1", "api_key": openai_key}
+    before = usage_of(openai_server, openai_key).get("gpt-4o-mini", {}).get("requests", 0)
+    messages: list[dict[str, object]] = [{"role": "user", "content": "Weather in Paris?"}]
+    fake_openai.script(ASKS_FOR_WEATHER, ANSWERS)
+    if stream:
+        chunks = list(litellm.completion(messages=messages, tools=[WEATHER_TOOL], stream=True, **options))
+        asked = litellm.stream_chunk_builder(chunks, messages=messages).choices[0]
+    else:
+        asked = litellm.completion(messages=messages, tools=[WEATHER_TOOL], **options).choices[0]
+    assert asked.finish_reason == "tool_calls"
+    [call] = asked.message.tool_calls
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
+
+    messages += [asked.message.model_dump(), {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21 C"}]
+    final = litellm.completion(messages=messages, tools=[WEATHER_TOOL], **options).choices[0]
+    assert (final.finish_reason, final.message.content) == ("stop", "Sunny in Paris.")
+    _tool_result_reached(fake_openai, call.id)
+    assert usage_of(openai_server, openai_key)["gpt-4o-mini"]["requests"] - before == 2
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
+def test_langchain_tool_round_trip_through_parley(
+    openai_server: ServerProcess, openai_key: str, fake_openai: FakeOpenAi, stream: bool
+) -> None:
+    chat = ChatOpenAI(model="gpt-4o-mini", base_url=f"{openai_server.url}/v1", api_key=openai_key, max_retries=0)
+    with_tools = chat.bind_tools([WEATHER_TOOL])
+    question = HumanMessage("Weather in Paris?")
+    fake_openai.script(ASKS_FOR_WEATHER, ANSWERS)
+    if stream:
+        asked: AIMessage = reduce(operator.add, with_tools.stream([question]))  # type: ignore[assignment]
+    else:
+        asked = with_tools.invoke([question])  # type: ignore[assignment]
+    [call] = asked.tool_calls
+    assert (call["name"], call["args"]) == ("get_weather", {"city": "Paris"})
+    assert call["id"]
+
+    final = with_tools.invoke([question, asked, ToolMessage("sunny, 21 C", tool_call_id=call["id"])])
+    assert final.content == "Sunny in Paris."
+    _tool_result_reached(fake_openai, call["id"])
