@@ -4,6 +4,7 @@ their standard variable names."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
@@ -17,6 +18,8 @@ def _csv(value: object) -> object:
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
 
+
+_SCRIPT_URL = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/\-]*)?")
 
 # Listening on every interface is no address to link to: the link names this machine instead.
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "localhost", "[::]": "localhost"}  # noqa: S104
@@ -82,6 +85,11 @@ class Settings(BaseSettings):
     stripe_secret_key: str | None = Field(default=None, validation_alias=AliasChoices("STRIPE_SECRET_KEY"))
     stripe_webhook_secret: str | None = Field(default=None, validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET"))
     stripe_api_base: str | None = None
+    stripe_publishable_key: str | None = Field(default=None, validation_alias=AliasChoices("STRIPE_PUBLISHABLE_KEY"))
+    """The `pk_` key the billing page hands Stripe.js: with STRIPE_SECRET_KEY, cards go through Stripe's
+    Payment Element. Public by design, so it is refused unless it is one (a secret key would reach every page)."""
+    stripe_js_url: str = "https://js.stripe.com/v3/"
+    """Where the billing page loads Stripe.js from; its origin is written into that page's CSP."""
     stripe_price_plus: str | None = None
     stripe_price_pro: str | None = None
     stripe_price_overage: str | None = None
@@ -149,6 +157,23 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             pairs = [part.split("=", 1) for part in value.split(",") if part.strip()]
             return {name.strip(): item.strip() for name, item in pairs}
+        return value
+
+    @field_validator("stripe_publishable_key", mode="before")
+    @classmethod
+    def _publishable_only(cls, value: object) -> object:
+        if value in ("", None):
+            return None
+        if not isinstance(value, str) or not re.fullmatch(r"pk_(test|live)_[A-Za-z0-9_]+", value):
+            raise ValueError("STRIPE_PUBLISHABLE_KEY must be a Stripe publishable key (pk_test_... or pk_live_...)")
+        return value
+
+    @field_validator("stripe_js_url")
+    @classmethod
+    def _plain_script_url(cls, value: str) -> str:
+        """It goes into a Content-Security-Policy header: an http(s) URL with a plain host, nothing else."""
+        if not _SCRIPT_URL.fullmatch(value):
+            raise ValueError("PARLEY_STRIPE_JS_URL must be an http(s) URL such as https://js.stripe.com/v3/")
         return value
 
     @field_validator("model_prices")

@@ -20,6 +20,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright, Response, sync_playwright
 
 from adapters.sql.migrations import upgrade
+from tests.support.fake_stripe import FakeStripe
 from tests.support.postgres import ADMIN_URL, POSTGRES_SERVER
 from tests.support.postgres import _execute as execute_sql
 from tests.support.server import Mailbox, ServerProcess, link_token, running_server
@@ -104,6 +105,21 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
 
 
 @pytest.fixture(scope="session")
+def stripe_server(tmp_path_factory: pytest.TempPathFactory, fake_stripe_server: FakeStripe) -> Iterator[ServerProcess]:
+    """The same with Stripe: the fake Stripe's API for the server, its stand-in Stripe.js for the pages."""
+    yield from _serve(
+        tmp_path_factory.mktemp("web-stripe"),
+        STRIPE_SECRET_KEY=fake_stripe_server.api_key,
+        STRIPE_WEBHOOK_SECRET=fake_stripe_server.webhook_secret,
+        STRIPE_PUBLISHABLE_KEY=fake_stripe_server.publishable_key,
+        PARLEY_STRIPE_API_BASE=fake_stripe_server.api_base,
+        PARLEY_STRIPE_JS_URL=fake_stripe_server.js_url,
+        PARLEY_STRIPE_PRICE_PLUS=fake_stripe_server.prices["plus"],
+        PARLEY_STRIPE_PRICE_PRO=fake_stripe_server.prices["pro"],
+    )
+
+
+@pytest.fixture(scope="session")
 def mailbox(server: ServerProcess) -> Mailbox:
     return Mailbox(server.workdir / "var" / "mail")
 
@@ -117,7 +133,9 @@ class Watch:
     script_bytes: dict[str, int] = field(default_factory=dict)
 
     def console(self, message: ConsoleMessage) -> None:
-        if message.type == "error" and not any(text in message.text for text in self.allowed):
+        if "Content Security Policy" in message.text:  # never allowed, whatever its level
+            self.errors.append(f"CSP: {message.location.get('url')}: {message.text}")
+        elif message.type == "error" and not any(text in message.text for text in self.allowed):
             self.errors.append(f"{message.location.get('url')}: {message.text}")
 
     def response(self, response: Response) -> None:
@@ -177,6 +195,13 @@ class Web:
 @pytest.fixture
 def web(browser: Browser, server: ServerProcess, mailbox: Mailbox) -> Iterator[Web]:
     yield from _web(browser, server, mailbox)
+
+
+@pytest.fixture
+def stripe_web(browser: Browser, stripe_server: ServerProcess, fake_stripe: FakeStripe) -> Iterator[Web]:
+    """A browser on the Stripe server, whose fake Stripe (emptied) delivers its webhooks to it by itself."""
+    fake_stripe.webhook_url = f"{stripe_server.url}/api/billing/webhooks/stripe"
+    yield from _web(browser, stripe_server, Mailbox(stripe_server.workdir / "var" / "mail"))
 
 
 @pytest.fixture

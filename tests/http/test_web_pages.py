@@ -12,6 +12,7 @@ import pytest
 
 from entrypoints.bootstrap import Container
 from entrypoints.web.assets import asset_version
+from entrypoints.web.security import CONTENT_SECURITY_POLICY
 from tests.support.app import PASSWORD, app_client, bearer, memory_container, verified_user_token
 
 ADA = "ada@example.com"
@@ -205,3 +206,54 @@ async def test_billing_upgrade_then_downgrade_shows_the_pending_plan_then_cancel
     assert "Your subscription is canceled" in canceled.text and 'id="cancel-pending"' in canceled.text
     unknown = await client.post("/billing/subscribe", data={"csrf_token": token, "plan": "platinum"})
     assert 400 <= unknown.status_code < 500 and 'role="alert"' in unknown.text
+
+
+STRIPE = {"stripe_secret_key": "sk_test_not_called", "stripe_price_plus": "price_plus", "stripe_price_pro": "price_pro"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "script", "frames", "connect"),
+    [
+        (
+            {"stripe_publishable_key": "pk_test_parley"},
+            "https://js.stripe.com/v3/",
+            "https://js.stripe.com https://hooks.stripe.com",
+            "https://api.stripe.com",
+        ),
+        (
+            {"stripe_publishable_key": "pk_test_parley", "stripe_js_url": "http://127.0.0.1:4010/v3/"},
+            "http://127.0.0.1:4010/v3/",
+            "http://127.0.0.1:4010",
+            "http://127.0.0.1:4010",
+        ),
+    ],
+)
+async def test_with_stripe_only_the_billing_page_loads_stripe_js_and_its_csp_opens_stripes_origins(
+    tmp_path: Path, settings: dict[str, str], script: str, frames: str, connect: str
+) -> None:
+    container = memory_container(tmp_path, {**STRIPE, **settings})
+    await verified_user_token(container, ADA)
+    async with app_client(container) as client:
+        await sign_in(client)
+        billing = await client.get("/billing")
+        policy = billing.headers["content-security-policy"]
+        origin = script.rsplit("/v3/", 1)[0]
+        assert f"script-src 'self' {origin};" in policy and f"frame-src {frames};" in policy
+        assert f"connect-src 'self' {connect};" in policy and "unsafe-inline" not in policy
+        assert f'<script src="{script}"></script>' in billing.text and "js/billing-stripe.js" in billing.text
+        assert 'data-publishable-key="pk_test_parley"' in billing.text and "sk_test_not_called" not in billing.text
+        assert 'data-checkout="Plus"' in billing.text
+        for path in ("/chat", "/usage", "/account"):
+            other = await client.get(path)
+            assert other.headers["content-security-policy"] == CONTENT_SECURITY_POLICY, path
+            assert origin not in other.text
+
+
+async def test_without_a_publishable_key_the_billing_page_keeps_the_local_forms(tmp_path: Path) -> None:
+    container = memory_container(tmp_path, STRIPE)
+    await verified_user_token(container, ADA)
+    async with app_client(container) as client:
+        await sign_in(client)
+        billing = await client.get("/billing")
+        assert billing.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert "stripe" not in billing.text.lower() and "data-checkout" not in billing.text

@@ -34,7 +34,14 @@ paying, `fail_next` scripts 5xx answers before a request runs or a connection dr
 starts at the real time and moves only when told (`set_time`, `advance_time`, `advance_clock`), like a Stripe
 test clock. Every object change is recorded as an event
 (`events`), which `deliver` POSTs to a URL signed as Stripe signs webhooks (`Stripe-Signature: t=..,v1=..`,
-HMAC-SHA256 of "{t}.{body}"), with a chosen timestamp, secret or a body changed after signing."""
+HMAC-SHA256 of "{t}.{body}"), with a chosen timestamp, secret or a body changed after signing. Given a
+`webhook_url`, it also delivers every event from then on by itself, in order, from a thread of its own, as
+Stripe sends webhooks shortly after each change.
+
+The browser's side (tests/support/fake_stripe_js.py) is served on the same origin: a stand-in Stripe.js
+(`js_url`) and its Payment Element frame, the publishable-key `POST /v1/payment_intents/{id}/confirm` that
+Stripe.js sends with the client secret (the customer paying the invoice behind it: `complete_payment`), and a
+bank's 3-D Secure page."""
 
 from __future__ import annotations
 
@@ -42,6 +49,7 @@ import copy
 import hashlib
 import hmac
 import json
+import queue
 import re
 import secrets
 import sys
@@ -52,7 +60,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs, parse_qsl, urlencode
 
 import httpx
 import pytest
@@ -63,9 +71,11 @@ from stripe.params import billing as stripe_billing_params
 
 from domain.billing.model import add_month
 from tests.support.fake_openai import Receive, Scope, Send, _read_body, send_json
+from tests.support.fake_stripe_js import bank_page, element_page, stripe_js
 from tests.support.local_server import LocalServer
 
 STRIPE_API_KEY = "sk_test_parley_fake_stripe_key"
+PUBLISHABLE_KEY = "pk_test_parley_fake_stripe_key"
 WEBHOOK_SECRET = "whsec_parley_fake_stripe_secret"
 METER_EVENT_NAME = "parley_tokens"
 API_VERSION = stripe.api_version
@@ -78,6 +88,8 @@ TEST_PAYMENT_METHODS = {
     "pm_card_chargeCustomerFail": ("visa", "0341", FAILS),
 }
 DECLINED_WHEN_ATTACHED = {"pm_card_chargeDeclined": "generic_decline"}
+BROWSER_CARDS = {"4242424242424242": SUCCEEDS, "4000000000000002": FAILS, "4000002760003184": NEEDS_ACTION}
+"""Stripe's test card numbers, as typed into the Payment Element."""
 
 _REQUEST_OPTION_KEYS = frozenset(RequestOptions.__annotations__)
 _PENDING_UPDATE_PARAMS = frozenset(
@@ -325,6 +337,7 @@ class FakeStripe:
 
     def __init__(self, prices: tuple[FakePrice, ...] = DEFAULT_PRICES) -> None:
         self.api_key = STRIPE_API_KEY
+        self.publishable_key = PUBLISHABLE_KEY
         self.webhook_secret = WEBHOOK_SECRET
         self.meter_event_name = METER_EVENT_NAME
         self.catalogue = {price.id: price for price in prices}
@@ -334,6 +347,8 @@ class FakeStripe:
         self.url = ""
         self._lock = threading.RLock()
         self._server: LocalServer | None = None
+        self._outgoing: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+        self._courier: threading.Thread | None = None
         self._routes: tuple[tuple[str, str, type, Callable[..., dict[str, Any]]], ...] = (
             ("POST", r"/v1/customers", stripe_params.CustomerCreateParams, self._create_customer),
             ("GET", r"/v1/customers/([^/]+)", stripe_params.CustomerRetrieveParams, self._get_customer),
@@ -362,13 +377,23 @@ class FakeStripe:
     def api_base(self) -> str:
         return self.url
 
+    @property
+    def js_url(self) -> str:
+        """Where the stand-in Stripe.js is served (PARLEY_STRIPE_JS_URL)."""
+        return f"{self.url}/v3/"
+
     # --- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> None:
         self._server = LocalServer(self._asgi, "FakeStripe", log_level="critical")
         self.url = self._server.url
+        self._courier = threading.Thread(target=self._deliver_queued, name="FakeStripe webhooks", daemon=True)
+        self._courier.start()
 
     def stop(self) -> None:
+        if self._courier is not None:
+            self._outgoing.put(None)
+            self._courier.join(10.0)
         if self._server is not None:
             self._server.stop()
 
@@ -391,6 +416,11 @@ class FakeStripe:
             self._faults: deque[Fault] = deque()
             self._pending_changes: dict[str, list[tuple[dict[str, Any], FakePrice]]] = {}
             self._request_key: str | None = None
+            self._challenges: dict[str, str] = {}
+            """Payment intents waiting on the bank's page: their return_url."""
+            self._delivered: list[tuple[str, str, int]] = []
+            self.webhook_url: str | None = None
+            """Where every event from now on is delivered by itself (None: only `deliver` sends them)."""
 
     # --- the clock --------------------------------------------------------------------------------
 
@@ -442,6 +472,13 @@ class FakeStripe:
     def events(self) -> list[dict[str, Any]]:
         with self._lock:
             return copy.deepcopy(self._events)
+
+    @property
+    def delivered(self) -> list[tuple[str, str, int]]:
+        """(event type, event id, the status the webhook URL answered; 0: unreachable) of each delivery made
+        by itself to `webhook_url`, in order."""
+        with self._lock:
+            return list(self._delivered)
 
     # --- what Stripe does by itself -----------------------------------------------------------------
 
@@ -579,15 +616,145 @@ class FakeStripe:
     ) -> httpx.Response:
         """POST the event to `url` as Stripe delivers a webhook."""
         payload, header = self.signed(event, timestamp=timestamp, secret=secret, tamper=tamper)
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "Stripe-Signature": header,
-            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-            "Cache-Control": "no-cache",
-            "Accept": "*/*; q=0.5, application/xml",
-        }
         async with httpx.AsyncClient(timeout=10.0) as client:
-            return await client.post(url, content=payload, headers=headers)
+            return await client.post(url, content=payload, headers=_webhook_headers(header))
+
+    def _deliver_queued(self) -> None:
+        """The courier thread: POSTs each queued event to the URL it was queued for, one at a time."""
+        with httpx.Client(timeout=10.0) as client:
+            while (item := self._outgoing.get()) is not None:
+                url, event = item
+                payload, header = self.signed(event)
+                try:
+                    status = client.post(url, content=payload, headers=_webhook_headers(header)).status_code
+                except httpx.HTTPError:
+                    status = 0
+                with self._lock:
+                    self._delivered.append((event["type"], event["id"], status))
+
+    # --- the browser's side -------------------------------------------------------------------------
+
+    def confirm_payment_intent(
+        self, intent_id: str, client_secret: str, card_number: str, return_url: str | None = None
+    ) -> dict[str, Any]:
+        """What Stripe.js's `confirmPayment` asks with the publishable key: pay the invoice behind the client
+        secret with the card typed into the Payment Element. A declined card is a 402 card error; one that needs
+        3-D Secure answers `requires_action` with the bank's page to send the browser to."""
+        with self._lock:
+            invoice = self._invoice_of_intent(intent_id, client_secret)
+            outcome = BROWSER_CARDS.get(card_number)
+            if outcome is None:
+                raise StripeApiError(
+                    402, "card_error", "Your card number is incorrect.", code="incorrect_number", param="number"
+                )
+            if outcome == FAILS:
+                raise _card_error(FAILS)
+            if outcome == NEEDS_ACTION:
+                if not return_url:
+                    raise invalid("A return_url must be specified to confirm this PaymentIntent.", param="return_url")
+                self._challenges[intent_id] = return_url
+                challenge = {"url": f"{self.url}/3ds/{intent_id}", "return_url": return_url}
+                return self._intent(intent_id, invoice, "requires_action", challenge)
+            self._pay(invoice)
+            return self._intent(intent_id, invoice, "succeeded")
+
+    def _invoice_of_intent(self, intent_id: str, client_secret: str) -> dict[str, Any]:
+        invoice_id = next((i for i, secret in self._client_secrets.items() if secret == client_secret), None)
+        if invoice_id is None or not client_secret.startswith(f"{intent_id}_secret_"):
+            message = "The client_secret provided does not match any associated PaymentIntent on this account."
+            raise invalid(message, param="client_secret")
+        invoice = self._invoices[invoice_id]
+        if invoice["status"] == "paid":
+            raise invalid(
+                "You cannot confirm this PaymentIntent because it has already succeeded after being previously "
+                "confirmed.",
+                code="payment_intent_unexpected_state",
+            )
+        return invoice
+
+    def _pay(self, invoice: dict[str, Any]) -> None:
+        sub_id = invoice["parent"]["subscription_details"]["subscription"]
+        if self._subscriptions[sub_id]["latest_invoice"] != invoice["id"]:
+            raise invalid("This invoice is no longer the subscription's latest: it cannot be paid.")
+        self.complete_payment(sub_id)
+
+    def _intent(
+        self, intent_id: str, invoice: dict[str, Any], status: str, redirect: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        return {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": invoice["amount_due"],
+            "client_secret": self._client_secrets[invoice["id"]],
+            "currency": invoice["currency"],
+            "livemode": False,
+            "next_action": {"type": "redirect_to_url", "redirect_to_url": redirect} if redirect else None,
+            "payment_method_types": ["card"],
+            "status": status,
+        }
+
+    def _browser(self, method: str, path: str, text: str, query: str) -> _Page | None:
+        """The answer to what a browser asks (Stripe.js, its frame, the confirmation, the bank's page); None
+        for everything else, which is the secret-key API."""
+        if method == "GET" and path == "/favicon.ico":  # asked for by the bank's page, a top-level page
+            return 204, "image/x-icon", b"", []
+        if method == "GET" and path == "/v3/":
+            return 200, "text/javascript; charset=utf-8", stripe_js(self.url).encode(), []
+        if method == "GET" and path == "/elements/payment":
+            parent = parse_qs(query).get("parent", [""])[0]
+            return 200, "text/html; charset=utf-8", element_page(parent).encode(), []
+        if match := re.fullmatch(r"/v1/payment_intents/([^/]+)/confirm", path):
+            if method == "OPTIONS":  # a CORS preflight, which Stripe's API answers for Stripe.js
+                return 204, "text/plain; charset=utf-8", b"", _CORS_PREFLIGHT
+            return self._confirm(path, match.group(1), text) if method == "POST" else None
+        if match := re.fullmatch(r"/3ds/([^/]+)", path):
+            return self._challenge(method, match.group(1), text)
+        return None
+
+    def _confirm(self, path: str, intent_id: str, text: str) -> _Page:
+        """Stripe.js calls from the shop's origin: the answer carries CORS headers, as Stripe's does."""
+        params = dict(parse_qsl(text, keep_blank_values=True))
+        with self._lock:
+            try:
+                if params.get("key") != self.publishable_key:
+                    raise StripeApiError(401, "invalid_request_error", "Invalid API Key provided.")
+                status, payload = (
+                    200,
+                    self.confirm_payment_intent(
+                        intent_id,
+                        params.get("client_secret", ""),
+                        params.get("payment_method_data[card][number]", ""),
+                        params.get("return_url"),
+                    ),
+                )
+            except StripeApiError as error:
+                status, payload = error.status, error.body
+            self._requests.append(StripeRequest("POST", path, parse_form(text), None, status, False))
+        return status, "application/json", json.dumps(payload).encode(), [("access-control-allow-origin", "*")]
+
+    def _challenge(self, method: str, intent_id: str, text: str) -> _Page:
+        """The bank's page: Complete authentication pays, Fail authentication does not; either way the browser
+        goes back to the shop's return_url with the outcome, as Stripe appends it."""
+        with self._lock:
+            return_url = self._challenges.get(intent_id)
+            invoice_id = next((i for i, secret in self._client_secrets.items() if secret.startswith(intent_id)), None)
+            if return_url is None or invoice_id is None:
+                return 404, "text/plain; charset=utf-8", b"No such authentication.", []
+            invoice = self._invoices[invoice_id]
+            if method == "GET":
+                page = bank_page(invoice["amount_due"], invoice["currency"])
+                return 200, "text/html; charset=utf-8", page.encode(), []
+            succeeded = dict(parse_qsl(text)).get("outcome") == "complete"
+            del self._challenges[intent_id]
+            if succeeded:
+                self._pay(invoice)
+            outcome = {
+                "payment_intent": intent_id,
+                "payment_intent_client_secret": self._client_secrets[invoice_id],
+                "redirect_status": "succeeded" if succeeded else "failed",
+            }
+        location = return_url + ("&" if "?" in return_url else "?") + urlencode(outcome)
+        return 303, "text/plain; charset=utf-8", b"", [("location", location)]
 
     # --- HTTP ------------------------------------------------------------------------------------------
 
@@ -596,6 +763,9 @@ class FakeStripe:
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
         method, path = scope["method"], scope["path"]
         text = body.decode() if method == "POST" else scope["query_string"].decode()
+        if (page := self._browser(method, path, text, scope["query_string"].decode())) is not None:
+            await _send_page(send, *page)
+            return
         key = headers.get("idempotency-key") if method == "POST" else None
         with self._lock:
             fault = self._next_fault(path)
@@ -1195,6 +1365,8 @@ class FakeStripe:
         key = self._request_key
         event["request"] = {"id": _new_id("req") if key else None, "idempotency_key": key}
         self._events.append(event)
+        if self.webhook_url:
+            self._outgoing.put((self.webhook_url, copy.deepcopy(event)))
 
     def _emit_invoice(self, invoice: dict[str, Any], outcome: str | None) -> None:
         rendered = self._render_invoice(invoice, [])
@@ -1354,6 +1526,33 @@ def _fault_body(status: int) -> dict[str, Any]:
         )
         return {"error": {"code": "lock_timeout", "message": message, "type": "invalid_request_error"}}
     return {"error": {"message": "An unknown error occurred", "type": "api_error"}}
+
+
+_Page = tuple[int, str, bytes, list[tuple[str, str]]]
+"""(status, content type, body, more headers) of an answer to a browser."""
+_CORS_PREFLIGHT = [
+    ("access-control-allow-origin", "*"),
+    ("access-control-allow-methods", "POST"),
+    ("access-control-allow-headers", "*"),
+    ("access-control-max-age", "300"),
+]
+
+
+def _webhook_headers(signature: str) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json; charset=utf-8",
+        "Stripe-Signature": signature,
+        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        "Cache-Control": "no-cache",
+        "Accept": "*/*; q=0.5, application/xml",
+    }
+
+
+async def _send_page(send: Send, status: int, content_type: str, body: bytes, headers: list[tuple[str, str]]) -> None:
+    start = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+    start += [(name.encode(), value.encode()) for name, value in headers]
+    await send({"type": "http.response.start", "status": status, "headers": start})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _send_half(send: Send, status: int, payload: Any) -> None:

@@ -145,14 +145,14 @@ class Subscription:
             self.current_period_end = remote.current_period_end
         if remote.plan and remote.plan != self.plan and not self.pending_plan:
             self.plan = remote.plan  # e.g. an upgrade whose payment the customer just completed
-            self.client_secret = None
         self.cancel_at_period_end = remote.cancel_at_period_end
         if remote.status is SubscriptionStatus.CANCELED:
             self.mark_canceled(now)
             return
         self.status = remote.status
-        if remote.status is SubscriptionStatus.INCOMPLETE and remote.client_secret:
-            self.client_secret = remote.client_secret
+        # The gateway's latest invoice says whether the customer still has a payment to confirm: a paid one
+        # (a first payment or an upgrade completed in the browser) leaves nothing for the billing page to ask.
+        self.client_secret = remote.client_secret
         self.updated_at = now
 
 

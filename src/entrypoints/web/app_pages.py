@@ -29,6 +29,7 @@ from entrypoints.http.rate_limits import RateLimits
 from entrypoints.settings import Settings
 from entrypoints.web.context import Visit
 from entrypoints.web.errors import message_of, refuse_bad_text, retry_headers, status_of
+from entrypoints.web.security import content_security_policy
 
 Notice = Annotated[str | None, QueryParameter(name="done", required=False)]
 CONVERSATIONS_SHOWN = 50
@@ -167,7 +168,8 @@ class AccountPages(Controller):
         subscription = SubscriptionOut.of(await billing.get_subscription(user.id))
         payments = [PaymentOut.of(p) for p in (await billing.list_payments(user.id, 50, None)).items]
         ranks = {plan.id: plan.rank for plan in plans}
-        return visit.render(
+        stripe = visit.web.stripe_js
+        response = visit.render(
             "billing.html",
             status=status,
             title="Billing",
@@ -177,8 +179,14 @@ class AccountPages(Controller):
             subscription=subscription,
             payments=payments,
             error=error,
+            stripe=stripe,
             **extra,
         )
+        if stripe is not None:
+            response.headers["Content-Security-Policy"] = content_security_policy(
+                script=stripe.script, frame=stripe.frame, connect=stripe.connect
+            )
+        return response
 
     @post("/billing/subscribe", status_code=200)
     async def subscribe(

@@ -29,6 +29,7 @@ from entrypoints.web.security import (
     expired,
 )
 from entrypoints.web.sessions import SignedIn, WebSessions, WebTokens
+from entrypoints.web.stripe_js import StripeJs, stripe_js
 
 TEMPLATES = Path(__file__).parent / "templates"
 CSRF_COOKIE_SECONDS = 30 * 24 * 3600
@@ -71,6 +72,7 @@ class WebState:
         self.csrf = CsrfTokens(container.settings.resolved_secret_key())
         self.templates = _environment()
         self.https_only = self.settings.public_url.startswith("https://")
+        self.stripe_js: StripeJs | None = stripe_js(self.settings)
 
 
 @dataclass

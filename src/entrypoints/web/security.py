@@ -16,13 +16,19 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
 
-def content_security_policy(*, connect: tuple[str, ...] = ()) -> str:
-    """The one policy of every page; a page that opens a WebSocket adds its own origin's `ws(s)://` URL to
-    `connect-src` (nothing else ever widens it)."""
+def content_security_policy(
+    *, connect: tuple[str, ...] = (), script: tuple[str, ...] = (), frame: tuple[str, ...] = ()
+) -> str:
+    """The one policy of every page. Only two pages widen it: /admin adds its own origin's `ws(s)://` URL to
+    `connect-src` (the live counters), and /billing with Stripe.js adds Stripe's script, frame and API origins.
+    Without `frame`, frames fall back to `default-src 'self'`."""
+    script_src = " ".join(("'self'", *script))
     connect_src = " ".join(("'self'", *connect))
+    frame_src = f"frame-src {' '.join(frame)}; " if frame else ""
     return (
-        f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src {connect_src}; "
-        "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        f"default-src 'self'; script-src {script_src}; style-src 'self'; img-src 'self' data:; "
+        f"connect-src {connect_src}; {frame_src}font-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
     )
 
 

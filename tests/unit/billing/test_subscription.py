@@ -122,3 +122,23 @@ def test_a_sync_of_an_incomplete_subscription_takes_the_client_secret_to_confirm
         "s",
         False,
     )
+
+
+def test_a_sync_after_the_first_invoice_is_paid_forgets_the_client_secret() -> None:
+    subscription = SubscriptionFactory.build(status=SubscriptionStatus.INCOMPLETE, client_secret="pi_secret")
+
+    subscription.sync(GatewaySubscriptionFactory.build(status=SubscriptionStatus.ACTIVE, client_secret=None), LATER)
+
+    assert (subscription.status, subscription.client_secret) == (SubscriptionStatus.ACTIVE, None)
+
+
+def test_a_sync_keeps_the_client_secret_of_an_upgrade_still_waiting_for_its_payment() -> None:
+    subscription = SubscriptionFactory.build(plan="plus", client_secret="pi_upgrade_secret")
+
+    subscription.sync(GatewaySubscriptionFactory.build(plan="plus", client_secret="pi_upgrade_secret"), LATER)
+
+    assert (subscription.plan, subscription.status, subscription.client_secret) == (
+        "plus",
+        SubscriptionStatus.ACTIVE,
+        "pi_upgrade_secret",
+    )
