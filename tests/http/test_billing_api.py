@@ -309,6 +309,30 @@ async def test_with_stripe_overage_is_billed_once_when_the_period_ends(tmp_path:
     assert (view["plan"], view["status"], view["current_period_start"]) == ("plus", "active", first_period_end)
 
 
+async def test_subscribing_again_while_the_first_invoice_waits_never_leaves_two_subscriptions_at_stripe(
+    tmp_path: Path, fake_stripe: FakeStripe
+) -> None:
+    """A card that needs 3-D Secure leaves the subscription incomplete. Asking for the same plan again offers
+    the same invoice to pay (no second subscription at Stripe); asking for another plan ends the waiting one at
+    Stripe first, so no forgotten invoice can be paid later into a second subscription."""
+    container = _stripe_overage_container(tmp_path, fake_stripe, {})
+    async with app_client(container) as client:
+        headers = bearer(await verified_user_token(container, "ada@example.com"))
+        card = {"payment_method_id": "pm_card_authenticationRequired"}
+        first = (await client.post("/api/billing/subscribe", json={"plan": "plus", **card}, headers=headers)).json()
+        again = (await client.post("/api/billing/subscribe", json={"plan": "plus"}, headers=headers)).json()
+        assert first["status"] == again["status"] == "incomplete"
+        assert again["client_secret"] == first["client_secret"] is not None
+        assert len(fake_stripe.subscriptions) == 1
+
+        other = await client.post("/api/billing/subscribe", json={"plan": "pro", **card}, headers=headers)
+        assert (other.status_code, other.json()["plan"], other.json()["status"]) == (200, "pro", "incomplete")
+        statuses = sorted(sub["status"] for sub in fake_stripe.subscriptions)
+        assert statuses == ["canceled", "incomplete"]
+        view = (await client.get("/api/billing/subscription", headers=headers)).json()
+        assert (view["plan"], view["client_secret"]) == ("pro", other.json()["client_secret"])
+
+
 def _stripe_overage_container(
     tmp_path: Path, fake_stripe: FakeStripe, settings: dict[str, Any], **overrides: Any
 ) -> Container:

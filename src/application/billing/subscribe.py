@@ -54,8 +54,14 @@ class Subscribe:
                 if current is not None and current.grants_plan:
                     await self._gateway.recall(ref_of(current, self._plans))
                 if current is None or not current.grants_plan:
+                    if current is not None and current.awaits_first_payment:
+                        if plan.id == current.plan and payment_method_id is None:
+                            return SubscriptionView.of(current)  # the same invoice is still there to pay
+                        await self._withdraw(uow, current)
                     if plan.is_free:
-                        return SubscriptionView.free(anniversary_period(account.created_at, self._clock.now()))
+                        view = SubscriptionView.free(anniversary_period(account.created_at, self._clock.now()))
+                        await uow.commit()
+                        return view
                     subscription = await self._start(uow, account, plan, payment_method_id, current)
                 elif plan.id == current.plan:
                     subscription = await self._resume(uow, current)
@@ -105,6 +111,16 @@ class Subscribe:
             extra={"user_id": str(account.user_id), "plan": plan.id, "status": subscription.status.value},
         )
         return subscription
+
+    async def _withdraw(self, uow: BillingUnitOfWork, waiting: Subscription) -> None:
+        """End a subscription whose first invoice was never paid before another takes its place, so that paying
+        that invoice later cannot start a second subscription beside the new one."""
+        assert waiting.external_id is not None
+        await self._gateway.cancel_now(waiting.external_id, f"withdraw:{waiting.id}")
+        before = Before.of(waiting)
+        waiting.mark_canceled(self._clock.now())
+        await uow.subscriptions.update(waiting)
+        await record_changes(uow, before, waiting, self._plans, self._clock.now())
 
     async def _activated(
         self, uow: BillingUnitOfWork, subscription: Subscription, plan: Plan, remote: GatewaySubscription

@@ -71,6 +71,12 @@ class Subscription:
         return self.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
 
     @property
+    def awaits_first_payment(self) -> bool:
+        """Started at the gateway, its first invoice not paid yet (a card that needs the customer, or one the
+        browser has still to give): it grants nothing, but paying that invoice would still start it."""
+        return self.status is SubscriptionStatus.INCOMPLETE and self.external_id is not None
+
+    @property
     def entitled_plan(self) -> str:
         """The plan the account is on because of this subscription: its plan while it grants one, else free."""
         return self.plan if self.grants_plan else FREE
