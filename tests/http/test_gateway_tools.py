@@ -350,3 +350,39 @@ async def test_the_demo_model_refuses_tools_naming_them(gateway: Gateway) -> Non
     assert usage["by_model"] == []
     plain = await gateway.openai.chat.completions.create(model="parley-demo", messages=question, user="end-user-1")
     assert plain.choices[0].message.content  # `user` is advisory: never a reason to refuse
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+@pytest.mark.parametrize("model", list(MODELS))
+async def test_a_reply_stopped_by_the_providers_safety_system_says_so_on_both_routes(
+    gateway: Gateway, model: str, stream: bool
+) -> None:
+    """OpenAI's `content_filter` and Anthropic's `refusal` are the same end: each route says it in its own
+    words, whichever provider stopped the reply; /api/chat's `done` keeps to its two reasons (`stop`)."""
+    filtered = Scenario(reply="I can only say this much", filtered=True, prompt_tokens=9, completion_tokens=6)
+    question = [{"role": "user", "content": f"Something the filter stops ({stream})"}]
+    gateway.upstream(model).script(filtered, filtered, filtered)
+    if stream:
+        chunks = [
+            c async for c in await gateway.openai.chat.completions.create(model=model, messages=question, stream=True)
+        ]
+        reasons = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        async with gateway.anthropic.messages.stream(model=model, max_tokens=64, messages=question) as events:
+            stop_reason = (await events.get_final_message()).stop_reason
+    else:
+        completion = await gateway.openai.chat.completions.create(model=model, messages=question)
+        reasons, text = [completion.choices[0].finish_reason], completion.choices[0].message.content
+        stop_reason = (
+            await gateway.anthropic.messages.create(model=model, max_tokens=64, messages=question)
+        ).stop_reason
+    assert (reasons, text) == (["content_filter"], "I can only say this much")
+    assert stop_reason == "refusal"
+
+    chat = await gateway.api.post(
+        "/api/chat",
+        json={"model": model, "content": f"Filtered again ({stream})", "stream": True},
+        headers=gateway.headers,
+    )
+    done = [line for line in chat.text.split("\n\n") if "event: done" in line]
+    assert len(done) == 1 and '"finish_reason":"stop"' in done[0]

@@ -93,6 +93,8 @@ class FakeAnthropic(FakeUpstream):
         ]
         if calls:
             stop_reason = "tool_use"
+        if scenario.filtered:
+            stop_reason = "refusal"
         system = body.get("system") or ""
         input_tokens = scenario.reported_prompt_tokens([{"content": system}, *body["messages"]])
         output_tokens = len(pieces) if scenario.completion_tokens is None else scenario.completion_tokens

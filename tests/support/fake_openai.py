@@ -82,6 +82,9 @@ class Scenario:
     """Tool calls the model asks for after its text (`reply`, which may be ""): (function name, arguments JSON).
     Streamed as the provider streams them (each call's arguments in two pieces); the reply then finishes for
     `tool_calls` (OpenAI) or `tool_use` (Anthropic)."""
+    filtered: bool = False
+    """The provider's safety system stopped the reply after its pieces: OpenAI's finish_reason `content_filter`,
+    Anthropic's stop_reason `refusal`."""
 
     def pieces(self, max_tokens: int | None) -> list[str]:
         """The text pieces to send: cut short at `max_tokens` pieces, as a model stops at its limit."""
@@ -339,6 +342,8 @@ class FakeOpenAi(FakeUpstream):
         finish_reason = "length" if len(pieces) < len(scenario.pieces(None)) else "stop"
         if scenario.tool_calls:
             finish_reason = "tool_calls"
+        if scenario.filtered:
+            finish_reason = "content_filter"
         usage = _openai_usage(scenario, body, len(pieces))
         completion_id = f"chatcmpl-{uuid4().hex[:24]}"
         calls = [

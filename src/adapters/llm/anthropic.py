@@ -102,7 +102,7 @@ _decode_event = msgspec.json.Decoder(_Event).decode
 CAPABILITIES = frozenset({"tools", "tool_choice", "parallel_tool_calls", "stop", "user", "top_p", "top_k"})
 """The CompletionOptions fields the Messages API has a parameter for (no response_format, seed, logit_bias or
 penalties)."""
-FINISH_REASONS = {"max_tokens": "length", "tool_use": "tool_calls"}
+FINISH_REASONS = {"max_tokens": "length", "tool_use": "tool_calls", "refusal": "content_filter"}
 """Anthropic's stop_reason -> Parley's finish reason (anything else is "stop")."""
 
 
@@ -169,14 +169,14 @@ class AnthropicProvider:
 
     async def _events(self, batches: AsyncIterator[list[bytes]]) -> AsyncIterator[StreamEvent]:
         """Text as it comes, then the usage once `message_stop` arrives, with why the reply ended (`stop_reason`
-        `max_tokens` is OpenAI's and Parley's "length")."""
+        `max_tokens` is OpenAI's and Parley's "length", `refusal` their "content_filter")."""
         reading = _Reading(self.name)
         async for piece in text_pieces(batches, reading.line):
             yield piece
         if not reading.stopped:
             raise ProviderError(f"{self.name}: the stream ended before message_stop")
         await drain(batches)
-        yield UsageReport(reading.usage(), finish_reason="length" if reading.stop_reason == "max_tokens" else "stop")
+        yield UsageReport(reading.usage(), finish_reason=FINISH_REASONS.get(reading.stop_reason or "", "stop"))
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -216,6 +216,11 @@ async def _spent_budget_is_final(response: httpx2.Response) -> None:
             response.headers["x-should-retry"] = "false"
 
 
+_TEXT_REASONS = frozenset({"length", "content_filter"})
+_TOOL_REASONS = frozenset({"length", "content_filter", "tool_calls"})
+"""The finish reasons passed on as they are (any other is `stop`), without and with tools offered."""
+
+
 class _Reading:
     """One stream's state while its lines are read."""
 
@@ -228,44 +233,14 @@ class _Reading:
         self.usage: _Usage | None = None
 
     def line(self, line: bytes) -> str | None:
-        if not line.startswith(b"data:"):
-            return None
-        data = line[5:].strip()
-        if data == b"[DONE]":
-            self.finished = True
-            raise StreamEnd
-        chunk = _decode_chunk(data)
-        if chunk.error is not None:
-            raise _in_stream_error(self.provider, chunk.error)
-        if chunk.usage is not None:
-            self.usage = chunk.usage
-        if not chunk.choices:
-            return None
-        choice = chunk.choices[0]
-        if choice.finish_reason is not None:
-            self.finished = True
-            self.finish_reason = "length" if choice.finish_reason == "length" else "stop"
-        return choice.delta.content if choice.delta is not None else None
+        choice = self._choice(line, _TEXT_REASONS)
+        return choice.delta.content if choice is not None and choice.delta is not None else None
 
     def line_with_tools(self, line: bytes) -> str | list[TextDelta | ToolCallDelta] | None:
         """`line`, for a request that offered tools: a chunk's tool call pieces, else its text."""
-        if not line.startswith(b"data:"):
+        choice = self._choice(line, _TOOL_REASONS)
+        if choice is None:
             return None
-        data = line[5:].strip()
-        if data == b"[DONE]":
-            self.finished = True
-            raise StreamEnd
-        chunk = _decode_chunk(data)
-        if chunk.error is not None:
-            raise _in_stream_error(self.provider, chunk.error)
-        if chunk.usage is not None:
-            self.usage = chunk.usage
-        if not chunk.choices:
-            return None
-        choice = chunk.choices[0]
-        if choice.finish_reason is not None:
-            self.finished = True
-            self.finish_reason = choice.finish_reason if choice.finish_reason in ("length", "tool_calls") else "stop"
         delta = choice.delta
         if delta is None:
             return None
@@ -281,6 +256,28 @@ class _Reading:
             ]
             return [TextDelta(delta.content), *calls] if delta.content else calls
         return delta.content
+
+    def _choice(self, line: bytes, reasons: frozenset[str]) -> _Choice | None:
+        """A `data:` line's first choice (None for other lines and chunks without one), noting the usage and
+        the finish reason on the way (`stop` for any reason not in `reasons`); `[DONE]` ends the stream."""
+        if not line.startswith(b"data:"):
+            return None
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            self.finished = True
+            raise StreamEnd
+        chunk = _decode_chunk(data)
+        if chunk.error is not None:
+            raise _in_stream_error(self.provider, chunk.error)
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if not chunk.choices:
+            return None
+        choice = chunk.choices[0]
+        if choice.finish_reason is not None:
+            self.finished = True
+            self.finish_reason = choice.finish_reason if choice.finish_reason in reasons else "stop"
+        return choice
 
 
 def _message(turn: Turn) -> ChatCompletionMessageParam:

@@ -55,7 +55,7 @@ from entrypoints.http.streaming import EventStream
 _encode = msgspec.json.Encoder().encode
 
 _INDEX = re.compile(r"\[(\d+)\]")
-STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
 """Parley's finish reason -> Anthropic's stop_reason."""
 PARAMS = {"stop": "stop_sequences", "parallel_tool_calls": "tool_choice", "tool_name": "tool_choice"}
 """An option's name -> the Messages API parameter that asked for it (where the names differ)."""
@@ -342,11 +342,7 @@ async def message_body(reply: ChatReply) -> Message:
                     id=message_id(reply),
                     model=reply.started.model,
                     content=content,
-                    stop_reason="tool_use"
-                    if event.finish_reason == "tool_calls"
-                    else "max_tokens"
-                    if event.finish_reason == "length"
-                    else "end_turn",
+                    stop_reason=STOP_REASONS.get(event.finish_reason, "end_turn"),
                     usage=Usage(usage.prompt_tokens, usage.completion_tokens),
                 )
     finally:

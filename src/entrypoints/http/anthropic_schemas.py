@@ -119,7 +119,7 @@ class Message(msgspec.Struct):
     id: str
     model: str
     content: list[TextBlock | ToolUseBlock]
-    stop_reason: Literal["end_turn", "max_tokens", "tool_use"] | None
+    stop_reason: Literal["end_turn", "max_tokens", "tool_use", "refusal"] | None
     usage: Usage
     stop_sequence: None = None
     type: Literal["message"] = "message"

@@ -46,7 +46,7 @@ def encode_event(event: ReplyEvent) -> tuple[str, bytes]:
                 "message_id": event.message.id,
                 "usage": UsageOut(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens),
                 "cached": event.message.cached,
-                "finish_reason": event.finish_reason,
+                "finish_reason": "length" if event.finish_reason == "length" else "stop",  # /api/chat's two reasons
                 "quota": QuotaOut.of(event.quota),
             }
         )
