@@ -41,6 +41,7 @@ from entrypoints.http.anthropic_schemas import (
     InputMessage,
     Message,
     MessagesBody,
+    StopReason,
     TextBlock,
     TokenCount,
     ToolUseBlock,
@@ -55,7 +56,12 @@ from entrypoints.http.streaming import EventStream
 _encode = msgspec.json.Encoder().encode
 
 _INDEX = re.compile(r"\[(\d+)\]")
-STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
+STOP_REASONS: dict[str, StopReason] = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+}
 """Parley's finish reason -> Anthropic's stop_reason."""
 PARAMS = {"stop": "stop_sequences", "parallel_tool_calls": "tool_choice", "tool_name": "tool_choice"}
 """An option's name -> the Messages API parameter that asked for it (where the names differ)."""

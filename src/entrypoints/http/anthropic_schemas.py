@@ -113,13 +113,16 @@ class Usage(msgspec.Struct):
     output_tokens: int
 
 
+StopReason = Literal["end_turn", "max_tokens", "tool_use", "refusal"]
+
+
 class Message(msgspec.Struct):
     """Anthropic's Message object: the answer of a plain POST /v1/messages."""
 
     id: str
     model: str
     content: list[TextBlock | ToolUseBlock]
-    stop_reason: Literal["end_turn", "max_tokens", "tool_use", "refusal"] | None
+    stop_reason: StopReason | None
     usage: Usage
     stop_sequence: None = None
     type: Literal["message"] = "message"
