@@ -204,7 +204,9 @@ ORDER BY b.start
 # -price at each valid_to, read just before t (ASOF). A user's paid states merge into islands (the stretches
 # they pay without a break), paying users at t is the same running count over islands, and a user paying at
 # S and not at E is an island holding S that ends before E, with the user's next island (if any) starting
-# at E or later: only the islands ending between S (or M) and E are joined with the buckets.
+# at E or later: only the islands ending between S (or M) and E are joined with the buckets (the islands that
+# end inside the range at all are picked first: the join's inequalities alone would pair every bucket with
+# every island before filtering).
 MRR = f"""
 WITH {_BUCKETS},
 changes AS (
@@ -272,13 +274,17 @@ totals AS (
     SELECT i.t, coalesce(r.mrr, 0) AS mrr, coalesce(r.users, 0) AS users
     FROM instants i ASOF LEFT JOIN running r ON i.t > r.moment
 ),
+ending AS (
+    SELECT * FROM islands
+    WHERE i_to >= (SELECT min(b_early) FROM buckets) AND i_to < (SELECT max(b_hi) FROM buckets)
+),
 lost AS (
     SELECT b.start,
            count(*) FILTER (WHERE i.i_from < b.b_lo AND i.i_to >= b.b_lo) AS churned,
            count(*) FILTER (WHERE i.i_from < b.b_hi - INTERVAL 30 DAY AND i.i_to >= b.b_hi - INTERVAL 30 DAY)
                AS churned_30
     FROM buckets b
-    JOIN islands i ON i.i_to >= b.b_early AND i.i_to < b.b_hi AND i.next_from >= b.b_hi
+    JOIN ending i ON i.i_to >= b.b_early AND i.i_to < b.b_hi AND i.next_from >= b.b_hi
     GROUP BY b.start
 )
 SELECT b.start, coalesce(e.mrr, 0), coalesce(e.users, 0), coalesce(s.users, 0), coalesce(l.churned, 0),
