@@ -26,6 +26,7 @@ from adapters.memory.database import InMemoryDatabase
 from adapters.memory.locks import InProcessRunLock
 from adapters.memory.unit_of_work import InMemoryUnitOfWork
 from application.analytics.export import ExportFacts, PurgeExportedFacts
+from application.analytics.ports import ExportRecord
 from application.analytics.range import DateRange, Interval
 from application.shared.facts import Fact, FactKind
 
@@ -212,4 +213,19 @@ async def test_answers_stay_exact_as_days_complete_are_exported_again_and_are_pu
 
     purge = PurgeExportedFacts(lambda: InMemoryUnitOfWork(setup.database), setup.clock, retention_days=7, late=LATE)
     assert await purge.run_locked() > 0  # the rollups of deleted facts stay: they are read instead of them
+    await setup.assert_answers_match()
+
+
+async def test_a_tail_reaching_back_into_rolled_up_days_is_counted_once_and_the_rollups_stop_before_it(
+    setup: Setup,
+) -> None:
+    # Day 40's record says it was exported only partly (as if its export had been redone early): the database
+    # is the tail from then on, so the rollups are read only up to day 40 (the users' recent active days
+    # included) and the rest raw, the tail's facts that are in Parquet as well counted once.
+    partial = datetime.combine(day(40), datetime.min.time(), tzinfo=UTC) + timedelta(hours=6)
+    async with InMemoryUnitOfWork(setup.database) as uow:
+        await uow.exports.save(ExportRecord(day=day(40), exported_at=partial, through=partial, facts=1))
+        await uow.commit()
+    setup.warehouse.invalidate()
+
     await setup.assert_answers_match()

@@ -201,12 +201,13 @@ ORDER BY b.start
 # start (S), end (E) and 30 days before its end (M): who pays and what; churned = paying at S and not at E;
 # LTV's monthly churn = paying at M and not at E.
 # Nothing joins every state with every instant: MRR at t is a running sum of +price at each valid_from and
-# -price at each valid_to, read just before t (ASOF). A user's paid states merge into islands (the stretches
-# they pay without a break), paying users at t is the same running count over islands, and a user paying at
-# S and not at E is an island holding S that ends before E, with the user's next island (if any) starting
-# at E or later: only the islands ending between S (or M) and E are joined with the buckets (the islands that
-# end inside the range at all are picked first: the join's inequalities alone would pair every bucket with
-# every island before filtering).
+# -price at each valid_to, read just before t: the instants go into the same ordered window, each before the
+# steps of its own moment (an ASOF join of the few instants is run as a loop over every step and costs more
+# than the rest together). A user's paid states merge into islands (the stretches they pay without a break),
+# paying users at t is the same running count over islands, and a user paying at S and not at E is an island
+# holding S that ends before E, with the user's next island (if any) starting at E or later: only the
+# islands ending between S (or M) and E are joined with the buckets (those that end inside the range at all,
+# a few percent of them, are picked first).
 MRR = f"""
 WITH {_BUCKETS},
 changes AS (
@@ -261,9 +262,6 @@ steps AS (
         UNION ALL SELECT i_to, 0, -1 FROM islands WHERE i_to < 'infinity'::TIMESTAMPTZ
     ) GROUP BY moment
 ),
-running AS (
-    SELECT moment, sum(cents) OVER (ORDER BY moment) AS mrr, sum(users) OVER (ORDER BY moment) AS users FROM steps
-),
 instants AS (
     SELECT DISTINCT t FROM (
         SELECT b_lo AS t FROM buckets UNION ALL SELECT b_hi FROM buckets
@@ -271,8 +269,13 @@ instants AS (
     )
 ),
 totals AS (
-    SELECT i.t, coalesce(r.mrr, 0) AS mrr, coalesce(r.users, 0) AS users
-    FROM instants i ASOF LEFT JOIN running r ON i.t > r.moment
+    SELECT moment AS t, mrr, users FROM (
+        SELECT moment, instant, sum(cents) OVER running AS mrr, sum(users) OVER running AS users FROM (
+            SELECT moment, cents, users, false AS instant FROM steps
+            UNION ALL SELECT t, 0, 0, true FROM instants
+        )
+        WINDOW running AS (ORDER BY moment, instant DESC ROWS UNBOUNDED PRECEDING)
+    ) WHERE instant
 ),
 ending AS (
     SELECT * FROM islands
