@@ -98,10 +98,14 @@ def _scan(files: RollupFiles, kind: FactKind) -> str:
 
 
 def read_manifest(connection: duckdb.DuckDBPyConnection, files: RollupFiles) -> Rollups | None:
+    """The manifest, on a cursor of its own (the archive's connection is shared with a running export)."""
+    cursor = connection.cursor()
     try:
-        row = connection.execute(f"SELECT before, present FROM read_parquet('{files.manifest}')").fetchone()
+        row = cursor.execute(f"SELECT before, present FROM read_parquet('{files.manifest}')").fetchone()
     except duckdb.Error:
         return None  # no manifest: nothing rolled up yet
+    finally:
+        cursor.close()
     if row is None:
         return None
     before, present = row[0], frozenset(row[1])
