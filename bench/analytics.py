@@ -2,15 +2,20 @@
 
 Generates N facts (default 10,000,000) over a year for U users (default 100,000) in DuckDB itself (`range` and
 `random()`, no Python per row), written straight into the warehouse's hive layout,
-`{dir}/kind={relation}/date=YYYY-MM-DD/part-0.parquet`, with each kind's columns (schema.columns). Then asks
-every question of DuckDbAnalyticsQueries over the last 30 and the whole 365 days: 5 calls cold (a new DuckDB
-connection each time; the OS file cache stays warm) and 5 warm (one connection, after a first call), and
-prints a Markdown table of p50 and p95 beside the generation time, the Parquet size and the process RSS.
+`{dir}/kind={relation}/date=YYYY-MM-DD/part-0.parquet`, with each kind's columns (schema.columns). Then
+exports through the production ExportFacts (generation and export in a child process, so the figures below
+are the answering process's own), the day after the year with an empty database (an in-memory store): it
+rolls up the whole year, as a first export after an upgrade would; then it rolls up one day again, what a
+daily run costs.
+Then asks every question of DuckDbAnalyticsQueries over the last 30 and the whole 365 days: 5 calls cold (a
+new DuckDB connection each time; the OS file cache stays warm) and 5 warm (one connection, after a first
+call), with DuckDB on one thread (`--threads`), and prints a Markdown table of p50 and p95 beside the export
+times, the Parquet size (facts and rollups) and the answering process's peak RSS.
 
 The FactViews is the production ParquetWarehouse itself over an empty database tail (an in-memory store), so
-the views are the production ones: each kind's Parquet with its partition `date`.
+the views are the production ones: each kind's Parquet with its partition `date`, and the rollups.
 
-`--dir D --keep` keeps the files and reuses them on the next run with the same D (no generation)."""
+`--dir D --keep` keeps the files and reuses them on the next run with the same D (no generation, no export)."""
 
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ import asyncio
 import resource
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -32,15 +39,20 @@ from adapters.analytics.archive import LocalParquetArchive
 from adapters.analytics.duckdb_queries import DuckDbAnalyticsQueries
 from adapters.analytics.schema import columns, connect, relation_name
 from adapters.analytics.warehouse import ParquetWarehouse
+from adapters.memory.clock import FrozenClock
 from adapters.memory.database import InMemoryDatabase
+from adapters.memory.locks import InProcessRunLock
 from adapters.memory.unit_of_work import InMemoryUnitOfWork
+from application.analytics.coverage import day_start
+from application.analytics.export import ExportFacts
 from application.analytics.range import DateRange, Interval
 from application.shared.facts import FactKind
 
 T = TypeVar("T")
 START = "2026-01-01"
 DAYS = 365
-THREADS = 2
+GENERATE_THREADS = 2
+LATE = timedelta(minutes=5)
 
 # Each kind's share of the facts (messages take what is left) and its own columns' values, as DuckDB SQL over
 # `i` (the row number) and `u` (a user number). The rest of a kind's columns are NULL.
@@ -94,7 +106,7 @@ def generate(directory: Path, facts: int, users: int) -> dict[FactKind, int]:
     counts[FactKind.USER_SIGNED_UP] = users
     counts[FactKind.MESSAGE_REPLIED] = facts - sum(counts.values())
     connection = connect()
-    connection.execute(f"SET threads = {THREADS}")
+    connection.execute(f"SET threads = {GENERATE_THREADS}")
     for kind, count in counts.items():
         own = _MESSAGE if kind is FactKind.MESSAGE_REPLIED else KINDS.get(kind, (0.0, {}))[1]
         values = {
@@ -119,28 +131,48 @@ def generate(directory: Path, facts: int, users: int) -> dict[FactKind, int]:
     return counts
 
 
-def warehouse(directory: Path) -> ParquetWarehouse:
+async def export(directory: Path) -> tuple[float, float]:
+    """The production export over the generated files, run the day after the year (its facts all in Parquet
+    already, the database empty, as after the retention): it rolls up the whole year from nothing, as the
+    first export after an upgrade would; then one day rolled up again (what each day's export does, the
+    window of the users' active-day gaps included). The two times, in seconds."""
+    archive = LocalParquetArchive(directory)
+    after = date.fromisoformat(START) + timedelta(days=DAYS)
+    database = InMemoryDatabase()
+    clock = FrozenClock(day_start(after) + LATE)
+    export_facts = ExportFacts(lambda: InMemoryUnitOfWork(database), archive, InProcessRunLock(), clock, late=LATE)
+    began = time.perf_counter()
+    run = await export_facts()
+    first = time.perf_counter() - began
+    assert run.ran and (rolled := archive.rollups()) is not None and rolled.before == after
+    began = time.perf_counter()
+    await archive.roll_up(after, after - timedelta(days=1))
+    return first, time.perf_counter() - began
+
+
+def warehouse(directory: Path, threads: int) -> ParquetWarehouse:
     """The production FactViews, ParquetWarehouse, over the files and an empty database tail (an in-memory
-    store: every fact is in Parquet), with the production defaults (1 GB, 2 threads)."""
+    store: every fact is in Parquet), with the production memory limit (1 GB) and `threads`."""
     database = InMemoryDatabase()
     return ParquetWarehouse(
         lambda: InMemoryUnitOfWork(database),
         LocalParquetArchive(directory),
-        late=timedelta(minutes=5),
+        late=LATE,
         tail_seconds=3600,
         memory_limit="1GB",
-        threads=THREADS,
+        threads=threads,
     )
 
 
 class ColdViews:
     """A new ParquetWarehouse (a new DuckDB connection: no cached metadata) for every call."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, threads: int) -> None:
         self._directory = directory
+        self._threads = threads
 
     async def run(self, query: Callable[[duckdb.DuckDBPyConnection], T]) -> tuple[T, datetime | None]:
-        views = warehouse(self._directory)
+        views = warehouse(self._directory, self._threads)
         try:
             return await views.run(query)
         finally:
@@ -180,13 +212,13 @@ def _p(times: list[float], q: float) -> float:
     )
 
 
-async def measure(directory: Path, calls: int) -> list[tuple[str, int, float, float, float, float]]:
+async def measure(directory: Path, calls: int, threads: int) -> list[tuple[str, int, float, float, float, float]]:
     last = date.fromisoformat(START) + timedelta(days=DAYS - 1)
     rows = []
-    warm_views = warehouse(directory)
+    warm_views = warehouse(directory, threads)
     for days in (30, 365):
         span = DateRange(last - timedelta(days=days - 1), last)
-        cold = questions(DuckDbAnalyticsQueries(ColdViews(directory)), span)
+        cold = questions(DuckDbAnalyticsQueries(ColdViews(directory, threads)), span)
         warm = questions(DuckDbAnalyticsQueries(warm_views), span)
         for name in cold:
             cold_times = await _times(cold[name], calls)
@@ -199,8 +231,8 @@ async def measure(directory: Path, calls: int) -> list[tuple[str, int, float, fl
     return rows
 
 
-def _size(directory: Path) -> int:
-    return sum(path.stat().st_size for path in directory.rglob("*.parquet"))
+def _size(directory: Path, pattern: str) -> int:
+    return sum(path.stat().st_size for path in directory.glob(pattern) if path.is_file())
 
 
 def main() -> None:
@@ -208,25 +240,39 @@ def main() -> None:
     parser.add_argument("--facts", type=int, default=10_000_000)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--calls", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="DuckDB threads of the answering connection")
     parser.add_argument("--dir", type=Path, help="where to write the Parquet files (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="with --dir: reuse the files found there, keep them")
+    parser.add_argument("--export-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.export_only:
+        began = time.perf_counter()
+        counts = generate(args.dir, args.facts, args.users)
+        generated = time.perf_counter() - began
+        first, daily = asyncio.run(export(args.dir))
+        body = "".join(f"{kind.value} {n}\n" for kind, n in counts.items())
+        (args.dir / f"generated-{args.facts}-{args.users}.txt").write_text(f"{body}{generated} {first} {daily}\n")
+        return
     directory = args.dir or Path(tempfile.mkdtemp(prefix="parley-analytics-"))
     try:
-        began = time.perf_counter()
         marker = directory / f"generated-{args.facts}-{args.users}.txt"
-        if args.keep and marker.exists():
-            counts = {FactKind(kind): int(n) for kind, n in (line.split() for line in marker.read_text().splitlines())}
-        else:
-            counts = generate(directory, args.facts, args.users)
-            marker.write_text("".join(f"{kind.value} {n}\n" for kind, n in counts.items()))
-        generated = time.perf_counter() - began
-        rows = asyncio.run(measure(directory, args.calls))
+        if not (args.keep and marker.exists()):
+            command = [sys.executable, "-m", "bench.analytics", "--export-only", "--dir", str(directory)]
+            command += ["--facts", str(args.facts), "--users", str(args.users)]
+            subprocess.run(command, check=True)
+        lines = [line.split() for line in marker.read_text().splitlines()]
+        counts = {FactKind(kind): int(n) for kind, n in lines[:-1]}
+        generated, first, daily = (float(value) for value in lines[-1])
+        rows = asyncio.run(measure(directory, args.calls, args.threads))
         rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        facts_mib = _size(directory, "kind=*/*/*.parquet") / 2**20
+        rollups_mib = _size(directory, "rollup=*/**/*") / 2**20
         print(
             f"{sum(counts.values()):,} facts ({counts[FactKind.MESSAGE_REPLIED]:,} messages) for {args.users:,} "
-            f"users over {DAYS} days: generated in {generated:.1f} s, {_size(directory) / 2**20:.0f} MiB of "
-            f"Parquet; peak RSS {rss_mib:.0f} MiB; DuckDB threads {THREADS}; {args.calls} calls each\n"
+            f"users over {DAYS} days: generated in {generated:.1f} s, {facts_mib:.0f} MiB of Parquet; export of the "
+            f"last day with the year's rollups from nothing {first:.1f} s, a day's rollups again {daily:.1f} s, "
+            f"{rollups_mib:.1f} MiB of rollups; answering process peak RSS {rss_mib:.0f} MiB; DuckDB threads "
+            f"{args.threads}; {args.calls} calls each\n"
         )
         print("| question | range (days) | cold p50 ms | cold p95 ms | warm p50 ms | warm p95 ms |")
         print("|---|---|---|---|---|---|")

@@ -1,7 +1,8 @@
 """One suite for the fact archive (date-partitioned Parquet), run against a local directory and an S3
 bucket on a local S3 server: a day reads back with every field, from the documented path and with exactly
 the kind's columns; writing a day again replaces it (and leaves nothing else behind); a day written empty
-goes; the kind's files read as one hive-partitioned relation with `kind` and `date` from the path."""
+goes; the kind's files read as one hive-partitioned relation with `kind` and `date` from the path; the
+rollups of the complete days are written beside them and read back through the manifest."""
 
 from __future__ import annotations
 
@@ -98,3 +99,30 @@ async def test_a_kinds_files_read_as_one_hive_partitioned_relation(archive: Parq
     )
 
     assert found == [(relation_name(kind), DAY, 2), (relation_name(kind), DAY + timedelta(days=1), 1)]
+
+
+async def test_the_rollups_of_complete_days_are_written_beside_the_facts_and_read_back(archive: ParquetArchive) -> None:
+    assert archive.rollups() is None  # nothing rolled up yet
+    for offset in range(3):
+        moment = T0 + timedelta(days=offset, hours=1)
+        await archive.write_day(
+            FactKind.MESSAGE_REPLIED,
+            DAY + timedelta(days=offset),
+            [FactFactory.of(FactKind.MESSAGE_REPLIED, moment, cached=False, error=None, finish_reason="stop")],
+        )
+        await archive.write_day(
+            FactKind.USER_SIGNED_UP, DAY + timedelta(days=offset), [FactFactory.of(FactKind.USER_SIGNED_UP, moment)]
+        )
+
+    await archive.roll_up(DAY + timedelta(days=2), None)  # the third day is not complete
+
+    rollups = archive.rollups()
+    assert rollups is not None and rollups.before == DAY + timedelta(days=2)
+    assert {"messages", "latency_day", "active_recent"} <= rollups.present
+    stats = archive.connect().execute(
+        f"SELECT date, sum(messages) FROM read_parquet('{archive.rollup_glob('messages')}', hive_partitioning = true) "
+        "GROUP BY ALL ORDER BY date"
+    )
+    assert stats.fetchall() == [(DAY, 1), (DAY + timedelta(days=1), 1)]
+    await archive.roll_up(DAY + timedelta(days=2), None)  # again: nothing changes
+    assert archive.rollups() == rollups

@@ -59,10 +59,13 @@ def test_export_writes_the_days_asked_for(
     out = capsys.readouterr().out
     assert out.splitlines() == ["2026-03-01\t3 facts", "2026-03-02\t3 facts"]
     written = sorted(str(path.relative_to(configured)) for path in configured.rglob("*.parquet"))
-    assert written == [
+    assert [path for path in written if path.startswith("kind=")] == [
         "kind=message_replied/date=2026-03-01/part-0.parquet",
         "kind=message_replied/date=2026-03-02/part-0.parquet",
     ]
+    # Both days are complete: their rollups are written beside them, and nothing else is.
+    assert "rollup=messages/date=2026-03-02/part-0.parquet" in written
+    assert all(path.startswith(("kind=", "rollup=")) for path in written)
 
 
 @pytest.mark.parametrize(

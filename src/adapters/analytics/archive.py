@@ -29,11 +29,15 @@ import anyio.to_thread
 import duckdb
 from fsspec import AbstractFileSystem
 
+from adapters.analytics.derived import Rollups
+from adapters.analytics.rollups import RollupFiles, read_manifest, roll_up
 from adapters.analytics.schema import columns, connect, create_table, insert_rows, relation_name, row_values
 from application.shared.facts import FACT_FIELDS, Fact, FactKind
 
 FILE_NAME = "part-0.parquet"
 _DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})$")
+_PARTITION_DIR = re.compile(r"(?:date|month)=(\d{4}-\d{2}-\d{2})$")
+_RELATIONS = {relation_name(kind) for kind in FactKind}
 
 
 def _quote(text: str) -> str:
@@ -77,6 +81,18 @@ class ParquetArchive(ABC):
         """Every file of the kind, for read_parquet(..., hive_partitioning = true)."""
         return f"{self.kind_root(kind)}/date=*/*.parquet"
 
+    def rollup_root(self, name: str) -> str:
+        return f"{self.root}/rollup={name}"
+
+    def _partition_key(self, name: str) -> str:
+        return "month" if name.startswith("month_") else "date"
+
+    def rollup_path(self, name: str, partition: date) -> str:
+        return f"{self.rollup_root(name)}/{self._partition_key(name)}={partition.isoformat()}/{FILE_NAME}"
+
+    def rollup_glob(self, name: str) -> str:
+        return f"{self.rollup_root(name)}/{self._partition_key(name)}=*/*.parquet"
+
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection (UTC) that can read and write this archive's paths."""
         connection = connect()
@@ -86,8 +102,8 @@ class ParquetArchive(ABC):
 
     # --- what subclasses provide -------------------------------------------------------------
     @abstractmethod
-    def _staging_path(self, kind: FactKind, day: date) -> str:
-        """Where COPY writes the day's new file before `_publish` puts it in place."""
+    def _staging_path(self, final: str) -> str:
+        """Where COPY writes a file's new version before `_publish` puts it in place."""
 
     @abstractmethod
     def _publish(self, staged: str, final: str) -> None:
@@ -98,8 +114,12 @@ class ParquetArchive(ABC):
         """Delete the day's file (a day that has no facts left)."""
 
     @abstractmethod
+    def _partition_dirs(self, root: str) -> list[str]:
+        """Names of the `date=...` (or `month=...`) folders under `root` that hold a file."""
+
     def _date_dirs(self, kind: FactKind) -> list[str]:
         """Names of the kind's `date=...` folders that hold a file."""
+        return self._partition_dirs(self.kind_root(kind))
 
     @abstractmethod
     def kinds_with_files(self) -> set[FactKind]:
@@ -126,15 +146,46 @@ class ParquetArchive(ABC):
         try:
             create_table(cursor, kind, staging)
             insert_rows(cursor, staging, kind, (row_values(kind, fact.row()) for fact in facts))
-            staged = self._staging_path(kind, day)
-            cursor.execute(
-                f'COPY (SELECT * FROM "{staging}" ORDER BY occurred_at, id) TO {_quote(staged)} '  # noqa: S608
-                "(FORMAT parquet, COMPRESSION zstd)"
-            )
-            self._publish(staged, final)
+            self._write_select(cursor, final, f'SELECT * FROM "{staging}" ORDER BY occurred_at, id', [])  # noqa: S608
         finally:
             cursor.execute(f'DROP TABLE IF EXISTS "{staging}"')
             cursor.close()
+
+    def _write_select(self, cursor: duckdb.DuckDBPyConnection, final: str, select: str, params: list[object]) -> None:
+        """Replace the file at `final` with what `select` returns, in one step."""
+        staged = self._staging_path(final)
+        cursor.execute(f"COPY ({select}) TO {_quote(staged)} (FORMAT parquet, COMPRESSION zstd)", params)
+        self._publish(staged, final)
+
+    # --- rollups -----------------------------------------------------------------------------
+    async def roll_up(self, before: date, changed: date | None) -> None:
+        await anyio.to_thread.run_sync(self._roll_up, before, changed)
+
+    def _roll_up(self, before: date, changed: date | None) -> None:
+        roll_up(self._connection, self._rollup_files(), before, changed)
+
+    def rollups(self) -> Rollups | None:
+        """What the export rolled up (the manifest), None before the first roll-up."""
+        return read_manifest(self._connection, self._rollup_files())
+
+    def _rollup_files(self) -> RollupFiles:
+        return RollupFiles(
+            kind_glob=self.kind_glob,
+            path=self.rollup_path,
+            glob=self.rollup_glob,
+            manifest=f"{self.rollup_root('manifest')}/{FILE_NAME}",
+            write=self._write_select,
+            remove=self._remove,
+            partitions=self._partitions,
+        )
+
+    def _partitions(self, name: str) -> set[date]:
+        root = self.root + f"/kind={name}" if name in _RELATIONS else self.rollup_root(name)
+        return {
+            date.fromisoformat(match.group(1))
+            for folder in self._partition_dirs(root)
+            if (match := _PARTITION_DIR.search(folder))
+        }
 
     def _read_day(self, kind: FactKind, day: date) -> list[Fact]:
         if day.isoformat() not in {name.removeprefix("date=") for name in self._date_dirs(kind)}:
@@ -155,8 +206,8 @@ class LocalParquetArchive(ParquetArchive):
         self.directory = directory.resolve()
         super().__init__(str(self.directory))
 
-    def _staging_path(self, kind: FactKind, day: date) -> str:
-        folder = Path(self.day_path(kind, day)).parent
+    def _staging_path(self, final: str) -> str:
+        folder = Path(final).parent
         folder.mkdir(parents=True, exist_ok=True)
         return str(folder / f".{FILE_NAME}.{secrets.token_hex(6)}.tmp")
 
@@ -169,9 +220,8 @@ class LocalParquetArchive(ParquetArchive):
         if path.parent.is_dir() and not any(path.parent.iterdir()):
             path.parent.rmdir()
 
-    def _date_dirs(self, kind: FactKind) -> list[str]:
-        root = Path(self.kind_root(kind))
-        return [folder.name for folder in root.glob("date=*") if (folder / FILE_NAME).is_file()]
+    def _partition_dirs(self, root: str) -> list[str]:
+        return [folder.name for folder in Path(root).glob("*=*") if (folder / FILE_NAME).is_file()]
 
     def kinds_with_files(self) -> set[FactKind]:
         return {kind for kind in FactKind if next(Path(self.kind_root(kind)).glob(f"date=*/{FILE_NAME}"), None)}
@@ -187,8 +237,8 @@ class S3ParquetArchive(ParquetArchive):
         self._fs = filesystem
         super().__init__(url, filesystem)
 
-    def _staging_path(self, kind: FactKind, day: date) -> str:
-        return self.day_path(kind, day)  # a PUT replaces the object in one step: nothing to stage
+    def _staging_path(self, final: str) -> str:
+        return final  # a PUT replaces the object in one step: nothing to stage
 
     def _publish(self, staged: str, final: str) -> None:
         self._fs.invalidate_cache(final.rsplit("/", 2)[0])
@@ -199,8 +249,7 @@ class S3ParquetArchive(ParquetArchive):
             self._fs.rm(final)
         self._fs.invalidate_cache(final.rsplit("/", 2)[0])
 
-    def _date_dirs(self, kind: FactKind) -> list[str]:
-        root = self.kind_root(kind)
+    def _partition_dirs(self, root: str) -> list[str]:
         self._fs.invalidate_cache(root)
         suffix = f"/{FILE_NAME}"
         return [key[: -len(suffix)].rsplit("/", 1)[-1] for key in self._fs.find(root) if key.endswith(suffix)]

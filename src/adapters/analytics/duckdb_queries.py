@@ -1,6 +1,8 @@
 """AnalyticsQueries in DuckDB SQL over FactViews: each question is one SQL statement over the kinds'
-relations (Parquet, the database's tail or a test's facts alike), its values bound as parameters, never
-formatted in. Everything is computed in SQL; Python only turns the few result rows into answers.
+relations (Parquet, the database's tail or a test's facts alike) and the relations derived from them
+(derived.py: per-day message sums, latency histograms, active-day gaps, retention cells; rolled up by the
+export where it has run, else computed from the facts), its values bound as parameters, never formatted in.
+Everything is computed in SQL; Python only turns the few result rows into answers.
 
 The range is [lo, hi): midnight UTC of `from` to midnight UTC after `to`. A series has one row per bucket
 of `unit` (day, week, month) from the bucket holding `from` to the one holding `to`, each bucket clipped to the
@@ -56,7 +58,6 @@ buckets AS (
            least(b_lo, b_hi - INTERVAL 30 DAY) AS b_early
     FROM generate_series(date_trunc($unit, $first), $last, CAST('1 ' || $unit AS INTERVAL)) AS t(g)
 )"""
-_FAILED = "(error IS NOT NULL OR coalesce(finish_reason, '') = 'error')"
 _HALF_UP_CENTS = "(({micros} + 5000) // 10000)"  # micro-dollars to cents, to the nearest, half up
 
 USER_COUNT = f"""
@@ -78,21 +79,13 @@ ORDER BY b.start
 
 # A user counts for the day-points p with an active day in (p - width, p]. Each distinct (user, day) d, with
 # the user's next active day n, covers the points [d, min(n, d + width)): the latest active day up to p is d
-# for p < n, and it is in the window for p < d + width. One window (lead) over the (user, day) rows gives
-# each its gap to the next (capped at 31: no width or bucket is longer); they fold into (day, gap) counts
-# (a few thousand rows), whose +1 at d and -1 at d + least(gap, width), summed up to a bucket's last day,
-# are dau/wau/mau. A user is active in a bucket once: on their last active day in it (d + gap >= its end).
+# for p < n, and it is in the window for p < d + width. `active_gaps` (derived.py) gives the (user, day) rows
+# folded into (day, gap to the next, capped at 31: no width or bucket is longer) counts, a few thousand rows,
+# whose +1 at d and -1 at d + least(gap, width), summed up to a bucket's last day, are dau/wau/mau. A user is
+# active in a bucket once: on their last active day in it (d + gap >= its end).
 ACTIVE_USERS = f"""
 WITH {_BUCKETS},
-marked AS (
-    SELECT date AS day, lead(date) OVER (PARTITION BY user_id ORDER BY date) AS next FROM message_replied
-    WHERE date >= $first - 29 AND date < $after AND occurred_at >= $lo - INTERVAL 29 DAY AND occurred_at < $hi
-          AND user_id IS NOT NULL
-),
-gaps AS (
-    SELECT day, CAST(least(coalesce(next - day, 31), 31) AS INTEGER) AS gap, count(*) AS n FROM marked
-    WHERE next IS NULL OR next > day GROUP BY ALL
-),
+gaps AS (SELECT day, gap, sum(n) AS n FROM active_gaps($first - 29, $after) GROUP BY ALL),
 widths(width) AS (VALUES (1), (7), (30)),
 steps AS (
     SELECT width, day, sum(step) AS step FROM (
@@ -125,15 +118,9 @@ WITH cohorts AS (
     WHERE {_IN_RANGE} AND user_id IS NOT NULL GROUP BY user_id
 ),
 sizes AS (SELECT cohort, count(*) AS size FROM cohorts GROUP BY cohort),
-activity AS (
-    SELECT DISTINCT m.user_id, date_trunc('week', m.date)::DATE AS week
-    FROM message_replied m SEMI JOIN cohorts c ON m.user_id = c.user_id
-    WHERE m.date >= date_trunc('week', $first)::DATE AND m.date < $after
-          AND m.occurred_at >= date_trunc('week', $first)::TIMESTAMPTZ AND m.occurred_at < $hi
-),
 hits AS (
-    SELECT c.cohort, a.week, count(*) AS active FROM cohorts c JOIN activity a ON a.user_id = c.user_id
-    WHERE a.week >= c.cohort GROUP BY ALL
+    SELECT date_trunc('week', signup)::DATE AS cohort, week, sum(users) AS active
+    FROM retention_cells($first, $after) GROUP BY ALL
 ),
 grid AS (
     SELECT s.cohort, s.size, g::DATE AS week
@@ -146,27 +133,33 @@ GROUP BY g.cohort, g.size
 ORDER BY g.cohort
 """
 
+_STATS_IN_RANGE = "date >= $first AND date < $after"  # message_stats has whole days only
+
 MESSAGES = f"""
 WITH {_BUCKETS},
 m AS (
-    SELECT {_BUCKET} AS start, count(*) AS messages, count(DISTINCT user_id) AS users,
-           sum(coalesce(prompt_tokens, 0)) AS prompt, sum(coalesce(completion_tokens, 0)) AS completion,
-           count(*) FILTER (WHERE cached) AS cached, count(*) FILTER (WHERE {_FAILED}) AS errors
-    FROM message_replied WHERE {_IN_RANGE} GROUP BY 1
+    SELECT {_BUCKET} AS start, sum(messages) AS messages, sum(prompt) AS prompt, sum(completion) AS completion,
+           sum(messages) FILTER (WHERE cached) AS cached, sum(messages) FILTER (WHERE failed) AS errors
+    FROM message_stats WHERE {_STATS_IN_RANGE} GROUP BY 1
+),
+gaps AS (SELECT day, gap, sum(n) AS n FROM active_gaps($first, $after) GROUP BY ALL),
+u AS (
+    SELECT b.start, sum(g.n) AS users FROM buckets b
+    JOIN gaps g ON g.day >= b.d_lo AND g.day < b.d_hi AND g.day + g.gap >= b.d_hi
+    GROUP BY b.start
 )
 SELECT b.start, coalesce(messages, 0), coalesce(users, 0), coalesce(prompt, 0), coalesce(completion, 0),
        coalesce(cached, 0), coalesce(errors, 0)
-FROM buckets b LEFT JOIN m USING (start)
+FROM buckets b LEFT JOIN m USING (start) LEFT JOIN u USING (start)
 ORDER BY b.start
 """
 
 MESSAGES_BY_PROVIDER = f"""
 WITH {_BUCKETS},
 m AS (
-    SELECT {_BUCKET} AS start, coalesce(provider, 'unknown') AS provider, count(*) AS messages,
-           count(*) FILTER (WHERE cached) AS cached,
-           sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) AS tokens
-    FROM message_replied WHERE {_IN_RANGE} GROUP BY 1, 2
+    SELECT {_BUCKET} AS start, coalesce(provider, 'unknown') AS provider, sum(messages) AS messages,
+           coalesce(sum(messages) FILTER (WHERE cached), 0) AS cached, sum(prompt + completion) AS tokens
+    FROM message_stats WHERE {_STATS_IN_RANGE} GROUP BY 1, 2
 ),
 names AS (SELECT DISTINCT provider FROM m),
 grid AS (SELECT b.start, n.provider FROM buckets b LEFT JOIN names n ON true)
@@ -208,10 +201,13 @@ ORDER BY b.start
 # start (S), end (E) and 30 days before its end (M): who pays and what; churned = paying at S and not at E;
 # LTV's monthly churn = paying at M and not at E.
 # Nothing joins every state with every instant: MRR at t is a running sum of +price at each valid_from and
-# -price at each valid_to, read just before t (ASOF). A user's paid states merge into islands (the stretches
-# they pay without a break), paying users at t is the same running count over islands, and a user paying at
-# S and not at E is an island holding S that ends before E, with the user's next island (if any) starting
-# at E or later: only the islands ending between S (or M) and E are joined with the buckets.
+# -price at each valid_to, read just before t: the instants go into the same ordered window, each before the
+# steps of its own moment (an ASOF join of the few instants is run as a loop over every step and costs more
+# than the rest together). A user's paid states merge into islands (the stretches they pay without a break),
+# paying users at t is the same running count over islands, and a user paying at S and not at E is an island
+# holding S that ends before E, with the user's next island (if any) starting at E or later: only the
+# islands ending between S (or M) and E are joined with the buckets (those that end inside the range at all,
+# a few percent of them, are picked first).
 MRR = f"""
 WITH {_BUCKETS},
 changes AS (
@@ -266,9 +262,6 @@ steps AS (
         UNION ALL SELECT i_to, 0, -1 FROM islands WHERE i_to < 'infinity'::TIMESTAMPTZ
     ) GROUP BY moment
 ),
-running AS (
-    SELECT moment, sum(cents) OVER (ORDER BY moment) AS mrr, sum(users) OVER (ORDER BY moment) AS users FROM steps
-),
 instants AS (
     SELECT DISTINCT t FROM (
         SELECT b_lo AS t FROM buckets UNION ALL SELECT b_hi FROM buckets
@@ -276,8 +269,17 @@ instants AS (
     )
 ),
 totals AS (
-    SELECT i.t, coalesce(r.mrr, 0) AS mrr, coalesce(r.users, 0) AS users
-    FROM instants i ASOF LEFT JOIN running r ON i.t > r.moment
+    SELECT moment AS t, mrr, users FROM (
+        SELECT moment, instant, sum(cents) OVER running AS mrr, sum(users) OVER running AS users FROM (
+            SELECT moment, cents, users, false AS instant FROM steps
+            UNION ALL SELECT t, 0, 0, true FROM instants
+        )
+        WINDOW running AS (ORDER BY moment, instant DESC ROWS UNBOUNDED PRECEDING)
+    ) WHERE instant
+),
+ending AS (
+    SELECT * FROM islands
+    WHERE i_to >= (SELECT min(b_early) FROM buckets) AND i_to < (SELECT max(b_hi) FROM buckets)
 ),
 lost AS (
     SELECT b.start,
@@ -285,7 +287,7 @@ lost AS (
            count(*) FILTER (WHERE i.i_from < b.b_hi - INTERVAL 30 DAY AND i.i_to >= b.b_hi - INTERVAL 30 DAY)
                AS churned_30
     FROM buckets b
-    JOIN islands i ON i.i_to >= b.b_early AND i.i_to < b.b_hi AND i.next_from >= b.b_hi
+    JOIN ending i ON i.i_to >= b.b_early AND i.i_to < b.b_hi AND i.next_from >= b.b_hi
     GROUP BY b.start
 )
 SELECT b.start, coalesce(e.mrr, 0), coalesce(e.users, 0), coalesce(s.users, 0), coalesce(l.churned, 0),
@@ -306,8 +308,8 @@ revenue AS (
     FROM ({_PAYMENTS}) WHERE {_IN_RANGE} AND kind <> 'failed' GROUP BY 1, 2
 ),
 cost AS (
-    SELECT {_BUCKET} AS start, coalesce(plan, 'unknown') AS plan, sum(coalesce(cost_micros, 0)) AS micros
-    FROM message_replied WHERE {_IN_RANGE} GROUP BY 1, 2
+    SELECT {_BUCKET} AS start, coalesce(plan, 'unknown') AS plan, sum(cost_micros) AS micros
+    FROM message_stats WHERE {_STATS_IN_RANGE} GROUP BY 1, 2
 ),
 plans AS (SELECT plan FROM revenue UNION SELECT plan FROM cost),
 grid AS (SELECT b.start, p.plan FROM buckets b LEFT JOIN plans p ON true),
@@ -326,30 +328,57 @@ ORDER BY start
 """
 
 PROVIDER_USAGE = f"""
-SELECT coalesce(provider, 'unknown'), coalesce(model, 'unknown'), count(*),
-       sum(coalesce(prompt_tokens, 0)), sum(coalesce(completion_tokens, 0)), sum(coalesce(cost_micros, 0)),
-       {_HALF_UP_CENTS.format(micros="sum(coalesce(cost_micros, 0))")}
-FROM message_replied
-WHERE {_IN_RANGE} AND NOT coalesce(cached, false)
+SELECT coalesce(provider, 'unknown'), coalesce(model, 'unknown'), sum(messages), sum(prompt), sum(completion),
+       sum(cost_micros), {_HALF_UP_CENTS.format(micros="sum(cost_micros)")}
+FROM message_stats
+WHERE {_STATS_IN_RANGE} AND NOT coalesce(cached, false)
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
 
-_OK = f"NOT {_FAILED}"
-_GENERATED = f"{_OK} AND ttft_ms IS NOT NULL AND latency_ms > ttft_ms AND completion_tokens > 0"
+# quantile_cont over a histogram of (value, n), exactly as DuckDB computes it over the values: with N values,
+# rn = (N - 1) * q; the values at the 0-based ranks floor(rn) and ceil(rn) (the smallest value whose running
+# count passes the rank), lo + (hi - lo) * (rn - floor(rn)) between them. Exact for integer milliseconds.
 PROVIDER_PERFORMANCE = f"""
-SELECT coalesce(provider, 'unknown'), coalesce(model, 'unknown'), count(*),
-       quantile_cont(latency_ms, 0.5) FILTER (WHERE {_OK}),
-       quantile_cont(latency_ms, 0.95) FILTER (WHERE {_OK}),
-       quantile_cont(ttft_ms, 0.5) FILTER (WHERE {_OK}),
-       quantile_cont(ttft_ms, 0.95) FILTER (WHERE {_OK}),
-       count(*) FILTER (WHERE {_FAILED}),
-       sum(coalesce(failovers, 0)),
-       sum(completion_tokens) FILTER (WHERE {_GENERATED}),
-       sum(latency_ms - ttft_ms) FILTER (WHERE {_GENERATED})
-FROM message_replied
-WHERE {_IN_RANGE} AND NOT coalesce(cached, false)
-GROUP BY 1, 2
+WITH s AS (
+    SELECT coalesce(provider, 'unknown') AS provider, coalesce(model, 'unknown') AS model, sum(messages) AS requests,
+           coalesce(sum(messages) FILTER (WHERE failed), 0) AS errors, sum(failovers) AS failovers,
+           sum(gen_completion) AS tokens, sum(gen_ms) AS generating_ms
+    FROM message_stats WHERE {_STATS_IN_RANGE} AND NOT coalesce(cached, false) GROUP BY 1, 2
+),
+hist AS (
+    SELECT coalesce(provider, 'unknown') AS provider, coalesce(model, 'unknown') AS model, metric, value, sum(n) AS n
+    FROM latency_values($first, $after) GROUP BY ALL
+),
+ranked AS (
+    SELECT provider, model, metric, value,
+           sum(n) OVER (PARTITION BY provider, model, metric ORDER BY value) AS upto,
+           sum(n) OVER (PARTITION BY provider, model, metric) AS total
+    FROM hist
+),
+qs(q) AS (VALUES (0.5::DOUBLE), (0.95::DOUBLE)),
+picks AS (
+    SELECT provider, model, metric, q, (total - 1)::DOUBLE * q AS rn,
+           min(value) FILTER (WHERE upto > floor((total - 1)::DOUBLE * q)) AS lo,
+           min(value) FILTER (WHERE upto > ceil((total - 1)::DOUBLE * q)) AS hi
+    FROM ranked, qs GROUP BY provider, model, metric, q, total
+),
+quantiles AS (
+    SELECT provider, model, metric, q,
+           CASE WHEN floor(rn) = ceil(rn) THEN lo::DOUBLE
+                ELSE lo::DOUBLE + (hi::DOUBLE - lo::DOUBLE) * (rn - floor(rn)) END AS v
+    FROM picks
+),
+q AS (
+    SELECT provider, model,
+           max(v) FILTER (WHERE metric = 'latency' AND q = 0.5) AS p50,
+           max(v) FILTER (WHERE metric = 'latency' AND q = 0.95) AS p95,
+           max(v) FILTER (WHERE metric = 'ttft' AND q = 0.5) AS t50,
+           max(v) FILTER (WHERE metric = 'ttft' AND q = 0.95) AS t95
+    FROM quantiles GROUP BY provider, model
+)
+SELECT s.provider, s.model, s.requests, q.p50, q.p95, q.t50, q.t95, s.errors, s.failovers, s.tokens, s.generating_ms
+FROM s LEFT JOIN q USING (provider, model)
 ORDER BY 1, 2
 """
 

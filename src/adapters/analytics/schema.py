@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 import duckdb
 
+from adapters.analytics.derived import derived_statements
 from application.shared.facts import FACT_FIELDS, Fact, FactKind, FieldType
 
 T = TypeVar("T")
@@ -100,13 +101,15 @@ def select_with_day(kind: FactKind, source: str) -> str:
 
 def load_facts(connection: duckdb.DuckDBPyConnection, facts: Sequence[Fact]) -> datetime | None:
     """Create every kind's relation holding `facts` (hand-made facts in tests, the database's facts
-    elsewhere): a table `rows_{relation}` and the relation, a view adding `date`; the newest fact's time, or
-    None when there are none."""
+    elsewhere): a table `rows_{relation}` and the relation, a view adding `date`, then the derived relations
+    computed from them; the newest fact's time, or None when there are none."""
     for kind in FactKind:
         table = create_table(connection, kind, f"rows_{relation_name(kind)}")
         insert_rows(connection, table, kind, (row_values(kind, fact.row()) for fact in facts if fact.kind is kind))
         body = select_with_day(kind, f'"{table}"')
         connection.execute(f'CREATE OR REPLACE VIEW "{relation_name(kind)}" AS {body}')
+    for statement in derived_statements(None):
+        connection.execute(statement)
     return max((fact.occurred_at for fact in facts), default=None)
 
 

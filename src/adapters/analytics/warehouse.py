@@ -35,6 +35,8 @@ import anyio.to_thread
 import duckdb
 
 from adapters.analytics.archive import ParquetArchive
+from adapters.analytics.derived import Rollups, derived_statements
+from adapters.analytics.rollups import month_name, month_start
 from adapters.analytics.schema import (
     columns,
     create_table,
@@ -147,15 +149,22 @@ class ParquetWarehouse:
             facts = await uow.facts.between(since, None) if oldest is not None else []
         through = max((record.through for record in records if record.through is not None), default=None)
         with_files = await anyio.to_thread.run_sync(self._archive.kinds_with_files)
-        newest = await anyio.to_thread.run_sync(self._load, start, facts, incremental, with_files)
+        rollups = await anyio.to_thread.run_sync(self._archive.rollups)
+        newest = await anyio.to_thread.run_sync(self._load, start, facts, incremental, with_files, rollups)
         as_of = max((moment for moment in (newest, through) if moment is not None), default=None)
         return _Tail(start=start, newest=newest, as_of=as_of)
 
     def _load(
-        self, start: datetime | None, facts: Sequence[Fact], incremental: bool, with_files: set[FactKind]
+        self,
+        start: datetime | None,
+        facts: Sequence[Fact],
+        incremental: bool,
+        with_files: set[FactKind],
+        rollups: Rollups | None,
     ) -> datetime | None:
-        """Bring the tail tables up to date and define every kind's view (one transaction: a query sees the
-        tail before or after, never half of it); the newest occurred_at the tail holds."""
+        """Bring the tail tables up to date and define every kind's view and the derived relations (one
+        transaction: a query sees the tail before or after, never half of it); the newest occurred_at the tail
+        holds."""
         by_kind: dict[FactKind, list[Fact]] = {kind: [] for kind in FactKind}
         for fact in facts:
             by_kind[fact.kind].append(fact)
@@ -176,7 +185,11 @@ class ParquetWarehouse:
                         f'WHERE id NOT IN (SELECT id FROM "{table}")'
                     )
                     cursor.execute(f'DROP TABLE "{staging}"')
-                self._define_view(cursor, kind, kind in with_files)
+            rollups = _within(rollups, self._first_tail_day(cursor))
+            for kind in FactKind:
+                self._define_view(cursor, kind, kind in with_files, rollups)
+            for statement in derived_statements(rollups):
+                cursor.execute(statement)
             maxima = " UNION ALL ".join(
                 f'SELECT max(occurred_at) AS newest FROM "{_tail_table(kind)}"'  # noqa: S608 (names are ours)
                 for kind in FactKind
@@ -191,22 +204,60 @@ class ParquetWarehouse:
         newest: datetime | None = newest_row[0] if newest_row else None
         return newest
 
-    def _define_view(self, cursor: duckdb.DuckDBPyConnection, kind: FactKind, has_files: bool) -> None:
+    def _first_tail_day(self, cursor: duckdb.DuckDBPyConnection) -> date | None:
+        oldest = " UNION ALL ".join(
+            f'SELECT min(occurred_at) AS oldest FROM "{_tail_table(kind)}"'  # noqa: S608 (names are ours)
+            for kind in FactKind
+        )
+        row = cursor.execute(f"SELECT min(oldest) FROM ({oldest})").fetchone()  # noqa: S608
+        return day_of(row[0]) if row is not None and row[0] is not None else None
+
+    def _define_view(
+        self, cursor: duckdb.DuckDBPyConnection, kind: FactKind, has_files: bool, rollups: Rollups | None
+    ) -> None:
         oldest = cursor.execute(f'SELECT min(occurred_at) FROM "{_tail_table(kind)}"').fetchone()  # noqa: S608
         first_day = day_of(oldest[0]) if oldest is not None and oldest[0] is not None else None
-        body = view_sql(kind, _parquet(self._archive, kind) if has_files else None, _tail_table(kind), first_day)
+        months = None
+        if rollups is not None and month_name(kind) in rollups.present:
+            months = (rollups.globs[month_name(kind)], month_start(rollups.before))
+        parquet = _parquet(self._archive, kind) if has_files else None
+        body = view_sql(kind, parquet, _tail_table(kind), first_day, months)
         cursor.execute(f'CREATE OR REPLACE VIEW "{relation_name(kind)}" AS {body}')
 
 
-def view_sql(kind: FactKind, parquet: str | None, tail: str, first_tail_day: date | None) -> str:
+def _within(rollups: Rollups | None, first_tail_day: date | None) -> Rollups | None:
+    """The rollups as far as they may be read: up to the tail's first day when the tail reaches back into
+    days rolled up (facts the database holds for days the rollups count would count twice); the users'
+    recent active days are then read raw."""
+    if rollups is None or first_tail_day is None or first_tail_day >= rollups.before:
+        return rollups
+    return Rollups(before=first_tail_day, present=rollups.present, globs=rollups.globs, recent=None)
+
+
+def view_sql(
+    kind: FactKind,
+    parquet: str | None,
+    tail: str,
+    first_tail_day: date | None,
+    months: tuple[str, date] | None = None,
+) -> str:
     """The body of a kind's view: its Parquet (`parquet`, a read_parquet(...) with hive partitioning; None
     when the kind has no file) with the partition `date`, UNION ALL the tail table's facts (`date` their UTC
-    day) whose id is in no file of the tail's days (from `first_tail_day`, None when the tail is empty)."""
+    day) whose id is in no file of the tail's days (from `first_tail_day`, None when the tail is empty).
+    `months`: the glob of the kind's compacted month files and the first day they do not cover: the days
+    before it are read from those (a file a month, not a file a day), the days from it from the day files."""
     names = ", ".join(f'"{name}"' for name, _type in columns(kind))
     tail_rows = select_with_day(kind, f'"{tail}"')
     if parquet is None:
         return tail_rows
     body = f"SELECT {names}, date FROM {parquet}"  # noqa: S608 (names are ours)
+    if months is not None:
+        glob, until = months
+        compacted = f"read_parquet('{glob.replace(chr(39), chr(39) * 2)}', hive_partitioning = false)"
+        body = (
+            f"SELECT {names}, date FROM {compacted} WHERE date < DATE '{until.isoformat()}' "  # noqa: S608
+            f"UNION ALL {body} WHERE date >= DATE '{until.isoformat()}'"
+        )
     if first_tail_day is not None:
         body += (
             f" UNION ALL {tail_rows} WHERE id NOT IN "  # noqa: S608

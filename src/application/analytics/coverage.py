@@ -49,3 +49,23 @@ def tail_start(oldest_fact: datetime | None, records: Sequence[ExportRecord], la
                 start = max(start, record.through - late)
             return None if start <= oldest_fact else start
         day += ONE_DAY
+
+
+def archived_before(oldest_fact: datetime | None, records: Sequence[ExportRecord], late: timedelta) -> date | None:
+    """The first day, from the first exported one, that may not be completely archived: every day before it
+    has all its facts in the archive for good (it was completely exported, or it never had a fact: a day
+    without a record before the database's oldest fact was never written, nor purged). None when nothing was
+    ever exported. `records` are every export record."""
+    if not records:
+        return None
+    by_day = {record.day: record for record in records}
+    oldest_day = day_of(oldest_fact) if oldest_fact is not None else None
+    day, last = min(by_day), max(by_day)
+    while day <= last:
+        record = by_day.get(day)
+        if record is None and oldest_day is not None and day >= oldest_day:
+            return day
+        if record is not None and not is_complete(record, late):
+            return day
+        day += ONE_DAY
+    return day

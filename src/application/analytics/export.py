@@ -5,6 +5,8 @@ time does either, however many processes schedule them.
 
 Re-exporting a day replaces its files with what the database holds for it now (idempotent). A day whose
 facts already left the database is never exported again (its files would come out empty): its files stay.
+After the days, the archive's rollups are brought up to the first day not completely archived (and
+computed again from the earliest day rewritten), so they always cover complete days only.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from application.analytics.coverage import ONE_DAY, day_of, day_start, is_complete
+from application.analytics.coverage import ONE_DAY, archived_before, day_of, day_start, is_complete
 from application.analytics.ports import AnalyticsUnitOfWork, ExportRecord, FactArchive
 from application.shared.facts import Fact, FactKind
 from application.shared.locks import RunLock
@@ -91,9 +93,19 @@ class ExportFacts:
             elif start is not None or day == today or not is_complete(record, self._late):
                 done.append(DayExport(day, await self._export_day(day)))
             day += ONE_DAY
+        await self._roll_up(min((export.day for export in done if not export.kept), default=None))
         if done and self._on_exported is not None:
             self._on_exported()
         return done
+
+    async def _roll_up(self, changed: date | None) -> None:
+        """Bring the archive's rollups up to the first day not completely archived."""
+        async with self._uow_factory() as uow:
+            oldest = await uow.facts.between(None, None, limit=1)
+            records = await uow.exports.since(None)
+        before = archived_before(oldest[0].occurred_at if oldest else None, records, self._late)
+        if before is not None:
+            await self._archive.roll_up(before, changed)
 
     async def _export_day(self, day: date) -> int:
         exported_at = self._clock.now()

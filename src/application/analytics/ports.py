@@ -94,6 +94,12 @@ class FactArchive(Protocol):
         """The facts of the kind's file of `day` (none when it has no file), oldest first."""
         ...
 
+    async def roll_up(self, before: date, changed: date | None) -> None:
+        """Bring the archive's rollups (pre-aggregated figures the questions read instead of the raw facts) up
+        to `before`: every day before it is completely archived, and its facts will not change. `changed` is
+        the earliest day the export just rewrote (None: none): rollups from it on are computed again."""
+        ...
+
 
 class AnalyticsQueries(Protocol):
     """One method per analytics question, each over the facts of a range (series: one point per bucket of
