@@ -113,6 +113,8 @@ async def test_the_rollups_of_complete_days_are_written_beside_the_facts_and_rea
         await archive.write_day(
             FactKind.USER_SIGNED_UP, DAY + timedelta(days=offset), [FactFactory.of(FactKind.USER_SIGNED_UP, moment)]
         )
+    started = FactFactory.of(FactKind.SUBSCRIPTION_STARTED, T0 + timedelta(hours=2), price_cents=2000, status="active")
+    await archive.write_day(FactKind.SUBSCRIPTION_STARTED, DAY, [started])
 
     await archive.roll_up(DAY + timedelta(days=2), None)  # the third day is not complete
 
@@ -124,5 +126,8 @@ async def test_the_rollups_of_complete_days_are_written_beside_the_facts_and_rea
         "GROUP BY ALL ORDER BY date"
     )
     assert stats.fetchall() == [(DAY, 1), (DAY + timedelta(days=1), 1)]
+    assert "mrr" in rollups.present and rollups.mrr is not None  # the subscription's state is open at the frontier
+    opened = archive.connect().execute(f"SELECT part, price_cents FROM read_parquet('{rollups.mrr['open']}')")
+    assert sorted(opened.fetchall(), key=str) == [("island", None), ("state", 2000)]
     await archive.roll_up(DAY + timedelta(days=2), None)  # again: nothing changes
     assert archive.rollups() == rollups

@@ -2,7 +2,9 @@
 for the completely exported days, raw Parquet and the database's tail after them), answers exactly what the
 same question answers over the same facts read raw, for ranges inside the rolled-up days, across the
 boundary with the tail and inside the tail, for every interval; after more facts arrive, after a day is
-exported again and after the retention deleted the exported facts from the database."""
+exported again and after the retention deleted the exported facts from the database. MRR among them: its
+rollup's open states and islands are closed by the tail's subscription changes (cancels, restarts, upgrades
+of the paying users), so the states and islands that cross the frontier are compared too."""
 
 from __future__ import annotations
 
@@ -89,8 +91,8 @@ def make_facts(rng: random.Random, start: datetime, end: datetime, users: list[U
         kind = rng.choice([FactKind.PAYMENT_SUCCEEDED, FactKind.PAYMENT_SUCCEEDED, FactKind.PAYMENT_REFUNDED])
         facts.append(Fact(kind=kind, occurred_at=_moment(rng, start, end), user_id=who, data=payment))
         status = rng.choice(["active", "active", "past_due", "canceled"])
-        change = {
-            "subscription_id": f"sub-{who}",
+        change = {  # two subscriptions a user, whose paid states overlap, touch or leave gaps
+            "subscription_id": f"sub-{who}-{rng.randrange(2)}",
             "plan": payment["plan"],
             "price_cents": payment["amount_cents"],
             "currency": "usd",
@@ -99,6 +101,25 @@ def make_facts(rng: random.Random, start: datetime, end: datetime, users: list[U
         facts.append(
             Fact(kind=rng.choice(SUBSCRIPTION_KINDS), occurred_at=_moment(rng, start, end), user_id=who, data=change)
         )
+    return facts
+
+
+def subscription_changes(rng: random.Random, start: datetime, users: list[UUID]) -> list[Fact]:
+    """A change of each paying user's subscription, one every ten minutes from `start`: cancels, restarts
+    (a new paid state after a canceled one), upgrades and past-due periods, so every state left open at the
+    frontier is closed or continued by the tail."""
+    facts = []
+    for n, who in enumerate(users):
+        price = rng.choice([2000, 5000])
+        change = {
+            "subscription_id": f"sub-{who}-{rng.randrange(2)}",
+            "plan": "pro" if price == 5000 else "plus",
+            "price_cents": price,
+            "currency": "usd",
+            "status": rng.choice(["active", "past_due", "canceled", "canceled"]),
+        }
+        kind = rng.choice(SUBSCRIPTION_KINDS)
+        facts.append(Fact(kind=kind, occurred_at=start + timedelta(minutes=10 * n), user_id=who, data=change))
     return facts
 
 
@@ -189,6 +210,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     await built.record(make_facts(rng, start, NOW, users, signups=True))
     await built.export()  # every day complete but the last, exported up to now
     await built.record(make_facts(rng, NOW, NOW + timedelta(hours=5), users, signups=False))
+    await built.record(subscription_changes(rng, NOW + timedelta(minutes=5), users[:15]))
     built.clock.advance(timedelta(hours=5))
     yield built
     built.warehouse.close()
@@ -197,7 +219,27 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
 async def test_every_answer_with_rollups_is_the_raw_answer_across_the_tail_boundary(setup: Setup) -> None:
     rollups = setup.archive.rollups()
     assert rollups is not None and rollups.before == day(DAYS - 1)  # the last day is the tail's
-    assert {"messages", "latency_day", "latency_month", "active_gaps", "retention"} <= rollups.present
+    assert {"messages", "latency_day", "latency_month", "active_gaps", "retention", "mrr"} <= rollups.present
+    assert rollups.mrr is not None
+
+    await setup.assert_answers_match()
+
+
+async def test_mrr_with_rollups_closes_the_open_states_against_the_tail(setup: Setup) -> None:
+    # The comparison means something: people pay and churn inside the rolled-up days, and the tail's changes
+    # end or continue states and islands left open at the frontier.
+    rollups = setup.archive.rollups()
+    assert rollups is not None and rollups.mrr is not None
+    connection = duckdb.connect()
+    try:
+        [(open_states,)] = connection.execute(
+            f"SELECT count(*) FROM read_parquet('{rollups.mrr['open']}') WHERE part = 'state'"
+        ).fetchall()
+    finally:
+        connection.close()
+    assert open_states > 0
+    points = (await DuckDbAnalyticsQueries(setup.warehouse).mrr(RANGES[0], Interval.DAY)).value
+    assert sum(point.churned_users for point in points) > 0 and points[-1].mrr_cents > 0
 
     await setup.assert_answers_match()
 

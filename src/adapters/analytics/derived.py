@@ -1,5 +1,6 @@
 """The derived relations the analytics questions read besides the kinds' own: the per-day message figures, the
-latency histograms, the users' active-day gaps and the retention cells. Each is defined twice over, and both
+latency histograms, the users' active-day gaps, the retention cells and MRR's states and islands as days. Each
+is defined twice over, and both
 definitions give the same rows for the same facts:
 
 - raw (`Rollups` None): computed from the kinds' relations at query time (the in-memory test setup, the
@@ -96,6 +97,8 @@ class Rollups:
     present: frozenset[str]
     globs: dict[str, str]
     recent: str | None
+    mrr: dict[str, str] | None = None
+    """The frontier's MRR files (`steps`, `islands`, `open`; see `mrr_rollup_selects`), None: reckon MRR raw."""
 
     def source(self, name: str, where: str, columns: str = "*") -> str | None:
         if name not in self.present:
@@ -148,11 +151,13 @@ def derived_statements(rollups: Rollups | None) -> list[str]:
 
     gaps = _gaps(rollups)
     retention = _retention(rollups)
+    mrr = _mrr(rollups)
     return [
         f"CREATE OR REPLACE VIEW message_stats AS {message_stats}",
         f"CREATE OR REPLACE MACRO latency_values(lo, hi) AS TABLE {latency}",
         f"CREATE OR REPLACE MACRO active_gaps(lo, hi) AS TABLE {gaps}",
         f"CREATE OR REPLACE MACRO retention_cells(first, after) AS TABLE {retention}",
+        f"CREATE OR REPLACE MACRO mrr_days(after, hi) AS TABLE {mrr}",
     ]
 
 
@@ -214,3 +219,199 @@ def _retention(rollups: Rollups | None) -> str:
         "signup, date AS week, users",
     )
     return _union(rolled, raw)
+
+
+# --- MRR ------------------------------------------------------------------------------------------------
+# A subscription's state at an instant t is its latest change before t; a paid state (active or past due, a
+# price above zero) counts for the instants in (valid_from, valid_to], valid_to its subscription's next change
+# (NULL: none yet). A user's paid states merge into islands (the stretches they pay without a break). Every
+# instant the MRR question reads is a midnight (a bucket's start, end, or end minus 30 days), so whatever
+# happens at a moment counts from the next midnight on, and each state and island is kept as days only:
+# `mrr_days(after, hi)` gives ('step', day, cents, users) rows, whose sums over the days before a midnight are
+# the MRR and paying users then, and ('island', day = the island's last day, from_day, next_day, n) rows for
+# the islands that end, `next_day` the day the user's next island starts (NULL: none).
+
+SUBSCRIPTION_RELATIONS = (
+    "subscription_started",
+    "subscription_upgraded",
+    "subscription_downgraded",
+    "subscription_canceled",
+    "subscription_renewed",
+    "subscription_past_due",
+)
+PAID = "state IN ('active', 'past_due') AND coalesce(price_cents, 0) > 0"
+_INFINITY = "'infinity'::TIMESTAMPTZ"
+
+
+def day_of(column: str) -> str:
+    """The UTC day of a TIMESTAMPTZ column, in integer arithmetic (NULL stays NULL)."""
+    return f"CAST(DATE '1970-01-01' + CAST(epoch_us({column}) // 86400000000 AS INTEGER) AS DATE)"
+
+
+def subscription_changes_select(scan: dict[str, str] | None, where: str) -> str:
+    """Every subscription change (id, occurred_at, user_id, subscription_id, price_cents, state) of the
+    relations (or of `scan`'s sources by relation name: the kinds that have files) under `where`; a change
+    without a status is active, a cancel without one canceled."""
+    parts = []
+    for relation in SUBSCRIPTION_RELATIONS:
+        default = "canceled" if relation == "subscription_canceled" else "active"
+        if scan is not None and relation not in scan:
+            continue
+        source = scan[relation] if scan is not None else relation
+        parts.append(
+            f"SELECT id, occurred_at, user_id, subscription_id, price_cents, coalesce(status, '{default}') AS state "
+            f"FROM {source} WHERE {where}"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def paid_states_select(changes: str) -> str:
+    """(user_id, subscription_id, id, price_cents, valid_from, valid_to) of the paid states of `changes`
+    (valid_to NULL: the subscription's last change)."""
+    return (
+        "SELECT user_id, subscription_id, id, price_cents, valid_from, valid_to FROM ("
+        "SELECT user_id, subscription_id, id, price_cents, state, occurred_at AS valid_from, "
+        "lead(occurred_at) OVER (PARTITION BY subscription_id ORDER BY occurred_at, id) AS valid_to "
+        f"FROM ({changes})) WHERE {PAID}"
+    )
+
+
+def islands_select(paid: str) -> str:
+    """(user_id, i_from, i_to, reach, next_from) from (user_id, valid_from, valid_to) rows (valid_to NULL:
+    open-ended): each user's rows merged where they overlap or touch; i_to NULL when a row in it is
+    open-ended, `reach` the latest valid_to that is known, next_from the start of the user's next island."""
+    until = f"coalesce(valid_to, {_INFINITY})"
+    return f"""
+        SELECT user_id, i_from, i_to, reach,
+               lead(i_from) OVER (PARTITION BY user_id ORDER BY i_from) AS next_from
+        FROM (
+            SELECT user_id, min(valid_from) AS i_from,
+                   CASE WHEN bool_or(valid_to IS NULL) THEN NULL ELSE max(valid_to) END AS i_to,
+                   max(valid_to) AS reach
+            FROM (
+                SELECT user_id, valid_from, valid_to,
+                       sum(CASE WHEN reached IS NULL OR valid_from > reached THEN 1 ELSE 0 END)
+                           OVER (PARTITION BY user_id ORDER BY valid_from, {until} ROWS UNBOUNDED PRECEDING) AS island
+                FROM (
+                    SELECT user_id, valid_from, valid_to,
+                           max({until}) OVER (PARTITION BY user_id ORDER BY valid_from, {until}
+                                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reached
+                    FROM ({paid})
+                )
+            )
+            GROUP BY user_id, island
+        )
+    """
+
+
+_STEP = (
+    "SELECT 'step' AS kind, {day} AS day, {cents}::BIGINT AS cents, {users}::BIGINT AS users, "
+    "NULL::DATE AS from_day, NULL::DATE AS next_day, NULL::BIGINT AS n FROM ({source}){where}"
+)
+
+
+def _steps(paid: str, islands: str, closed_only: bool = False) -> list[str]:
+    """The step rows of paid states (+price from the day of valid_from, -price from the day of valid_to) and
+    of islands (+1, -1). `closed_only`: only the states and islands whose end is known."""
+    known_state, known_island = " WHERE valid_to IS NOT NULL", " WHERE i_to IS NOT NULL"
+    return [
+        _STEP.format(
+            day=day_of("valid_from"), cents="price_cents", users="0", source=paid, where=known_state * closed_only
+        ),
+        _STEP.format(day=day_of("valid_to"), cents="-price_cents", users="0", source=paid, where=known_state),
+        _STEP.format(day=day_of("i_from"), cents="0", users="1", source=islands, where=known_island * closed_only),
+        _STEP.format(day=day_of("i_to"), cents="0", users="-1", source=islands, where=known_island),
+    ]
+
+
+def _ending(islands: str) -> str:
+    """The island rows of the islands that end (their last day, first day, the next island's first day)."""
+    return (
+        f"SELECT 'island' AS kind, {day_of('i_to')} AS day, 0::BIGINT AS cents, 0::BIGINT AS users, "
+        f"{day_of('i_from')} AS from_day, {day_of('next_from')} AS next_day, 1::BIGINT AS n "
+        f"FROM ({islands}) WHERE i_to IS NOT NULL"
+    )
+
+
+def mrr_rollup_selects() -> dict[str, str]:
+    """The frontier's MRR files, from every subscription change before `before` (each SELECT over the temp
+    tables `mrr_paid` and `mrr_islands` that `mrr_rollup_tables` creates):
+
+    - `steps` (day, cents, users): the summed steps of the paid states whose next change is known and of the
+      islands that end before the frontier (final: nothing later changes them);
+    - `islands` (day, from_day, next_day, user_id, n): those islands, counted by days; `user_id` is kept only
+      for a user's last one when the user has no island open (next_day NULL: the next island, if any, starts
+      from the frontier on, reckoned at query time);
+    - `open` (part, user_id, subscription_id, id, price_cents, valid_from, valid_to): each subscription's last
+      state when paid (`state`, closed at query time by the subscription's next change from the frontier on),
+      and each user's open island (`island`: its start, and the latest end of its states already known)."""
+    steps = " UNION ALL ".join(_steps("SELECT * FROM mrr_paid", "SELECT * FROM mrr_islands", closed_only=True))
+    return {
+        "steps": f"SELECT day, sum(cents)::BIGINT AS cents, sum(users)::BIGINT AS users FROM ({steps}) GROUP BY day",
+        "islands": (
+            f"SELECT {day_of('i_to')} AS day, {day_of('i_from')} AS from_day, {day_of('next_from')} AS next_day, "
+            "CASE WHEN next_from IS NULL THEN user_id END AS user_id, count(*)::BIGINT AS n "
+            "FROM mrr_islands WHERE i_to IS NOT NULL GROUP BY ALL"
+        ),
+        "open": (
+            "SELECT 'state' AS part, user_id, subscription_id, id, price_cents, valid_from, "
+            "NULL::TIMESTAMPTZ AS valid_to FROM mrr_paid WHERE valid_to IS NULL "
+            "UNION ALL SELECT 'island', user_id, NULL, NULL, NULL, i_from, reach FROM mrr_islands WHERE i_to IS NULL"
+        ),
+    }
+
+
+def mrr_rollup_tables(scan: dict[str, str], before: date) -> list[str]:
+    """The temp tables `mrr_paid` and `mrr_islands` the rollup's SELECTs read: every paid state before
+    `before` (the last of each subscription open-ended) and the users' islands of them."""
+    changes = subscription_changes_select(scan, f"date < {_literal(before)}")
+    islands = islands_select("SELECT user_id, valid_from, valid_to FROM mrr_paid")
+    return [
+        f"CREATE OR REPLACE TEMP TABLE mrr_paid AS {paid_states_select(changes)}",
+        f"CREATE OR REPLACE TEMP TABLE mrr_islands AS {islands}",
+    ]
+
+
+def _mrr(rollups: Rollups | None) -> str:
+    """mrr_days(after, hi): the step and island rows of every subscription change before `hi`. Rolled up: the
+    frontier's final steps and islands, and the rest reckoned from its open states and islands and the raw
+    changes from the frontier on. Only the changes before `hi` count in the raw reckoning; a rolled-up change
+    at or after `hi` (a range before the frontier) only moves steps and islands at or after `hi`'s midnight,
+    which no instant of the range reads."""
+    before_hi = "date < after AND occurred_at < hi"
+    if rollups is None or rollups.mrr is None:
+        paid = paid_states_select(subscription_changes_select(None, before_hi))
+        return f"""
+            WITH paid AS MATERIALIZED ({paid}),
+            islands AS MATERIALIZED ({islands_select("SELECT user_id, valid_from, valid_to FROM paid")})
+            {" UNION ALL ".join(_steps("SELECT * FROM paid", "SELECT * FROM islands"))}
+            UNION ALL {_ending("SELECT * FROM islands")}
+        """
+    files = {name: f"read_parquet({_quote(path)})" for name, path in rollups.mrr.items()}
+    frontier = _literal(rollups.before)
+    raw = subscription_changes_select(None, f"{before_hi} AND date >= {frontier}")
+    opened = (
+        f"SELECT id, valid_from AS occurred_at, user_id, subscription_id, price_cents, 'active' AS state "
+        f"FROM {files['open']} WHERE part = 'state'"
+    )
+    pending_input = (
+        "SELECT user_id, valid_from, valid_to FROM paid UNION ALL "
+        f"SELECT user_id, valid_from, coalesce(valid_to, valid_from) FROM {files['open']} WHERE part = 'island'"
+    )
+    resolved_next = f"""
+        SELECT 'island' AS kind, c.day, 0::BIGINT AS cents, 0::BIGINT AS users, c.from_day,
+               {day_of("p.first_from")} AS next_day, c.n
+        FROM {files["islands"]} c LEFT JOIN (SELECT user_id, min(i_from) AS first_from FROM islands GROUP BY user_id) p
+            ON p.user_id = c.user_id
+        WHERE c.user_id IS NOT NULL
+    """
+    return f"""
+        WITH paid AS MATERIALIZED ({paid_states_select(f"{opened} UNION ALL {raw}")}),
+        islands AS MATERIALIZED ({islands_select(pending_input)})
+        SELECT 'step' AS kind, day, cents, users, NULL::DATE AS from_day, NULL::DATE AS next_day, NULL::BIGINT AS n
+            FROM {files["steps"]}
+        UNION ALL {" UNION ALL ".join(_steps("SELECT * FROM paid", "SELECT * FROM islands"))}
+        UNION ALL {_ending("SELECT * FROM islands")}
+        UNION ALL SELECT 'island', day, 0, 0, from_day, next_day, n FROM {files["islands"]} WHERE user_id IS NULL
+        UNION ALL {resolved_next}
+    """

@@ -1,7 +1,8 @@
 """AnalyticsQueries in DuckDB SQL over FactViews: each question is one SQL statement over the kinds'
 relations (Parquet, the database's tail or a test's facts alike) and the relations derived from them
-(derived.py: per-day message sums, latency histograms, active-day gaps, retention cells; rolled up by the
-export where it has run, else computed from the facts), its values bound as parameters, never formatted in.
+(derived.py: per-day message sums, latency histograms, active-day gaps, retention cells, MRR's days; rolled up
+by the export where it has run, else computed from the facts), its values bound as parameters, never formatted
+in.
 Everything is computed in SQL; Python only turns the few result rows into answers.
 
 The range is [lo, hi): midnight UTC of `from` to midnight UTC after `to`. A series has one row per bucket
@@ -200,102 +201,51 @@ ORDER BY b.start
 # state's monthly price. So a paid state counts for the instants t in (valid_from, valid_to]. At each bucket's
 # start (S), end (E) and 30 days before its end (M): who pays and what; churned = paying at S and not at E;
 # LTV's monthly churn = paying at M and not at E.
-# Nothing joins every state with every instant: MRR at t is a running sum of +price at each valid_from and
-# -price at each valid_to, read just before t: the instants go into the same ordered window, each before the
-# steps of its own moment (an ASOF join of the few instants is run as a loop over every step and costs more
-# than the rest together). A user's paid states merge into islands (the stretches they pay without a break),
-# paying users at t is the same running count over islands, and a user paying at S and not at E is an island
-# holding S that ends before E, with the user's next island (if any) starting at E or later: only the
-# islands ending between S (or M) and E are joined with the buckets (those that end inside the range at all,
-# a few percent of them, are picked first).
+# Every such instant is a midnight, so `mrr_days` (derived.py: rolled up before the frontier, raw after it)
+# gives the states and islands (a user's paid states merged into the stretches they pay without a break) as
+# days: MRR and paying users at midnight D are the running sums of the steps of the days before D (the
+# instants go into the same ordered window as the steps, each before the steps of its own day), and a user
+# paying at S and not at E is an island holding S that ends before E, with the user's next island (if any)
+# starting at E or later: only the islands ending between S (or M) and E are joined with the buckets (those
+# that end inside the range at all, a few percent of them, are picked first).
 MRR = f"""
 WITH {_BUCKETS},
-changes AS (
-    SELECT id, occurred_at, user_id, subscription_id, price_cents, status, 'started' AS kind
-        FROM subscription_started WHERE {_BEFORE_HI}
-    UNION ALL SELECT id, occurred_at, user_id, subscription_id, price_cents, status, 'upgraded'
-        FROM subscription_upgraded WHERE {_BEFORE_HI}
-    UNION ALL SELECT id, occurred_at, user_id, subscription_id, price_cents, status, 'downgraded'
-        FROM subscription_downgraded WHERE {_BEFORE_HI}
-    UNION ALL SELECT id, occurred_at, user_id, subscription_id, price_cents, status, 'canceled'
-        FROM subscription_canceled WHERE {_BEFORE_HI}
-    UNION ALL SELECT id, occurred_at, user_id, subscription_id, price_cents, status, 'renewed'
-        FROM subscription_renewed WHERE {_BEFORE_HI}
-    UNION ALL SELECT id, occurred_at, user_id, subscription_id, price_cents, status, 'past_due'
-        FROM subscription_past_due WHERE {_BEFORE_HI}
-),
-states AS (
-    SELECT user_id, price_cents,
-           coalesce(status, CASE WHEN kind = 'canceled' THEN 'canceled' ELSE 'active' END) AS state,
-           occurred_at AS valid_from,
-           lead(occurred_at) OVER (PARTITION BY subscription_id ORDER BY occurred_at, id) AS valid_to
-    FROM changes
-),
-paid AS (
-    SELECT user_id, price_cents, valid_from, coalesce(valid_to, 'infinity'::TIMESTAMPTZ) AS valid_to FROM states
-    WHERE state IN ('active', 'past_due') AND coalesce(price_cents, 0) > 0
-),
-reached AS (
-    SELECT user_id, valid_from, valid_to,
-           max(valid_to) OVER (PARTITION BY user_id ORDER BY valid_from, valid_to
-                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
-    FROM paid
-),
-numbered AS (
-    SELECT user_id, valid_from, valid_to,
-           sum(CASE WHEN reach IS NULL OR valid_from > reach THEN 1 ELSE 0 END)
-               OVER (PARTITION BY user_id ORDER BY valid_from, valid_to ROWS UNBOUNDED PRECEDING) AS island
-    FROM reached
-),
-islands AS (
-    SELECT user_id, i_from, i_to,
-           lead(i_from, 1, 'infinity'::TIMESTAMPTZ) OVER (PARTITION BY user_id ORDER BY i_from) AS next_from
-    FROM (
-        SELECT user_id, min(valid_from) AS i_from, max(valid_to) AS i_to FROM numbered GROUP BY user_id, island
-    )
-),
-steps AS (
-    SELECT moment, sum(cents) AS cents, sum(users) AS users FROM (
-        SELECT valid_from AS moment, price_cents AS cents, 0 AS users FROM paid
-        UNION ALL SELECT valid_to, -price_cents, 0 FROM paid WHERE valid_to < 'infinity'::TIMESTAMPTZ
-        UNION ALL SELECT i_from, 0, 1 FROM islands
-        UNION ALL SELECT i_to, 0, -1 FROM islands WHERE i_to < 'infinity'::TIMESTAMPTZ
-    ) GROUP BY moment
-),
+facts AS MATERIALIZED (SELECT * FROM mrr_days($after, $hi)),
+steps AS (SELECT day, sum(cents) AS cents, sum(users) AS users FROM facts WHERE kind = 'step' GROUP BY day),
 instants AS (
     SELECT DISTINCT t FROM (
-        SELECT b_lo AS t FROM buckets UNION ALL SELECT b_hi FROM buckets
-        UNION ALL SELECT b_hi - INTERVAL 30 DAY FROM buckets
+        SELECT d_lo AS t FROM buckets UNION ALL SELECT d_hi FROM buckets UNION ALL SELECT d_hi - 30 FROM buckets
     )
 ),
 totals AS (
-    SELECT moment AS t, mrr, users FROM (
-        SELECT moment, instant, sum(cents) OVER running AS mrr, sum(users) OVER running AS users FROM (
-            SELECT moment, cents, users, false AS instant FROM steps
+    SELECT day AS t, mrr, users FROM (
+        SELECT day, instant, sum(cents) OVER running AS mrr, sum(users) OVER running AS users FROM (
+            SELECT day, cents, users, false AS instant FROM steps
             UNION ALL SELECT t, 0, 0, true FROM instants
         )
-        WINDOW running AS (ORDER BY moment, instant DESC ROWS UNBOUNDED PRECEDING)
+        WINDOW running AS (ORDER BY day, instant DESC ROWS UNBOUNDED PRECEDING)
     ) WHERE instant
 ),
 ending AS (
-    SELECT * FROM islands
-    WHERE i_to >= (SELECT min(b_early) FROM buckets) AND i_to < (SELECT max(b_hi) FROM buckets)
+    SELECT day AS to_day, from_day, next_day, n FROM facts
+    WHERE kind = 'island' AND day >= (SELECT min(least(d_lo, d_hi - 30)) FROM buckets)
+      AND day < (SELECT max(d_hi) FROM buckets)
 ),
 lost AS (
     SELECT b.start,
-           count(*) FILTER (WHERE i.i_from < b.b_lo AND i.i_to >= b.b_lo) AS churned,
-           count(*) FILTER (WHERE i.i_from < b.b_hi - INTERVAL 30 DAY AND i.i_to >= b.b_hi - INTERVAL 30 DAY)
-               AS churned_30
+           sum(i.n) FILTER (WHERE i.from_day < b.d_lo AND i.to_day >= b.d_lo) AS churned,
+           sum(i.n) FILTER (WHERE i.from_day < b.d_hi - 30 AND i.to_day >= b.d_hi - 30) AS churned_30
     FROM buckets b
-    JOIN ending i ON i.i_to >= b.b_early AND i.i_to < b.b_hi AND i.next_from >= b.b_hi
+    JOIN ending i ON i.to_day >= least(b.d_lo, b.d_hi - 30) AND i.to_day < b.d_hi
+        AND (i.next_day IS NULL OR i.next_day >= b.d_hi)
     GROUP BY b.start
 )
 SELECT b.start, coalesce(e.mrr, 0), coalesce(e.users, 0), coalesce(s.users, 0), coalesce(l.churned, 0),
        coalesce(m.users, 0), coalesce(l.churned_30, 0)
 FROM buckets b
-LEFT JOIN totals e ON e.t = b.b_hi
-LEFT JOIN totals s ON s.t = b.b_lo
-LEFT JOIN totals m ON m.t = b.b_hi - INTERVAL 30 DAY
+LEFT JOIN totals e ON e.t = b.d_hi
+LEFT JOIN totals s ON s.t = b.d_lo
+LEFT JOIN totals m ON m.t = b.d_hi - 30
 LEFT JOIN lost l USING (start)
 ORDER BY b.start
 """

@@ -9,6 +9,11 @@ root (hive-style, a file per partition, replaced in one step like a day's facts)
     rollup=active_recent/date=F/     for frontier F: the gaps of the 31 days before it that are final, and each
                                      user's last active day before F (whose next day is not known yet)
     rollup=retention/date=W/         per ISO week W: users active in W by the day they signed up
+    rollup=mrr_steps/date=F/         for frontier F: the MRR and paying-users steps per day of the paid states
+                                     and islands that ended before F
+    rollup=mrr_islands/date=F/       those islands, by first and last day and the next island's first day
+    rollup=mrr_open/date=F/          each subscription's last paid state and each user's open island before F,
+                                     closed at query time by the changes from F on
     rollup=month_<kind>/month=M/     every kind but messages, a calendar month's facts in one file (with `date`)
     rollup=manifest/                 the frontier and which rollups have files: written last
 
@@ -32,9 +37,12 @@ import duckdb
 
 from adapters.analytics.derived import (
     GAP_CAP,
+    SUBSCRIPTION_RELATIONS,
     Rollups,
     latency_select,
     message_stats_select,
+    mrr_rollup_selects,
+    mrr_rollup_tables,
     user_days_select,
 )
 from adapters.analytics.schema import columns, relation_name
@@ -44,6 +52,9 @@ ONE_DAY = timedelta(days=1)
 DAILY = ("messages", "latency_day", "active_gaps")
 MESSAGE_KIND = FactKind.MESSAGE_REPLIED
 COMPACTED = tuple(kind for kind in FactKind if kind is not MESSAGE_KIND)
+SUBSCRIPTION_KINDS = tuple(kind for kind in FactKind if relation_name(kind) in SUBSCRIPTION_RELATIONS)
+MRR_FILES = {"steps": "mrr_steps", "islands": "mrr_islands", "open": "mrr_open"}
+"""The MRR rollups, one file each per frontier (like active_recent), by the name derived.py reads them by."""
 
 
 def month_name(kind: FactKind) -> str:
@@ -112,7 +123,8 @@ def read_manifest(connection: duckdb.DuckDBPyConnection, files: RollupFiles) -> 
     names = [*DAILY, "latency_month", "retention", *(month_name(kind) for kind in COMPACTED)]
     globs = {name: files.glob(name) for name in names}
     recent = files.path("active_recent", before) if "active_recent" in present else None
-    return Rollups(before=before, present=present, globs=globs, recent=recent)
+    mrr = {name: files.path(rollup, before) for name, rollup in MRR_FILES.items()} if "mrr" in present else None
+    return Rollups(before=before, present=present, globs=globs, recent=recent, mrr=mrr)
 
 
 def roll_up(
@@ -129,7 +141,9 @@ def roll_up(
     if changed is not None:
         start = min(start, changed)
     start = max(min(start, before), oldest)
-    if held is not None and held.before == before and start >= before:
+    has_subscriptions = any(kinds[kind] for kind in SUBSCRIPTION_KINDS)
+    mrr_missing = has_subscriptions and (held is None or "mrr" not in held.present)
+    if held is not None and held.before == before and start >= before and not mrr_missing:
         return held
     cursor = connection.cursor()
     try:
@@ -149,10 +163,14 @@ def roll_up(
         )
         if kinds[MESSAGE_KIND]:
             present.append("active_recent")
+        if has_subscriptions:
+            _mrr(cursor, files, {kind: bool(kinds[kind]) for kind in SUBSCRIPTION_KINDS}, before)
+            present.append("mrr")
         files.write(cursor, files.manifest, "SELECT ?::DATE AS before, ?::VARCHAR[] AS present", [before, present])
-        for frontier in files.partitions("active_recent"):
-            if frontier != before and (held is None or frontier != held.before):
-                files.remove(files.path("active_recent", frontier))
+        for name in ("active_recent", *MRR_FILES.values()):
+            for frontier in files.partitions(name):
+                if frontier != before and (held is None or frontier != held.before):
+                    files.remove(files.path(name, frontier))
     finally:
         cursor.close()
     return read_manifest(connection, files)
@@ -275,3 +293,30 @@ def _compact(cursor: duckdb.DuckDBPyConnection, files: RollupFiles, kind: FactKi
             files.write(cursor, path, select, [month, next_month(month)])
         elif month in existing:
             files.remove(path)
+
+
+def _mrr(cursor: duckdb.DuckDBPyConnection, files: RollupFiles, with_files: dict[FactKind, bool], before: date) -> None:
+    """The frontier's MRR files, from every subscription change before it (a few hundred thousand rows at
+    most: recomputed whole at every run, like the users' recent active days), read from the month files
+    (_compact wrote this run's before) and the day files after them."""
+    scan = {relation_name(kind): _months_then_days(files, kind, before) for kind, has in with_files.items() if has}
+    for statement in mrr_rollup_tables(scan, before):
+        cursor.execute(statement)
+    for name, select in mrr_rollup_selects().items():
+        files.write(cursor, files.path(MRR_FILES[name], before), select, [])
+    cursor.execute("DROP TABLE mrr_paid")
+    cursor.execute("DROP TABLE mrr_islands")
+
+
+def _months_then_days(files: RollupFiles, kind: FactKind, before: date) -> str:
+    """The kind's facts (its columns and `date`) from its complete months' files and the day files after them
+    (every complete month has its file, or had no fact), as the warehouse's views read them."""
+    if not files.partitions(month_name(kind)):
+        return _scan(files, kind)
+    names = ", ".join(f'"{name}"' for name, _type in columns(kind))
+    until = f"DATE '{month_start(before).isoformat()}'"
+    months = f"read_parquet('{files.glob(month_name(kind))}', hive_partitioning = false)"
+    return (
+        f"(SELECT {names}, date FROM {months} WHERE date < {until} "
+        f"UNION ALL SELECT {names}, date FROM {_scan(files, kind)} WHERE date >= {until})"
+    )

@@ -228,10 +228,10 @@ class ParquetWarehouse:
 def _within(rollups: Rollups | None, first_tail_day: date | None) -> Rollups | None:
     """The rollups as far as they may be read: up to the tail's first day when the tail reaches back into
     days rolled up (facts the database holds for days the rollups count would count twice); the users'
-    recent active days are then read raw."""
+    recent active days and MRR are then reckoned raw."""
     if rollups is None or first_tail_day is None or first_tail_day >= rollups.before:
         return rollups
-    return Rollups(before=first_tail_day, present=rollups.present, globs=rollups.globs, recent=None)
+    return Rollups(before=first_tail_day, present=rollups.present, globs=rollups.globs, recent=None, mrr=None)
 
 
 def view_sql(
