@@ -162,10 +162,7 @@ class AnthropicProvider:
         reading = _Reading(self.name)
         async for piece in event_pieces(batches, reading.line_with_tools):
             yield piece
-        if not reading.stopped:
-            raise ProviderError(f"{self.name}: the stream ended before message_stop")
-        await drain(batches)
-        yield UsageReport(reading.usage(), finish_reason=FINISH_REASONS.get(reading.stop_reason or "", "stop"))
+        yield await reading.end(batches)
 
     async def _events(self, batches: AsyncIterator[list[bytes]]) -> AsyncIterator[StreamEvent]:
         """Text as it comes, then the usage once `message_stop` arrives, with why the reply ended (`stop_reason`
@@ -173,10 +170,7 @@ class AnthropicProvider:
         reading = _Reading(self.name)
         async for piece in text_pieces(batches, reading.line):
             yield piece
-        if not reading.stopped:
-            raise ProviderError(f"{self.name}: the stream ended before message_stop")
-        await drain(batches)
-        yield UsageReport(reading.usage(), finish_reason=FINISH_REASONS.get(reading.stop_reason or "", "stop"))
+        yield await reading.end(batches)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -283,6 +277,14 @@ class _Reading:
         self.stopped = False
         self.stop_reason: str | None = None
         self.input = self.cache_creation = self.cache_read = self.output = 0
+
+    async def end(self, batches: AsyncIterator[list[bytes]]) -> UsageReport:
+        """After the last piece: the stream must have reached `message_stop` (else it broke), the rest of the
+        body is read, and the usage comes with why the reply ended."""
+        if not self.stopped:
+            raise ProviderError(f"{self.provider}: the stream ended before message_stop")
+        await drain(batches)
+        return UsageReport(self.usage(), finish_reason=FINISH_REASONS.get(self.stop_reason or "", "stop"))
 
     def line(self, line: bytes) -> str | None:
         if not line.startswith(b"data:"):

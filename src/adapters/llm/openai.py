@@ -156,12 +156,8 @@ class OpenAiProvider:
         reading = _Reading(self.name)
         async for piece in event_pieces(batches, reading.line_with_tools):
             yield piece
-        if not reading.finished:
-            raise ProviderError(f"{self.name}: the stream ended before the reply did")
-        await drain(batches)
-        if reading.usage is not None:
-            usage = Usage(prompt_tokens=reading.usage.prompt_tokens, completion_tokens=reading.usage.completion_tokens)
-            yield UsageReport(usage, finish_reason=reading.finish_reason)
+        if (report := await reading.end(batches)) is not None:
+            yield report
 
     async def _events(self, batches: AsyncIterator[list[bytes]]) -> AsyncIterator[StreamEvent]:
         """Text as it comes, then the usage chunk's count (sent after the last choice, when the server honours
@@ -171,12 +167,8 @@ class OpenAiProvider:
         reading = _Reading(self.name)
         async for piece in text_pieces(batches, reading.line):
             yield piece
-        if not reading.finished:
-            raise ProviderError(f"{self.name}: the stream ended before the reply did")
-        await drain(batches)
-        if reading.usage is not None:
-            usage = Usage(prompt_tokens=reading.usage.prompt_tokens, completion_tokens=reading.usage.completion_tokens)
-            yield UsageReport(usage, finish_reason=reading.finish_reason)
+        if (report := await reading.end(batches)) is not None:
+            yield report
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         """The Embeddings API through the SDK's `embeddings.create` (which asks for base64 and decodes it: a
@@ -231,6 +223,17 @@ class _Reading:
         self.finished = False
         self.finish_reason = "stop"
         self.usage: _Usage | None = None
+
+    async def end(self, batches: AsyncIterator[list[bytes]]) -> UsageReport | None:
+        """After the last piece: the stream must have finished (else it broke), the rest of the body is read,
+        and the usage chunk's count comes with the finish reason (None without a usage chunk)."""
+        if not self.finished:
+            raise ProviderError(f"{self.provider}: the stream ended before the reply did")
+        await drain(batches)
+        if self.usage is None:
+            return None
+        usage = Usage(prompt_tokens=self.usage.prompt_tokens, completion_tokens=self.usage.completion_tokens)
+        return UsageReport(usage, finish_reason=self.finish_reason)
 
     def line(self, line: bytes) -> str | None:
         choice = self._choice(line, _TEXT_REASONS)
