@@ -4,9 +4,12 @@
    nothing is stored when any of this fails;
 2. an identical request within the cache TTL is answered from the cache: no quota, no provider;
 3. reserve prompt estimate + max_tokens on the quota ledger (402 if it does not fit);
-4. record the user's prompt (and the conversation, if new);
-5. open a provider stream through the router (failover before the first token; 503 if all fail);
-6. relay the stream (chat_stream.py); when the reply ends, fails, or the client goes away, account for it
+4. record the user's prompt (and the conversation, if new) while a provider stream is opened through the
+   router (failover before the first token; 503 if all fail): the prompt's write costs the first token
+   nothing. Both must succeed before the first event: a prompt that could not be stored closes the stream
+   (nothing is charged), and a stream that could not be opened leaves the prompt stored (as when no provider
+   answers);
+5. relay the stream (chat_stream.py); when the reply ends, fails, or the client goes away, account for it
    (chat_account.py) in a background task the client cannot cancel half-way. Between pieces, at most every
    `revocation_check_seconds` (a monotonic clock read per piece, one cache read per interval: no query per
    piece), the stream asks whether the account was disabled meanwhile (application/shared/revocation.py); if
@@ -14,6 +17,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
@@ -110,8 +114,7 @@ class SendChat:
             self._telemetry.quota_refused(request.plan)
             raise
         try:
-            await self._store.record_prompt(turn.conversation, turn.user_message(), new=turn.new)
-            opened = await self._router.open(turn.spec, turn.completion_request)
+            opened = await self._open_recording_prompt(turn)
         except ProviderUnavailable as exc:
             self._live.error()
             await self._quota.release(turn.reservation)
@@ -122,6 +125,25 @@ class SendChat:
             raise
         started = ReplyStarted(turn.conversation.id, turn.message_id, turn.spec.id, opened.provider)
         return ChatReply(started, self._stream(turn, opened, started), cached=False)
+
+    async def _open_recording_prompt(self, turn: PreparedTurn) -> OpenedStream:
+        """Step 4: the prompt's write and the provider's first token, at the same time."""
+        prompt = asyncio.ensure_future(self._store.record_prompt(turn.conversation, turn.user_message(), new=turn.new))
+        try:
+            opened = await self._router.open(turn.spec, turn.completion_request)
+        except Exception:
+            await prompt  # stored even though no provider answered; a store that failed says so instead
+            raise
+        except BaseException:  # cancelled (the client went away, the server is stopping): so is the write
+            prompt.cancel()
+            await asyncio.gather(prompt, return_exceptions=True)
+            raise
+        try:
+            await prompt
+        except BaseException:
+            await _close(opened.events)  # cancels the provider call: no reply without its prompt
+            raise
+        return opened
 
     async def _stream(
         self, turn: PreparedTurn, opened: OpenedStream, started: ReplyStarted

@@ -52,10 +52,12 @@ class Chat:
     prices: tuple[int, int] = (0, 0)
     """The model's price in cents per million input and output tokens."""
     telemetry: RecordingTelemetry = field(default_factory=RecordingTelemetry)
+    store_class: type[InMemoryChatStore] = InMemoryChatStore
+    """The chat store over `db` (a subclass to hold up or break a step)."""
 
     def __post_init__(self) -> None:
         self.live = InMemoryLiveCounters(self.clock)
-        self.store = InMemoryChatStore(self.db)
+        self.store = self.store_class(self.db)
         self.cache = ResponseCache(InMemoryCache(), self.cache_ttl)
         self.quota = QuotaGate(self.ledger, self.uow)
         self.spec = ModelSpec(
