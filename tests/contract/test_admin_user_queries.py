@@ -1,39 +1,19 @@
 """What the admin reads and changes about accounts, on every store (memory, SQLite, PostgreSQL): a disabled
-account reads back disabled (through the unit of work and the request's principal lookup alike), the user search
+account reads back disabled (through the request's principal lookup too: test_principal_lookup.py), the user search
 filters and pages the same way everywhere, and last activity is the latest session opened or refreshed."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
-
-from adapters.sql.direct import KeptConnections
-from adapters.sql.engine import create_engine
-from adapters.sql.principals import SqlPrincipalLookup
-from application.identity.authenticate import PrincipalLookup, UnitOfWorkPrincipals
 from application.identity.ports import IdentityUnitOfWork
 from domain.identity.model import Role, User
 from domain.identity.ports import UserQuery
-from domain.identity.secrets import hash_secret
-from tests.contract.test_identity_repositories import T0, a_session, a_user, an_api_key, stored_user
+from tests.contract.test_identity_repositories import T0, a_session, a_user, stored_user
 
 UowFactory = Callable[[], IdentityUnitOfWork]
 EVERYONE = UserQuery()
-
-
-@pytest.fixture
-async def principals(uow_backend: str | None, uow_factory: UowFactory) -> AsyncIterator[PrincipalLookup]:
-    """The lookup each store answers requests with: through a unit of work in memory, one statement in SQL."""
-    if uow_backend is None:
-        yield UnitOfWorkPrincipals(uow_factory)
-        return
-    engine = create_engine(uow_backend)
-    kept = KeptConnections(engine)
-    yield SqlPrincipalLookup(kept)
-    await kept.aclose()
-    await engine.dispose()
 
 
 async def _users(uow_factory: UowFactory, query: UserQuery, limit: int = 10, before: User | None = None) -> list[str]:
@@ -59,24 +39,6 @@ async def test_a_disabled_user_reads_back_disabled_and_enabled_again(uow_factory
     async with uow_factory() as uow:
         enabled = await uow.users.get(user.id)
     assert enabled is not None and not enabled.disabled
-
-
-async def test_the_principal_lookup_sees_that_the_owner_is_disabled(
-    uow_factory: UowFactory, principals: PrincipalLookup
-) -> None:
-    user = await stored_user(uow_factory, a_user(disabled_at=T0))
-    session = a_session(user)
-    key = an_api_key(user, hash_secret("prl_secret"))
-    async with uow_factory() as uow:
-        await uow.sessions.add(session)
-        await uow.api_keys.add(key)
-        await uow.commit()
-
-    by_session = await principals.session_with_user(session.id)
-    by_key = await principals.api_key_with_owner(key.key_hash)
-
-    assert by_session is not None and by_session[1].disabled_at == T0
-    assert by_key is not None and by_key[1].disabled
 
 
 async def test_search_matches_part_of_the_email_or_name_whatever_the_case(uow_factory: UowFactory) -> None:

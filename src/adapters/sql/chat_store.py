@@ -1,16 +1,14 @@
-"""The chat store over SQL (application/conversation/chat_store.py): the only code that may leave SQLAlchemy's
-execution path, and only on PostgreSQL.
+"""The chat store over SQL (application/conversation/chat_store.py). With the request's principal lookup
+(principals.py), the only code that leaves SQLAlchemy's execution path, and only on PostgreSQL.
 
 On PostgreSQL each call is ONE statement sent straight to asyncpg, on a connection from SQLAlchemy's pool kept
-between calls (direct.py):
+between calls (direct.py, `KeptConnections.fetch`):
 `record_prompt` and `record_reply` are data-modifying CTEs (`WITH m AS (INSERT ...), c AS (UPDATE ...) ...`), so
 the reply, its usage record, the counters, the outbox messages it causes and its analytics facts (inserted
 with ON CONFLICT (id) DO NOTHING) commit together in one round trip,
 atomic as any single statement (foreign keys are checked at its end); `load_turn` is one SELECT. The SQL is
-written here by hand, values are converted here, and asyncpg prepares each statement once per connection. A
-unique violation is a Conflict; any other driver error surfaces as SQLAlchemy's DBAPIError (its `.orig` is
-asyncpg's exception), and a connection that failed, or whose statement was cancelled mid-way, is invalidated
-rather than handed to the next caller.
+written here by hand, values are converted here, and asyncpg prepares each statement once per connection (for
+the errors and the connections' fate, see direct.py).
 
 Elsewhere (SQLite) each call is a plain transaction (transaction.py) running the repositories' own Core
 statements. Counters are incremented in SQL on both: `message_count = message_count + 1`, and the usage totals
@@ -21,15 +19,13 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 from sqlalchemy import insert
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql import outbox as sql_outbox
 from adapters.sql.conversation import (
@@ -43,7 +39,7 @@ from adapters.sql.conversation import (
     model_total_values,
     usage_record_values,
 )
-from adapters.sql.direct import KeptConnections
+from adapters.sql.direct import DriverStatement, KeptConnections
 from adapters.sql.facts import fact_values, insert_fact
 from adapters.sql.tables import outbox
 from adapters.sql.transaction import SqlTransaction
@@ -53,15 +49,7 @@ from application.shared.facts import Fact
 from application.shared.ports import OutboxMessage
 from domain.conversation.model import Conversation, Message, Role, Usage
 from domain.conversation.ports import UsageRecord
-from domain.shared.errors import Conflict
 
-CONNECTION_FAILURES = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    OSError,
-)
-"""Driver errors after which the connection is not fit to go back to the pool."""
 _ADD_OUTBOX = insert(outbox)
 
 
@@ -78,7 +66,7 @@ class SqlChatStore:
     async def load_turn(self, user_id: UUID, conversation_id: UUID, *, with_history: bool = True) -> LoadedTurn | None:
         if self._direct:
             statement = _LOAD_TURN if with_history else _LOAD_CONVERSATION
-            rows = await self._fetch(statement, {"key": conversation_id, "user_id": user_id})
+            rows = await self._connections.fetch(statement, {"key": conversation_id, "user_id": user_id})
             return _loaded(rows) if rows else None
         tx = SqlTransaction(self._engine)
         try:
@@ -97,7 +85,7 @@ class SqlChatStore:
                 values |= _prefixed("c", _counted(conversation, message))
             else:
                 values |= {"c_key": conversation.id, "c_at": message.created_at}
-            await self._fetch(_NEW_PROMPT if new else _PROMPT, values)
+            await self._connections.fetch(_NEW_PROMPT if new else _PROMPT, values)
             return
         tx = SqlTransaction(self._engine)
         try:
@@ -138,7 +126,7 @@ class SqlChatStore:
         if not facts:
             return
         if self._direct:
-            await self._fetch(_FACTS_ONLY, _fact_arrays(facts))
+            await self._connections.fetch(_FACTS_ONLY, _fact_arrays(facts))
             return
         tx = SqlTransaction(self._engine)
         try:
@@ -169,27 +157,8 @@ class SqlChatStore:
             }
         if facts:
             values |= _fact_arrays(facts)
-        await self._fetch(_reply_statement(message is not None, day is not None, bool(outbox), bool(facts)), values)
-
-    async def _fetch(self, statement: _Statement, values: Mapping[str, Any]) -> list[asyncpg.Record]:
-        arguments = statement.arguments(values)
-        async with self._connections.connection() as connection:
-            driver: Any = connection.info.get("asyncpg")  # asyncpg's side of the connection, looked up once
-            if driver is None:
-                driver = connection.info["asyncpg"] = (await connection.get_raw_connection()).driver_connection
-            try:
-                records: list[asyncpg.Record] = await driver.fetch(statement.sql, *arguments)
-            except asyncpg.UniqueViolationError as exc:
-                raise Conflict() from DBAPIError(statement.sql, arguments, exc, hide_parameters=True)
-            except CONNECTION_FAILURES as exc:
-                await _invalidate(connection, exc)
-                raise DBAPIError(statement.sql, arguments, exc, hide_parameters=True) from exc
-            except asyncpg.PostgresError as exc:  # the server's answer: the connection is fine
-                raise DBAPIError(statement.sql, arguments, exc, hide_parameters=True) from exc
-            except BaseException:  # cancelled mid-statement: the connection's state is unknown
-                await _invalidate(connection, None)
-                raise
-        return records
+        statement = _reply_statement(message is not None, day is not None, bool(outbox), bool(facts))
+        await self._connections.fetch(statement, values)
 
 
 async def _add_facts(tx: SqlTransaction, facts: Sequence[Fact]) -> None:
@@ -209,10 +178,6 @@ def _fact_arrays(facts: Sequence[Fact]) -> dict[str, Any]:
     }
 
 
-async def _invalidate(connection: AsyncConnection, exc: BaseException | None) -> None:
-    await connection.invalidate(exc if isinstance(exc, Exception) else None)
-
-
 def _counted(conversation: Conversation, message: Message) -> dict[str, Any]:
     """A new conversation's columns as stored with its first message."""
     values = conversation_values(conversation)
@@ -222,28 +187,6 @@ def _counted(conversation: Conversation, message: Message) -> dict[str, Any]:
 
 def _prefixed(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return {f"{prefix}_{key}": value for key, value in values.items()}
-
-
-class _Statement:
-    """SQL for asyncpg written with named parameters (`:name`, each name numbered once as `$n`)."""
-
-    __slots__ = ("names", "sql")
-
-    def __init__(self, template: str) -> None:
-        names: list[str] = []
-
-        def number(match: re.Match[str]) -> str:
-            if match[1] not in names:
-                names.append(match[1])
-            return f"${names.index(match[1]) + 1}"
-
-        self.sql = re.sub(r"(?<![:\w]):(\w+)", number, " ".join(template.split()))
-        self.names = tuple(names)
-
-    def arguments(self, values: Mapping[str, Any]) -> list[Any]:
-        """The values in the statement's order: the mappers' values are what asyncpg takes (a role as its
-        string, UUIDs, aware datetimes), outbox payloads are JSON text."""
-        return [values[name] for name in self.names]
 
 
 def _insert(table: str, prefix: str, columns: Sequence[str]) -> str:
@@ -282,10 +225,10 @@ _USAGE_COLUMNS = (
     "cost_micros",
 )
 _COUNT = "UPDATE conversations SET message_count = message_count + 1, updated_at = :c_at WHERE id = :c_key"
-_NEW_PROMPT = _Statement(
+_NEW_PROMPT = DriverStatement(
     f"WITH c AS ({_insert('conversations', 'c', _CONVERSATION_COLUMNS)}) {_insert('messages', 'm', _MESSAGE_COLUMNS)}"
 )
-_PROMPT = _Statement(f"WITH c AS ({_COUNT}) {_insert('messages', 'm', _MESSAGE_COLUMNS)}")
+_PROMPT = DriverStatement(f"WITH c AS ({_COUNT}) {_insert('messages', 'm', _MESSAGE_COLUMNS)}")
 _MODEL_TOTAL = (
     "INSERT INTO usage_model_totals"
     " (user_id, period_start, model, provider, requests, prompt_tokens, completion_tokens)"
@@ -316,11 +259,11 @@ _FACTS = (
     " AS f (id, kind, occurred_at, user_id, data)"
     " ON CONFLICT (id) DO NOTHING"
 )
-_FACTS_ONLY = _Statement(_FACTS)
+_FACTS_ONLY = DriverStatement(_FACTS)
 
 
 @functools.cache
-def _reply_statement(with_message: bool, with_day: bool, with_outbox: bool, with_facts: bool) -> _Statement:
+def _reply_statement(with_message: bool, with_day: bool, with_outbox: bool, with_facts: bool) -> DriverStatement:
     parts = [("u", _insert("usage_records", "u", _USAGE_COLUMNS)), ("t", _MODEL_TOTAL)]
     if with_message:
         parts += [("m", _insert("messages", "m", _MESSAGE_COLUMNS)), ("c", _COUNT)]
@@ -330,14 +273,14 @@ def _reply_statement(with_message: bool, with_day: bool, with_outbox: bool, with
         parts.append(("o", _OUTBOX))
     if with_facts:
         parts.append(("f", _FACTS))
-    return _Statement("WITH " + ", ".join(f"{name} AS ({sql})" for name, sql in parts) + " SELECT 1")
+    return DriverStatement("WITH " + ", ".join(f"{name} AS ({sql})" for name, sql in parts) + " SELECT 1")
 
 
 _SELECT_CONVERSATION = "SELECT c.id, c.user_id, c.title, c.model, c.created_at, c.updated_at, c.message_count"
-_LOAD_CONVERSATION = _Statement(
+_LOAD_CONVERSATION = DriverStatement(
     f"{_SELECT_CONVERSATION} FROM conversations c WHERE c.id = :key AND c.user_id = :user_id"
 )
-_LOAD_TURN = _Statement(
+_LOAD_TURN = DriverStatement(
     f"{_SELECT_CONVERSATION}, m.id AS m_id, m.role AS m_role, m.content AS m_content, m.model AS m_model,"
     " m.provider AS m_provider, m.prompt_tokens AS m_prompt_tokens, m.completion_tokens AS m_completion_tokens,"
     " m.cached AS m_cached, m.created_at AS m_created_at"

@@ -91,7 +91,13 @@ def session_values(session: Session) -> dict[str, Any]:
     }
 
 
-def owner_from_row(row: Row[Any]) -> User:
+class Columns(Protocol):
+    """A row whose columns read as attributes: SQLAlchemy's Row, or the principal lookup's view of a record."""
+
+    def __getattr__(self, name: str) -> Any: ...
+
+
+def owner_from_row(row: Columns) -> User:
     """The user's columns of a joined row (labelled `u_<column>`: see `_with_user`)."""
     return user_from_row(_Unprefixed(row))
 
@@ -99,14 +105,14 @@ def owner_from_row(row: Row[Any]) -> User:
 class _Unprefixed:
     __slots__ = ("_row",)
 
-    def __init__(self, row: Row[Any]) -> None:
+    def __init__(self, row: Columns) -> None:
         self._row = row
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._row, f"u_{name}")
 
 
-def session_from_row(row: Row[Any]) -> Session:
+def session_from_row(row: Columns) -> Session:
     return Session(
         id=row.id,
         user_id=row.user_id,
@@ -131,7 +137,7 @@ def api_key_values(key: ApiKey) -> dict[str, Any]:
     }
 
 
-def api_key_from_row(row: Row[Any]) -> ApiKey:
+def api_key_from_row(row: Columns) -> ApiKey:
     return ApiKey(
         id=row.id,
         user_id=row.user_id,
