@@ -136,6 +136,9 @@ def server_env(src: Path, db: str, prefix: str, upstream_port: int, tmp: Path) -
         PARLEY_DATABASE_MAX_OVERFLOW=str(POOL_OVERFLOW),
         PARLEY_CACHE_TTL_SECONDS="0",
         PARLEY_LOG_LEVEL="WARNING",
+        # The chat path is measured, not the analytics export: its schedule (every 5 minutes, in the API
+        # process on the embedded default) would run mid-run over the seeded facts, on the measured core.
+        PARLEY_ANALYTICS_EXPORT_INTERVAL_SECONDS="0",
         PARLEY_SECRET_KEY=secrets.token_urlsafe(36),
         PARLEY_VAR_DIR=str(tmp / "var"),
     )
