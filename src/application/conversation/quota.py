@@ -1,10 +1,18 @@
 """The quota ledger as the chat use case needs it: seed a cold counter from the durable usage records,
-and report the quota a user sees after each reply."""
+and report the quota a user sees after each reply.
+
+Settling happens after the tokens were produced, so a ledger that cannot be reached then must not cost the
+reply its record (the usage record is what billing reads): settling is tried again after a short wait, and
+if the ledger still cannot be reached, the quota is told from the durable totals plus the reply, and the
+reply is recorded as usual. The reply's hold then lapses on its own (the hold TTL), uncounted by the ledger:
+the counter is behind by that reply until it is seeded again from the durable totals (a lost counter is),
+which the warning `quota.settle_failed` says."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from uuid import UUID
 
@@ -14,16 +22,27 @@ from application.conversation.ports import (
     NeedsBaseline,
     QuotaLedger,
     Reservation,
+    Settlement,
 )
 from application.shared.allowance import Allowance, GrantedTokens, QuotaStatus
+from domain.conversation.errors import QuotaUnavailable
 
 log = logging.getLogger("parley.quota")
 
+SETTLE_RETRY_DELAYS = (0.1, 0.5)
+"""Seconds to wait before each further try at settling (then the quota is told from the durable totals)."""
+
 
 class QuotaGate:
-    def __init__(self, ledger: QuotaLedger, uow_factory: Callable[[], ConversationUnitOfWork]) -> None:
+    def __init__(
+        self,
+        ledger: QuotaLedger,
+        uow_factory: Callable[[], ConversationUnitOfWork],
+        settle_retry_delays: Sequence[float] = SETTLE_RETRY_DELAYS,
+    ) -> None:
         self._ledger = ledger
         self._uow_factory = uow_factory
+        self._settle_retry_delays = settle_retry_delays
 
     async def reserve(self, user_id: UUID, allowance: Allowance, amount: int) -> Reservation:
         """Hold `amount` within the quota, or within quota + overage where the plan bills overage."""
@@ -35,7 +54,11 @@ class QuotaGate:
             return await self._ledger.reserve(user_id, ceiling, amount)
 
     async def settle(self, reservation: Reservation, actual: int, allowance: Allowance) -> QuotaStatus:
-        settlement = await self._ledger.settle(reservation, actual)
+        """The quota after `actual` tokens were spent: the ledger's, else (unreachable) the durable totals'."""
+        settlement = await self._settlement(reservation, actual)
+        if settlement is None:
+            log.warning("quota.settle_failed", extra={"user_id": str(reservation.user_id), "tokens": actual})
+            return await self._durable_status(reservation.user_id, allowance, actual)
         if not settlement.settled:
             # The hold had lapsed (a reply longer than the hold TTL): the durable record still has the usage.
             log.warning(
@@ -62,6 +85,25 @@ class QuotaGate:
         """The ledger is where every process checks the quota, so a grant counted there applies to the very next
         check everywhere, whatever allowance a process still has cached."""
         await self._ledger.grant(user_id, grant)
+
+    async def _settlement(self, reservation: Reservation, actual: int) -> Settlement | None:
+        """The ledger's settlement (idempotent: by reservation id), tried again after each delay; None when the
+        ledger could not be reached."""
+        for delay in (*self._settle_retry_delays, None):
+            try:
+                return await self._ledger.settle(reservation, actual)
+            except QuotaUnavailable:
+                if delay is None:
+                    break
+                await asyncio.sleep(delay)
+        return None
+
+    async def _durable_status(self, user_id: UUID, allowance: Allowance, unrecorded: int) -> QuotaStatus:
+        """The quota from the usage records, with `unrecorded` tokens about to be recorded."""
+        async with self._uow_factory() as uow:
+            used = await uow.usage.total_for_period(user_id, allowance.period_start) + unrecorded
+        granted = sum(grant.tokens for grant in allowance.grants if grant.period_start == allowance.period_start)
+        return _status(LedgerBalance(allowance.limit + granted, used, 0, granted), allowance)
 
     async def _seed(self, user_id: UUID, allowance: Allowance) -> None:
         async with self._uow_factory() as uow:

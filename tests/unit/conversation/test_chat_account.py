@@ -8,12 +8,16 @@ from datetime import timedelta
 import pytest
 
 from adapters.memory.llm import ScriptedProvider
+from adapters.memory.quota_ledger import InMemoryQuotaLedger
 from application.conversation.chat_account import AccountReply
 from application.conversation.chat_prepare import ChatRequest, PreparedTurn, PrepareTurn
 from application.conversation.chat_stream import StreamOutcome
+from application.conversation.ports import Reservation, Settlement
+from application.conversation.quota import QuotaGate
 from application.conversation.response_cache import CachedReply
 from application.conversation.router import OpenedStream
 from application.shared import topics
+from domain.conversation.errors import QuotaUnavailable
 from domain.conversation.model import Usage
 from domain.conversation.ports import TextDelta, UsageReport
 from domain.shared.errors import Conflict
@@ -146,3 +150,44 @@ async def test_a_reply_record_that_keeps_failing_fails_loudly() -> None:
 
     with pytest.raises(ConnectionResetError):
         await account(turn, opened, outcome)
+
+
+class UnreachableAtSettle(InMemoryQuotaLedger):
+    """A ledger that answers reserve and balance, and cannot be reached for the first `failures` settles."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def settle(self, reservation: Reservation, actual: int) -> Settlement:
+        if self.failures:
+            self.failures -= 1
+            raise QuotaUnavailable()
+        return await super().settle(reservation, actual)
+
+
+async def test_a_ledger_that_blinks_at_settle_is_settled_on_a_later_try() -> None:
+    chat = Chat(ScriptedProvider("p"), ledger=UnreachableAtSettle(failures=1))
+    turn = await reserved_turn(chat, used_before=100)
+    opened, outcome = produced(Usage(30, 12))
+    quota_gate = QuotaGate(chat.ledger, chat.uow, settle_retry_delays=(0.0,))
+
+    _, quota = await AccountReply(quota_gate, chat.store, chat.cache, chat.clock)(turn, opened, outcome)
+
+    assert quota.used == 142  # the ledger's count: it was settled
+    balance = await chat.ledger.balance(turn.request.user_id, turn.allowance)
+    assert (balance.used, balance.reserved) == (142, 0)
+
+
+async def test_a_ledger_unreachable_at_settle_still_lets_the_reply_be_recorded_and_told() -> None:
+    chat = Chat(ScriptedProvider("p"), ledger=UnreachableAtSettle(failures=3))
+    turn = await reserved_turn(chat)
+    opened, outcome = produced(Usage(30, 12))
+    quota_gate = QuotaGate(chat.ledger, chat.uow, settle_retry_delays=(0.0, 0.0))
+
+    message, quota = await AccountReply(quota_gate, chat.store, chat.cache, chat.clock)(turn, opened, outcome)
+
+    assert (quota.used, quota.remaining) == (42, LIMIT - 42)  # from the durable totals, this reply included
+    async with chat.uow() as uow:
+        assert (await uow.messages.list_for_conversation(turn.conversation.id))[-1] == message
+        assert await uow.usage.total_for_period(turn.request.user_id, PERIOD) == 42  # billed: the record is there
