@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
 
-from application.analytics.reports import AnalyticsReports
+from application.analytics.reports import AnalyticsReports, Ask
 from application.identity.dto import Principal
 from application.identity.guards import require_admin
 from entrypoints.http.analytics_schemas import (
@@ -43,146 +43,90 @@ async def provide_admin(request: Request[Any, Any, Any], state: State) -> Princi
     return principal
 
 
+async def provide_span(
+    admin: NamedDependency[Principal], analytics: Injected[AnalyticsReports], start: From = None, to: To = None
+) -> Ask:
+    """A question over `from`..`to` (422 naming the field), read once the caller is known to be an admin."""
+    return analytics.ask(start, to)
+
+
+async def provide_series(
+    admin: NamedDependency[Principal],
+    analytics: Injected[AnalyticsReports],
+    start: From = None,
+    to: To = None,
+    interval: Every = None,
+) -> Ask:
+    """A series over `from`..`to` by `interval` (422 naming the field), read once the caller is an admin."""
+    return analytics.ask(start, to, interval, series=True)
+
+
 class AnalyticsController(Controller):
     path = "/api/analytics"
     tags = ["analytics"]
-    dependencies = {"admin": Provide(provide_admin)}
+    dependencies = {
+        "admin": Provide(provide_admin),
+        "span": Provide(provide_span),
+        "series": Provide(provide_series),
+    }
 
     @get("/users/count", responses=ERRORS)
-    async def user_count(
-        self,
-        admin: NamedDependency[Principal],
-        analytics: Injected[AnalyticsReports],
-        start: From = None,
-        to: To = None,
-    ) -> UserCountOut:
+    async def user_count(self, span: NamedDependency[Ask], analytics: Injected[AnalyticsReports]) -> UserCountOut:
         """Accounts signed up before the range's end, within it, and verified before its end."""
-        ask = analytics.ask(start, to)
-        return UserCountOut.of(ask, await analytics.user_count(ask))
+        return UserCountOut.of(span, await analytics.user_count(span))
 
     @get("/users/growth", responses=ERRORS)
-    async def user_growth(
-        self,
-        admin: NamedDependency[Principal],
-        analytics: Injected[AnalyticsReports],
-        start: From = None,
-        to: To = None,
-        interval: Every = None,
-    ) -> GrowthOut:
+    async def user_growth(self, series: NamedDependency[Ask], analytics: Injected[AnalyticsReports]) -> GrowthOut:
         """Signups per bucket, and the accounts signed up before each bucket's end."""
-        ask = analytics.ask(start, to, interval, series=True)
-        return GrowthOut.of(ask, await analytics.user_growth(ask))
+        return GrowthOut.of(series, await analytics.user_growth(series))
 
     @get("/users/active", responses=ERRORS)
-    async def active_users(
-        self,
-        admin: NamedDependency[Principal],
-        analytics: Injected[AnalyticsReports],
-        start: From = None,
-        to: To = None,
-        interval: Every = None,
-    ) -> ActiveOut:
+    async def active_users(self, series: NamedDependency[Ask], analytics: Injected[AnalyticsReports]) -> ActiveOut:
         """Users who sent a message in each bucket, and on the day, 7 and 30 days ending with its last day."""
-        ask = analytics.ask(start, to, interval, series=True)
-        return ActiveOut.of(ask, await analytics.active_users(ask))
+        return ActiveOut.of(series, await analytics.active_users(series))
 
     @get("/users/retention", responses=ERRORS)
-    async def retention(
-        self,
-        admin: NamedDependency[Principal],
-        analytics: Injected[AnalyticsReports],
-        start: From = None,
-        to: To = None,
-    ) -> RetentionOut:
+    async def retention(self, span: NamedDependency[Ask], analytics: Injected[AnalyticsReports]) -> RetentionOut:
         """Weekly signup cohorts of the range: how many of each sent a message in each week since."""
-        ask = analytics.ask(start, to)
-        return RetentionOut.of(ask, await analytics.retention(ask))
+        return RetentionOut.of(span, await analytics.retention(span))
 
     @get("/chat/messages", responses=ERRORS)
-    async def messages(
-        self,
-        admin: NamedDependency[Principal],
-        analytics: Injected[AnalyticsReports],
-        start: From = None,
-        to: To = None,
-        interval: Every = None,
-    ) -> MessagesOut:
+    async def messages(self, series: NamedDependency[Ask], analytics: Injected[AnalyticsReports]) -> MessagesOut:
         """Replies, their senders and tokens per bucket."""
-        ask = analytics.ask(start, to, interval, series=True)
-        return MessagesOut.of(ask, await analytics.messages(ask))
+        return MessagesOut.of(series, await analytics.messages(series))
 
     @get("/chat/by-provider", responses=ERRORS)
     async def messages_by_provider(
-        self,
-        admin: NamedDependency[Principal],
-        analytics: Injected[AnalyticsReports],
-        start: From = None,
-        to: To = None,
-        interval: Every = None,
+        self, series: NamedDependency[Ask], analytics: Injected[AnalyticsReports]
     ) -> ByProviderOut:
         """Replies per provider per bucket (cached replies under the provider of the reply they replay)."""
-        ask = analytics.ask(start, to, interval, series=True)
-        return ByProviderOut.of(ask, await analytics.messages_by_provider(ask))
+        return ByProviderOut.of(series, await analytics.messages_by_provider(series))
 
     @get("/revenue/total", responses=ERRORS)
-    async def revenue(
-        self,
-        admin: NamedDependency[Principal],
-        analytics: Injected[AnalyticsReports],
-        start: From = None,
-        to: To = None,
-        interval: Every = None,
-    ) -> RevenueOut:
+    async def revenue(self, series: NamedDependency[Ask], analytics: Injected[AnalyticsReports]) -> RevenueOut:
         """Succeeded payments minus refunds, per bucket and in all."""
-        ask = analytics.ask(start, to, interval, series=True)
-        return RevenueOut.of(ask, await analytics.revenue(ask))
+        return RevenueOut.of(series, await analytics.revenue(series))
 
     @get("/revenue/mrr", responses=ERRORS)
-    async def mrr(
-        self,
-        admin: NamedDependency[Principal],
-        analytics: Injected[AnalyticsReports],
-        start: From = None,
-        to: To = None,
-        interval: Every = None,
-    ) -> MrrOut:
+    async def mrr(self, series: NamedDependency[Ask], analytics: Injected[AnalyticsReports]) -> MrrOut:
         """MRR, paying users and ARPU at each bucket's end; churn over the bucket; LTV."""
-        ask = analytics.ask(start, to, interval, series=True)
-        return MrrOut.of(ask, await analytics.mrr(ask))
+        return MrrOut.of(series, await analytics.mrr(series))
 
     @get("/revenue/margin", responses=ERRORS)
-    async def margin(
-        self,
-        admin: NamedDependency[Principal],
-        analytics: Injected[AnalyticsReports],
-        start: From = None,
-        to: To = None,
-        interval: Every = None,
-    ) -> MarginOut:
+    async def margin(self, series: NamedDependency[Ask], analytics: Injected[AnalyticsReports]) -> MarginOut:
         """Revenue, provider cost and gross margin per plan and in all, per bucket and over the range."""
-        ask = analytics.ask(start, to, interval, series=True)
-        return MarginOut.of(ask, await analytics.margin(ask))
+        return MarginOut.of(series, await analytics.margin(series))
 
     @get("/providers/usage", responses=ERRORS)
     async def provider_usage(
-        self,
-        admin: NamedDependency[Principal],
-        analytics: Injected[AnalyticsReports],
-        start: From = None,
-        to: To = None,
+        self, span: NamedDependency[Ask], analytics: Injected[AnalyticsReports]
     ) -> ProviderUsageOut:
         """Requests, tokens and cost per provider and model (replies served from the cache left out)."""
-        ask = analytics.ask(start, to)
-        return ProviderUsageOut.of(ask, await analytics.provider_usage(ask))
+        return ProviderUsageOut.of(span, await analytics.provider_usage(span))
 
     @get("/providers/performance", responses=ERRORS)
     async def provider_performance(
-        self,
-        admin: NamedDependency[Principal],
-        analytics: Injected[AnalyticsReports],
-        start: From = None,
-        to: To = None,
+        self, span: NamedDependency[Ask], analytics: Injected[AnalyticsReports]
     ) -> ProviderPerformanceOut:
         """Latency and time to first token (p50, p95), errors, failovers and tokens/s per provider and model."""
-        ask = analytics.ask(start, to)
-        return ProviderPerformanceOut.of(ask, await analytics.provider_performance(ask))
+        return ProviderPerformanceOut.of(span, await analytics.provider_performance(span))

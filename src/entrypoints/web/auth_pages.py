@@ -18,7 +18,7 @@ from entrypoints.http.dependencies import Injected
 from entrypoints.http.identity import EMAIL_ACCEPTED, SIGNUP_ACCEPTED
 from entrypoints.http.rate_limits import RateLimits
 from entrypoints.web.context import Visit, safe_next
-from entrypoints.web.errors import field_errors, message_of, refuse_bad_text, retry_headers, status_of
+from entrypoints.web.errors import field_errors, form_refused, message_of, refuse_bad_text, retry_headers, status_of
 
 Token = Annotated[str, QueryParameter(required=False)]
 Next = Annotated[str | None, QueryParameter(name="next", required=False)]
@@ -55,15 +55,7 @@ class AuthPages(Controller):
             request = SignUpRequest(email=values["email"], password=form.get("password", ""), name=values["name"])
             await identity.sign_up(request)
         except DomainError as error:
-            page = visit.render(
-                "signup.html",
-                status=status_of(error),
-                title="Sign up",
-                values=values,
-                errors=field_errors(error),
-                error=message_of(error),
-            )
-            return retry_headers(page, error)
+            return form_refused(visit, "signup.html", error, title="Sign up", values=values)
         return visit.render("message.html", title="Check your inbox", message=SIGNUP_ACCEPTED, links="signin")
 
     @get("/signin")
@@ -84,16 +76,7 @@ class AuthPages(Controller):
             await rate_limits.check(visit.request, "signin", email=email)
             pair = await identity.sign_in(SignInRequest(email=email, password=form.get("password", "")))
         except DomainError as error:
-            page = visit.render(
-                "signin.html",
-                status=status_of(error),
-                title="Sign in",
-                values={"email": email},
-                next=next_path,
-                errors=field_errors(error),
-                error=message_of(error),
-            )
-            return retry_headers(page, error)
+            return form_refused(visit, "signin.html", error, title="Sign in", values={"email": email}, next=next_path)
         visit.start_session(pair.access_token, pair.refresh_token)
         return visit.redirect(next_path)
 
@@ -123,15 +106,7 @@ class AuthPages(Controller):
             await rate_limits.check(visit.request, "forgot-password", email=email)
             await identity.forgot_password(email)
         except DomainError as error:
-            page = visit.render(
-                "forgot.html",
-                status=status_of(error),
-                title="Forgot password",
-                values={"email": email},
-                errors=field_errors(error),
-                error=message_of(error),
-            )
-            return retry_headers(page, error)
+            return form_refused(visit, "forgot.html", error, title="Forgot password", values={"email": email})
         return visit.render("message.html", title="Check your inbox", message=EMAIL_ACCEPTED, links="signin")
 
     @get("/verify-email")
@@ -186,14 +161,7 @@ class AuthPages(Controller):
         except InvalidToken:
             return visit.render("reset_failed.html", status=400, title="Link expired", message=LINK_USED)
         except DomainError as error:
-            return visit.render(
-                "reset.html",
-                status=status_of(error),
-                title="Choose a new password",
-                token=token,
-                errors=field_errors(error),
-                error=message_of(error),
-            )
+            return form_refused(visit, "reset.html", error, title="Choose a new password", token=token)
         visit.end_session()  # every session of the user was just revoked, this browser's too
         message = "Your password has been changed. Sign in with the new one."
         return visit.render("message.html", title="Password changed", message=message, links="signin")

@@ -46,6 +46,15 @@ def retry_headers(response: Response[Any], error: DomainError) -> Response[Any]:
     return response
 
 
+def form_refused(visit: Visit, template: str, error: DomainError, **context: Any) -> Response[Any]:
+    """`template` shown again after `error` refused its form: the error's status and sentence (`error`), the
+    field it names (`errors`), and Retry-After when it was a rate limit."""
+    page = visit.render(
+        template, status=status_of(error), errors=field_errors(error), error=message_of(error), **context
+    )
+    return retry_headers(page, error)
+
+
 def _plain_visit(request: Request[Any, Any, Any]) -> Visit:
     web = web_state(request.app.state)
     nonce = request.cookies.get("parley_csrf") or web.csrf.new_nonce()
