@@ -179,6 +179,14 @@ async def test_users_need_an_admin_token(api: Api) -> None:
         assert anonymous.status_code == 401, route
 
 
+async def test_the_openapi_document_lists_each_routes_query_parameters(api: Api) -> None:
+    paths = (await api.client.get("/schema/openapi.json")).json()["paths"]
+    for route in ROUTES:
+        parameters = paths[f"/api/analytics/{route}"]["get"]["parameters"]
+        documented = {p["name"] for p in parameters if p["in"] == "query" and p.get("description")}
+        assert documented == ({"from", "to", "interval"} if route in SERIES else {"from", "to"}), route
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
