@@ -13,7 +13,10 @@ import httpx
 import pytest
 
 from adapters.memory.llm import Script, ScriptedProvider
+from adapters.memory.quota_ledger import InMemoryQuotaLedger
+from application.conversation.ports import Reservation, Settlement
 from domain.conversation.catalogue import ModelCatalogue, ModelSpec, RouteStep
+from domain.conversation.errors import QuotaUnavailable
 from domain.conversation.model import Usage
 from entrypoints.bootstrap import Container
 from tests.support.app import app_client, bearer, memory_container, verified_user_token
@@ -240,6 +243,36 @@ async def test_a_provider_failing_mid_stream_ends_with_an_error_event_and_charge
     assert events[-1][2]["type"].endswith("provider-unavailable")
     assert conversation["messages"][-1]["content"] == "Half a "
     assert usage["used"] > 0  # the produced tokens are charged (estimated: the provider never reported usage)
+
+
+class LedgerGoneAtSettle(InMemoryQuotaLedger):
+    """Reserves as usual; cannot be reached when the reply is settled."""
+
+    async def settle(self, reservation: Reservation, actual: int) -> Settlement:
+        raise QuotaUnavailable()
+
+
+async def test_a_quota_ledger_lost_mid_reply_still_ends_the_stream_and_records_the_reply(tmp_path: Path) -> None:
+    provider = ScriptedProvider("p", [Script(pieces=("All ", "said"), usage=Usage(5, 2))])
+    container = memory_container(
+        tmp_path,
+        providers={"p": provider},
+        catalogue=ModelCatalogue([ModelSpec("m", (RouteStep("p", "up"),), 8192, ALL)]),
+        ledger=LedgerGoneAtSettle(),
+    )
+    async with app_client(container) as client:
+        headers = bearer(await verified_user_token(container, "ada@example.com"))
+        response = await client.post("/api/chat", json={"content": "hi", "model": "m", "stream": True}, headers=headers)
+        events = parse_sse(response.text)
+        conversation = (
+            await client.get(f"/api/conversations/{events[0][2]['conversation_id']}", headers=headers)
+        ).json()
+        usage = (await client.get("/api/usage", headers=headers)).json()
+    assert [name for _, name, _ in events] == ["start", "delta", "delta", "done"]
+    assert events[-1][2]["quota"]["used"] == 7  # told from the durable totals, this reply included
+    assert [m["content"] for m in conversation["messages"]] == ["hi", "All said"]
+    (model,) = usage["by_model"]  # recorded: billing reads these records
+    assert (model["requests"], model["prompt_tokens"], model["completion_tokens"]) == (1, 5, 2)
 
 
 async def test_an_unreachable_quota_ledger_fails_closed(tmp_path: Path) -> None:

@@ -39,7 +39,8 @@ class ReplyFailed:
 
     error: DomainError
     message: Message | None
-    quota: QuotaStatus
+    quota: QuotaStatus | None
+    """None when the reply could not be accounted for (ReplyNotRecorded)."""
 
 
 ReplyEvent = ReplyStarted | ReplyDelta | ToolCallDelta | ReplyFinished | ReplyFailed

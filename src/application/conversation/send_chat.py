@@ -13,7 +13,9 @@
    (chat_account.py) in a background task the client cannot cancel half-way. Between pieces, at most every
    `revocation_check_seconds` (a monotonic clock read per piece, one cache read per interval: no query per
    piece), the stream asks whether the account was disabled meanwhile (application/shared/revocation.py); if
-   so it stops the provider, charges what was produced and ends with an `account-disabled` error."""
+   so it stops the provider, charges what was produced and ends with an `account-disabled` error. A reply
+   that could not be accounted for (the database down beyond the retries) ends with a `ReplyNotRecorded`
+   error event, its traceback logged."""
 
 from __future__ import annotations
 
@@ -37,7 +39,13 @@ from application.shared.live import LiveCounters, NoLiveCounters
 from application.shared.revocation import AccountRevocations
 from application.shared.telemetry import NoTelemetry, Telemetry
 from domain.conversation.catalogue import ModelCatalogue
-from domain.conversation.errors import AccountRevoked, ModelNotAllowed, ProviderUnavailable, QuotaExceeded
+from domain.conversation.errors import (
+    AccountRevoked,
+    ModelNotAllowed,
+    ProviderUnavailable,
+    QuotaExceeded,
+    ReplyNotRecorded,
+)
 from domain.conversation.model import Message
 from domain.shared.clock import Clock
 from domain.shared.errors import InvalidInput
@@ -178,7 +186,12 @@ class SendChat:
                 "chat.provider_failed_midstream", extra={"provider": opened.provider, "error": str(outcome.failure)}
             )
         ended_at = self._clock.monotonic()
-        message, quota = await self._background.shield(self._account(turn, opened, outcome))
+        try:
+            message, quota = await self._background.shield(self._account(turn, opened, outcome))
+        except Exception:  # the stream's headers are out: its own error event says it, not a cut stream
+            log.exception("chat.reply_not_recorded", extra={"user_id": str(turn.request.user_id)})
+            yield ReplyFailed(ReplyNotRecorded(), None, None)
+            return
         self._observe(turn, opened, outcome, message, ended_at)
         if outcome.stopped:
             yield ReplyFailed(AccountRevoked(), message if message.content else None, quota)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.shared.errors import DomainError, InvalidInput
+from domain.shared.errors import DomainError, InvalidInput, Unavailable
 
 
 class QuotaExceeded(DomainError):
@@ -51,3 +51,7 @@ class QuotaUnavailable(DomainError):
     """The quota ledger cannot be reached; no generation happens unmetered."""
 
     code = "service-unavailable"
+
+
+class ReplyNotRecorded(Unavailable):
+    """The reply could not be saved (the database stayed down beyond the retries); try again shortly."""

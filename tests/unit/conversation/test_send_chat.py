@@ -4,11 +4,17 @@ client that walks away mid-reply (accounted for in the background, which gracefu
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import pytest
+
+from adapters.memory.chat_store import InMemoryChatStore
 from adapters.memory.llm import Script, ScriptedProvider
 from application.conversation.dto import ReplyDelta, ReplyFailed, ReplyFinished, ReplyStarted
 from application.conversation.send_chat import ChatRequest
+from domain.conversation.errors import ReplyNotRecorded
 from domain.conversation.model import Usage
+from domain.shared.errors import Conflict
 from domain.shared.ids import new_id
 from tests.factories.conversation import PERIOD
 from tests.unit.conversation.chat_harness import Chat, every_event
@@ -83,3 +89,22 @@ async def test_a_cut_reply_answered_from_the_cache_still_says_it_was_cut() -> No
     assert isinstance(first[-1], ReplyFinished) and first[-1].finish_reason == "length"
     assert isinstance(again[-1], ReplyFinished) and again[-1].message.cached
     assert again[-1].finish_reason == "length"
+
+
+class ReplyNeverStored(InMemoryChatStore):
+    async def record_reply(self, *args: Any, **kwargs: Any) -> None:
+        raise Conflict("an id stored before")  # a failure recording does not retry: raised at once
+
+
+async def test_a_reply_that_cannot_be_recorded_ends_with_an_error_event_not_a_cut_stream(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    chat = Chat(ScriptedProvider("p", [Script(pieces=("Said ", "it"))]), store_class=ReplyNeverStored)
+    events = await every_event((await chat.send(ChatRequest(new_id(), "free", "hi"))).events())
+
+    assert [type(e) for e in events] == [ReplyStarted, ReplyDelta, ReplyDelta, ReplyFailed]
+    failed = events[-1]
+    assert isinstance(failed, ReplyFailed) and isinstance(failed.error, ReplyNotRecorded)
+    assert failed.error.code == "service-unavailable"
+    (logged,) = [r for r in caplog.records if r.getMessage() == "chat.reply_not_recorded"]
+    assert logged.exc_info is not None  # the traceback, for the bug or the outage behind it
