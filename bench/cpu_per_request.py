@@ -1,4 +1,4 @@
-"""Server CPU per request, for several source trees side by side: the steadiest figure of what a change costs
+"""Server CPU per request, for one source tree or two side by side: the steadiest figure of what a change costs
 on the chat path (the added milliseconds of run.py's c=1 rows and its replies per second move with the machine
 by more than most changes cost; a server's CPU per request moves by a few percent).
 
@@ -7,9 +7,11 @@ Set-up as run.py's (servers.py): the mock upstream, and per tree a database, a R
 trees in turn (ABBA...), each round a fresh pro user sending streamed (or, with --plain, non-streamed) chats,
 CONCURRENCY at a time (default 1), for SECONDS; per tree the median over rounds of the server's CPU seconds
 (utime + stime, all threads) over the replies, and the p50 TTFT and latency (not minus the direct figure: compare
-the columns only). A round with failed requests is printed with its failures.
+the columns only). A round with failed requests is printed with its failures. Two trees at most: each
+server holds up to 40 database connections (servers.py) and PostgreSQL's max_connections is 100; a third
+server's chats fail with 503 once the connections run out.
 
-    .venv/bin/python bench/cpu_per_request.py BASELINE_SRC CURRENT_SRC [MORE_SRC...] [--rounds 6] [--seconds 3]
+    .venv/bin/python bench/cpu_per_request.py BASELINE_SRC [CURRENT_SRC] [--rounds 6] [--seconds 3]
                                               [--concurrency 1] [--plain] [--pace]
 """
 
@@ -122,7 +124,10 @@ def cli() -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="chats in flight at once")
     parser.add_argument("--plain", action="store_true", help="non-streamed chats")
     parser.add_argument("--pace", action="store_true", help="the upstream pausing 2 ms between tokens")
-    asyncio.run(main(parser.parse_args()))
+    args = parser.parse_args()
+    if len(args.trees) > 2:
+        parser.error("two trees at most (PostgreSQL's connections hold two servers' pools)")
+    asyncio.run(main(args))
 
 
 if __name__ == "__main__":
