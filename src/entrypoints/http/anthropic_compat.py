@@ -49,7 +49,14 @@ from entrypoints.http.anthropic_schemas import (
 )
 from entrypoints.http.dependencies import hot_path_services, provide_api_key_principal
 from entrypoints.http.openapi import JsonOrEventStream
-from entrypoints.http.problems import STATUS_BY_ERROR, UNAVAILABLE_ERRORS, field_error, is_outage, log_bug, log_outage
+from entrypoints.http.problems import (
+    STATUS_BY_ERROR,
+    UNAVAILABLE_ERRORS,
+    is_outage,
+    log_bug,
+    log_outage,
+    validation_errors,
+)
 from entrypoints.http.shutdown import Drain
 from entrypoints.http.streaming import EventStream
 
@@ -490,8 +497,7 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Respons
 
 
 def validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[AnthropicErrorBody]:
-    problems = [field_error(item) for item in exc.extra] if isinstance(exc.extra, list) else []
-    first = problems[0] if problems else {"field": "body", "message": str(exc.detail)}
+    first = validation_errors(exc)[0]
     message = first["message"]
     where = "" if first["field"] == "body" else _dotted(first["field"])
     if message.startswith("Object contains unknown field"):  # msgspec's words for a field Anthropic does not define

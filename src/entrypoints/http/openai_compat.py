@@ -38,10 +38,10 @@ from entrypoints.http.openapi import JsonOrEventStream
 from entrypoints.http.problems import (
     STATUS_BY_ERROR,
     UNAVAILABLE_ERRORS,
-    field_error,
     is_outage,
     log_bug,
     log_outage,
+    validation_errors,
 )
 from entrypoints.http.shutdown import Drain
 from entrypoints.http.streaming import EventStream
@@ -480,8 +480,7 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Respons
 
 
 def validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
-    problems = [field_error(item) for item in exc.extra] if isinstance(exc.extra, list) else []
-    first = problems[0] if problems else {"field": "body", "message": str(exc.detail)}
+    first = validation_errors(exc)[0]
     param = None if first["field"] == "body" else first["field"]
     return openai_error(400, OpenAIError(first["message"], "invalid_request_error", param, "invalid_request"))
 

@@ -144,10 +144,14 @@ def field_error(item: Any) -> dict[str, str]:
     return {"field": key, "message": message}
 
 
-def validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+def validation_errors(exc: ValidationException) -> list[dict[str, str]]:
+    """Every field a validation error names, as `field_error` gives it; the body alone when it names none."""
     errors = [field_error(item) for item in (exc.extra if isinstance(exc.extra, list) else [])]
-    if not errors:
-        errors.append({"field": "body", "message": str(exc.detail)})
+    return errors or [{"field": "body", "message": str(exc.detail)}]
+
+
+def validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    errors = validation_errors(exc)
     return problem(422, "validation-error", "The request has invalid fields.", errors=errors)
 
 
