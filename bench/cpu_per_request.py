@@ -108,10 +108,7 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         await stop(upstream)
         for side in sides:
-            await tear_down(side)
-            leftovers = [key async for key in redis.scan_iter(match=f"{side.prefix}*", count=1000)]
-            if leftovers:
-                await redis.delete(*leftovers)
+            await tear_down(side, redis)
         await redis.aclose()
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -462,10 +462,7 @@ async def main(args: argparse.Namespace, results: dict[str, Any]) -> None:
         for process in processes:
             await stop(process)
         for side in sides:
-            await tear_down(side)
-            leftovers = [key async for key in redis.scan_iter(match=f"{side.prefix}*", count=1000)]
-            if leftovers:
-                await redis.delete(*leftovers)
+            await tear_down(side, redis)
             results.setdefault("server_logs", {})[side.name] = report.server_log_summary(side.log_path)
         await redis.aclose()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -30,6 +30,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import httpx
 from argon2 import PasswordHasher
+from redis.asyncio import Redis
 
 BIN = Path(sys.executable).parent
 CURRENT_SRC = Path(__file__).resolve().parents[1] / "src"
@@ -344,8 +345,8 @@ async def build(
     side.facts["rss_fresh"] = rss_bytes(side.pid)
 
 
-async def tear_down(side: Side) -> None:
-    """Stop the server, drop the database (also when the build failed half-way)."""
+async def tear_down(side: Side, redis: Redis) -> None:
+    """Stop the server, drop the database and the side's Redis keys (also when the build failed half-way)."""
     if side.server is not None:
         await stop(side.server)
     if side.monitor is not None:
@@ -355,6 +356,9 @@ async def tear_down(side: Side) -> None:
         await admin.execute(f'DROP DATABASE IF EXISTS "{side.db}" WITH (FORCE)')
     finally:
         await admin.close()
+    leftovers = [key async for key in redis.scan_iter(match=f"{side.prefix}*", count=1000)]
+    if leftovers:
+        await redis.delete(*leftovers)
 
 
 def period_now(now: datetime | None = None) -> tuple[datetime, datetime]:
