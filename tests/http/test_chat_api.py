@@ -226,11 +226,8 @@ async def test_every_provider_failing_is_503_and_costs_nothing(tmp_path: Path) -
     assert usage["used"] == 0
 
 
-async def test_a_provider_failing_mid_stream_ends_with_an_error_event_and_charges_what_was_produced(
-    tmp_path: Path,
-) -> None:
-    flaky = ScriptedProvider("flaky", [Script(pieces=("Half ", "a ", "reply"), fail_after=2)])
-    container = scripted(tmp_path, flaky)
+async def streamed_chat(container: Container) -> tuple[list[tuple[int, str, dict[str, Any]]], Any, Any]:
+    """A new user's streamed "hi" to model m: its events, then the conversation and GET /api/usage as they read."""
     async with app_client(container) as client:
         headers = bearer(await verified_user_token(container, "ada@example.com"))
         response = await client.post("/api/chat", json={"content": "hi", "model": "m", "stream": True}, headers=headers)
@@ -239,6 +236,15 @@ async def test_a_provider_failing_mid_stream_ends_with_an_error_event_and_charge
             await client.get(f"/api/conversations/{events[0][2]['conversation_id']}", headers=headers)
         ).json()
         usage = (await client.get("/api/usage", headers=headers)).json()
+    return events, conversation, usage
+
+
+async def test_a_provider_failing_mid_stream_ends_with_an_error_event_and_charges_what_was_produced(
+    tmp_path: Path,
+) -> None:
+    flaky = ScriptedProvider("flaky", [Script(pieces=("Half ", "a ", "reply"), fail_after=2)])
+    container = scripted(tmp_path, flaky)
+    events, conversation, usage = await streamed_chat(container)
     assert [name for _, name, _ in events] == ["start", "delta", "delta", "error"]
     assert events[-1][2]["type"].endswith("provider-unavailable")
     assert conversation["messages"][-1]["content"] == "Half a "
@@ -260,14 +266,7 @@ async def test_a_quota_ledger_lost_mid_reply_still_ends_the_stream_and_records_t
         catalogue=ModelCatalogue([ModelSpec("m", (RouteStep("p", "up"),), 8192, ALL)]),
         ledger=LedgerGoneAtSettle(),
     )
-    async with app_client(container) as client:
-        headers = bearer(await verified_user_token(container, "ada@example.com"))
-        response = await client.post("/api/chat", json={"content": "hi", "model": "m", "stream": True}, headers=headers)
-        events = parse_sse(response.text)
-        conversation = (
-            await client.get(f"/api/conversations/{events[0][2]['conversation_id']}", headers=headers)
-        ).json()
-        usage = (await client.get("/api/usage", headers=headers)).json()
+    events, conversation, usage = await streamed_chat(container)
     assert [name for _, name, _ in events] == ["start", "delta", "delta", "done"]
     assert events[-1][2]["quota"]["used"] == 7  # told from the durable totals, this reply included
     assert [m["content"] for m in conversation["messages"]] == ["hi", "All said"]

@@ -77,9 +77,8 @@ class InMemoryQuotaLedger:
             self._forget_finished_periods()
             counter = self._counters[key] = _Counter(used=None, period_end=allowance.period_end)
         counter.used = used
-        for grant in allowance.grants:
-            if grant.period_start == allowance.period_start:
-                counter.add_grant(grant)
+        for grant in allowance.period_grants:
+            counter.add_grant(grant)
 
     async def grant(self, user_id: UUID, grant: GrantedTokens) -> None:
         _require_not_negative(tokens=grant.tokens)

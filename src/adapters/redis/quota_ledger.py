@@ -199,9 +199,8 @@ class RedisQuotaLedger:
         _require_not_negative(used=used)
         expires_at_ms = _epoch_ms(allowance.period_end + COUNTER_KEPT_AFTER_PERIOD)
         grants: list[str | int] = []
-        for grant in allowance.grants:
-            if grant.period_start == allowance.period_start:
-                grants += [grant.id.hex, grant.tokens]
+        for grant in allowance.period_grants:
+            grants += [grant.id.hex, grant.tokens]
         await self._run(
             self._seed, self._keys(user_id, allowance.period_start), [used, expires_at_ms, self._hold_ttl_ms, *grants]
         )

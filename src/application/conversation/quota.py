@@ -102,7 +102,7 @@ class QuotaGate:
         """The quota from the usage records, with `unrecorded` tokens about to be recorded."""
         async with self._uow_factory() as uow:
             used = await uow.usage.total_for_period(user_id, allowance.period_start) + unrecorded
-        granted = sum(grant.tokens for grant in allowance.grants if grant.period_start == allowance.period_start)
+        granted = sum(grant.tokens for grant in allowance.period_grants)
         return _status(LedgerBalance(allowance.limit + granted, used, 0, granted), allowance)
 
     async def _seed(self, user_id: UUID, allowance: Allowance) -> None:

@@ -40,6 +40,11 @@ class Allowance:
     def ceiling(self) -> int:
         return self.limit + self.overage
 
+    @property
+    def period_grants(self) -> list[GrantedTokens]:
+        """The grants of this allowance's period (what a ledger seeds a counter with)."""
+        return [grant for grant in self.grants if grant.period_start == self.period_start]
+
 
 class AllowanceProvider(Protocol):
     """Implemented by billing (application/billing/allowance.py)."""
