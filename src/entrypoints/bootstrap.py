@@ -349,7 +349,10 @@ def _analytics(
     from adapters.memory.locks import InProcessRunLock
 
     archive: FactArchive = overrides.get("fact_archive") or archive_for(
-        settings.resolved_analytics_dir, endpoint_url=settings.analytics_s3_endpoint
+        settings.resolved_analytics_dir,
+        endpoint_url=settings.analytics_s3_endpoint,
+        memory_limit=settings.analytics_memory_limit,
+        temp_directory=settings.var_dir / "tmp" / "duckdb",
     )
     lock: RunLock | None = overrides.get("run_lock")
     if lock is None and database.engine is not None and database.engine.dialect.name == "postgresql":

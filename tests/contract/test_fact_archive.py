@@ -28,6 +28,14 @@ def archive(request: pytest.FixtureRequest, tmp_path: Path) -> ParquetArchive:
     return S3ParquetArchive(url, s3_filesystem(request.getfixturevalue("s3_endpoint")))
 
 
+async def write_day(archive: ParquetArchive, day: date, *pages: list[Fact]) -> None:
+    """Write `day` again from `pages` of facts (any kinds), as the export does."""
+    async with archive.rewrite_day(day) as files:
+        for page in pages:
+            await files.add(page)
+        await files.publish()
+
+
 def rows(facts: list[Fact]) -> list[dict[str, object]]:
     return [fact.row() for fact in facts]
 
@@ -43,7 +51,7 @@ async def test_a_day_reads_back_with_every_field_from_its_hive_path(archive: Par
     facts = [FactFactory.of(FactKind.MESSAGE_REPLIED, T0 + timedelta(minutes=minute)) for minute in range(3)]
     sparse = FactFactory.build(kind=FactKind.MESSAGE_REPLIED, occurred_at=T0 + timedelta(hours=1), user_id=None)
 
-    await archive.write_day(FactKind.MESSAGE_REPLIED, DAY, [*reversed(facts), sparse])
+    await write_day(archive, DAY, [facts[2], sparse], [facts[0]], [facts[1]])  # pages in no particular order
 
     assert rows(list(await archive.read_day(FactKind.MESSAGE_REPLIED, DAY))) == rows([*facts, sparse])
     assert archive.day_path(FactKind.MESSAGE_REPLIED, DAY) == (
@@ -61,10 +69,10 @@ async def test_a_day_reads_back_with_every_field_from_its_hive_path(archive: Par
 
 async def test_writing_a_day_again_replaces_it(archive: ParquetArchive) -> None:
     first = [FactFactory.of(FactKind.PAYMENT_SUCCEEDED, T0 + timedelta(hours=hour)) for hour in range(3)]
-    await archive.write_day(FactKind.PAYMENT_SUCCEEDED, DAY, first)
+    await write_day(archive, DAY, first)
     second = [*first[:1], FactFactory.of(FactKind.PAYMENT_SUCCEEDED, T0 + timedelta(hours=5))]
 
-    await archive.write_day(FactKind.PAYMENT_SUCCEEDED, DAY, second)
+    await write_day(archive, DAY, second)
 
     assert rows(list(await archive.read_day(FactKind.PAYMENT_SUCCEEDED, DAY))) == rows(second)
     assert files_under(archive, FactKind.PAYMENT_SUCCEEDED, DAY) == [FILE_NAME]
@@ -73,21 +81,47 @@ async def test_writing_a_day_again_replaces_it(archive: ParquetArchive) -> None:
 async def test_a_day_written_empty_goes_and_days_are_listed_oldest_first(archive: ParquetArchive) -> None:
     kind = FactKind.USER_SIGNED_UP
     for offset in (2, 0, 1):
-        await archive.write_day(kind, DAY + timedelta(days=offset), [FactFactory.of(kind, T0 + timedelta(days=offset))])
+        await write_day(archive, DAY + timedelta(days=offset), [FactFactory.of(kind, T0 + timedelta(days=offset))])
     assert await archive.days(kind) == [DAY, DAY + timedelta(days=1), DAY + timedelta(days=2)]
     assert await archive.days(FactKind.USER_VERIFIED) == []
     assert archive.kinds_with_files() == {kind}
 
-    await archive.write_day(kind, DAY + timedelta(days=1), [])
+    await write_day(archive, DAY + timedelta(days=1))
 
     assert await archive.days(kind) == [DAY, DAY + timedelta(days=2)]
     assert await archive.read_day(kind, DAY + timedelta(days=1)) == []
 
 
+async def test_a_day_written_from_pages_of_several_kinds_replaces_every_kinds_file(archive: ParquetArchive) -> None:
+    signed_up = [FactFactory.of(FactKind.USER_SIGNED_UP, T0 + timedelta(minutes=minute)) for minute in range(4)]
+    paid = [FactFactory.of(FactKind.PAYMENT_SUCCEEDED, T0 + timedelta(minutes=minute)) for minute in range(3)]
+    await write_day(archive, DAY, [paid[0]])
+
+    await write_day(archive, DAY, [signed_up[3], signed_up[0]], [signed_up[1]], [signed_up[2]])
+
+    assert rows(list(await archive.read_day(FactKind.USER_SIGNED_UP, DAY))) == rows(signed_up)
+    assert await archive.read_day(FactKind.PAYMENT_SUCCEEDED, DAY) == []  # none this time: its file went
+    assert archive.kinds_with_files() == {FactKind.USER_SIGNED_UP}
+
+
+async def test_a_day_left_without_publishing_keeps_its_files_and_leaves_nothing_behind(archive: ParquetArchive) -> None:
+    kept = [FactFactory.of(FactKind.PAYMENT_SUCCEEDED, T0)]
+    await write_day(archive, DAY, kept)
+
+    with pytest.raises(RuntimeError, match="the database went away"):
+        async with archive.rewrite_day(DAY) as files:
+            await files.add([FactFactory.of(FactKind.PAYMENT_SUCCEEDED, T0 + timedelta(hours=1))])
+            raise RuntimeError("the database went away")
+
+    assert rows(list(await archive.read_day(FactKind.PAYMENT_SUCCEEDED, DAY))) == rows(kept)
+    assert files_under(archive, FactKind.PAYMENT_SUCCEEDED, DAY) == [FILE_NAME]
+    assert archive._connection.execute("SELECT count(*) FROM duckdb_tables()").fetchone() == (0,)  # staging dropped
+
+
 async def test_a_kinds_files_read_as_one_hive_partitioned_relation(archive: ParquetArchive) -> None:
     kind = FactKind.SUBSCRIPTION_STARTED
-    await archive.write_day(kind, DAY, [FactFactory.of(kind, T0), FactFactory.of(kind, T0 + timedelta(hours=2))])
-    await archive.write_day(kind, DAY + timedelta(days=1), [FactFactory.of(kind, T0 + timedelta(days=1))])
+    await write_day(archive, DAY, [FactFactory.of(kind, T0), FactFactory.of(kind, T0 + timedelta(hours=2))])
+    await write_day(archive, DAY + timedelta(days=1), [FactFactory.of(kind, T0 + timedelta(days=1))])
 
     found = (
         archive.connect()
@@ -103,18 +137,12 @@ async def test_a_kinds_files_read_as_one_hive_partitioned_relation(archive: Parq
 
 async def test_the_rollups_of_complete_days_are_written_beside_the_facts_and_read_back(archive: ParquetArchive) -> None:
     assert archive.rollups() is None  # nothing rolled up yet
+    started = FactFactory.of(FactKind.SUBSCRIPTION_STARTED, T0 + timedelta(hours=2), price_cents=2000, status="active")
     for offset in range(3):
         moment = T0 + timedelta(days=offset, hours=1)
-        await archive.write_day(
-            FactKind.MESSAGE_REPLIED,
-            DAY + timedelta(days=offset),
-            [FactFactory.of(FactKind.MESSAGE_REPLIED, moment, cached=False, error=None, finish_reason="stop")],
-        )
-        await archive.write_day(
-            FactKind.USER_SIGNED_UP, DAY + timedelta(days=offset), [FactFactory.of(FactKind.USER_SIGNED_UP, moment)]
-        )
-    started = FactFactory.of(FactKind.SUBSCRIPTION_STARTED, T0 + timedelta(hours=2), price_cents=2000, status="active")
-    await archive.write_day(FactKind.SUBSCRIPTION_STARTED, DAY, [started])
+        replied = FactFactory.of(FactKind.MESSAGE_REPLIED, moment, cached=False, error=None, finish_reason="stop")
+        signed_up = FactFactory.of(FactKind.USER_SIGNED_UP, moment)
+        await write_day(archive, DAY + timedelta(days=offset), [replied, signed_up], [started] if offset == 0 else [])
 
     await archive.roll_up(DAY + timedelta(days=2), None)  # the third day is not complete
 

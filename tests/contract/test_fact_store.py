@@ -74,3 +74,25 @@ async def test_between_and_delete_before_cut_at_their_bounds(uow_factory: UowFac
         assert await uow.facts.delete_before(T0 + timedelta(hours=2)) == 2
         await uow.commit()
     assert await stored(uow_factory) == facts[2:]
+
+
+async def test_pages_after_a_position_read_each_fact_once_even_where_moments_tie(uow_factory: UowFactory) -> None:
+    tied = [replied(T0 + timedelta(minutes=1)) for _ in range(5)]  # one moment, ordered by id
+    facts = sorted([replied(T0), *tied, replied(T0 + timedelta(minutes=2))], key=lambda f: (f.occurred_at, f.id.int))
+    await record(uow_factory, *reversed(facts))
+
+    read: list[Fact] = []
+    uow: AnalyticsUnitOfWork
+    while True:
+        after = (read[-1].occurred_at, read[-1].id) if read else None
+        async with uow_factory() as uow:
+            page = list(await uow.facts.between(None, None, 2, after=after))
+        read += page
+        if len(page) < 2:
+            break
+
+    assert read == facts
+    async with uow_factory() as uow:
+        third = (facts[2].occurred_at, facts[2].id)
+        bounded = await uow.facts.between(None, T0 + timedelta(minutes=2), 10, after=third)
+    assert list(bounded) == facts[3:6]

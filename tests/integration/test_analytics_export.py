@@ -7,6 +7,7 @@ retention deleted, every kind counts through the warehouse what the database hol
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -26,11 +27,13 @@ from adapters.sql.engine import create_engine, create_session_factory
 from adapters.sql.locks import PostgresAdvisoryLock
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from application.analytics.export import ANALYTICS_EXPORT_LOCK, ExportFacts, PurgeExportedFacts, RunAnalyticsExport
+from application.analytics.ports import DayFiles
 from application.shared.facts import Fact, FactKind
 from application.shared.locks import RunLock
 from tests.factories.facts import FactFactory
 
 LATE = timedelta(minutes=5)
+PAGE = 7
 DAY1 = date(2026, 3, 1)
 NOON_DAY3 = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
 
@@ -86,8 +89,11 @@ def build(
     uow_factory = lambda: SqlUnitOfWork(sessions)  # noqa: E731
     archive = archive or LocalParquetArchive(directory)
     lock = lock or make_lock(engine)
-    warehouse = ParquetWarehouse(uow_factory, archive, late=LATE, tail_seconds=0, memory_limit="256MB", threads=1)
-    export = ExportFacts(uow_factory, archive, lock, clock, late=LATE, on_exported=warehouse.invalidate)
+    # Small pages, so that every day and tail here is read over several of them.
+    warehouse = ParquetWarehouse(
+        uow_factory, archive, late=LATE, tail_seconds=0, memory_limit="256MB", threads=1, page_size=PAGE
+    )
+    export = ExportFacts(uow_factory, archive, lock, clock, late=LATE, on_exported=warehouse.invalidate, page_size=PAGE)
     purge = PurgeExportedFacts(uow_factory, clock, retention_days=7, late=LATE)
     return Stack(
         engine, uow_factory, clock, archive, lock, export, purge, RunAnalyticsExport(export, purge, lock), warehouse
@@ -212,10 +218,12 @@ class GatedArchive(LocalParquetArchive):
         self.entered = asyncio.Event()
         self.go = asyncio.Event()
 
-    async def write_day(self, kind: FactKind, day: date, facts: Sequence[Fact]) -> None:
+    @contextlib.asynccontextmanager
+    async def rewrite_day(self, day: date) -> AsyncIterator[DayFiles]:
         self.entered.set()
         await self.go.wait()
-        await super().write_day(kind, day, facts)
+        async with super().rewrite_day(day) as files:
+            yield files
 
 
 async def test_two_concurrent_exports_one_runs_and_the_other_skips(database_url: str, tmp_path: Path) -> None:

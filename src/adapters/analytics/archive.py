@@ -14,12 +14,13 @@ the object atomically. A reader sees the old file or the new one, never a part.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ from fsspec import AbstractFileSystem
 
 from adapters.analytics.derived import Rollups
 from adapters.analytics.rollups import RollupFiles, read_manifest, roll_up
-from adapters.analytics.schema import columns, connect, create_table, insert_rows, relation_name, row_values
+from adapters.analytics.schema import StagedFacts, columns, connect, relation_name
+from application.analytics.ports import DayFiles
 from application.shared.facts import FACT_FIELDS, Fact, FactKind
 
 FILE_NAME = "part-0.parquet"
@@ -61,14 +63,28 @@ class ParquetArchive(ABC):
     """What both archives share: the layout, the DuckDB connection, writing and reading a day. Subclasses
     say how a file is published, removed and listed."""
 
-    def __init__(self, root: str, filesystem: AbstractFileSystem | None = None) -> None:
+    def __init__(
+        self,
+        root: str,
+        filesystem: AbstractFileSystem | None = None,
+        *,
+        memory_limit: str | None = None,
+        temp_directory: Path | None = None,
+    ) -> None:
         self.root = root.rstrip("/")
         self._filesystem = filesystem
+        self._memory_limit = memory_limit
+        self._temp_directory = temp_directory
 
     @functools.cached_property
     def _connection(self) -> duckdb.DuckDBPyConnection:
-        """Opened on first use (a DuckDB connection holds some 35 MB)."""
-        return self.connect()
+        """Opened on first use (a DuckDB connection holds some 35 MB); what the export stages a day in and
+        writes the files and rollups with, within `memory_limit` (beyond it DuckDB spills to
+        `temp_directory`)."""
+        connection = self.connect()
+        if self._memory_limit is not None:
+            connection.execute(f"SET memory_limit = {_quote(self._memory_limit)}")
+        return connection
 
     # --- layout ------------------------------------------------------------------------------
     def kind_root(self, kind: FactKind) -> str:
@@ -96,6 +112,9 @@ class ParquetArchive(ABC):
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection (UTC) that can read and write this archive's paths."""
         connection = connect()
+        if self._temp_directory is not None:  # else DuckDB spills to `.tmp` in the working directory
+            self._temp_directory.mkdir(parents=True, exist_ok=True)  # DuckDB makes the last folder only
+            connection.execute(f"SET temp_directory = {_quote(str(self._temp_directory))}")
         if self._filesystem is not None:
             connection.register_filesystem(self._filesystem)
         return connection
@@ -126,8 +145,13 @@ class ParquetArchive(ABC):
         """The kinds that have at least one day's file."""
 
     # --- FactArchive -------------------------------------------------------------------------
-    async def write_day(self, kind: FactKind, day: date, facts: Sequence[Fact]) -> None:
-        await anyio.to_thread.run_sync(self._write_day, kind, day, facts)
+    @contextlib.asynccontextmanager
+    async def rewrite_day(self, day: date) -> AsyncIterator[DayFiles]:
+        files = _ParquetDayFiles(self, day)
+        try:
+            yield files
+        finally:
+            await anyio.to_thread.run_sync(files.discard)
 
     async def days(self, kind: FactKind) -> Sequence[date]:
         names = await anyio.to_thread.run_sync(self._date_dirs, kind)
@@ -135,21 +159,6 @@ class ParquetArchive(ABC):
 
     async def read_day(self, kind: FactKind, day: date) -> Sequence[Fact]:
         return await anyio.to_thread.run_sync(self._read_day, kind, day)
-
-    def _write_day(self, kind: FactKind, day: date, facts: Sequence[Fact]) -> None:
-        final = self.day_path(kind, day)
-        if not facts:
-            self._remove(final)
-            return
-        cursor = self._connection.cursor()
-        staging = f"staging_{secrets.token_hex(8)}"
-        try:
-            create_table(cursor, kind, staging)
-            insert_rows(cursor, staging, kind, (row_values(kind, fact.row()) for fact in facts))
-            self._write_select(cursor, final, f'SELECT * FROM "{staging}" ORDER BY occurred_at, id', [])  # noqa: S608
-        finally:
-            cursor.execute(f'DROP TABLE IF EXISTS "{staging}"')
-            cursor.close()
 
     def _write_select(self, cursor: duckdb.DuckDBPyConnection, final: str, select: str, params: list[object]) -> None:
         """Replace the file at `final` with what `select` returns, in one step."""
@@ -201,10 +210,54 @@ class ParquetArchive(ABC):
         return [fact_from_values(kind, row) for row in rows]
 
 
+class _ParquetDayFiles:
+    """A day's new files, staged in the archive's DuckDB (one table per kind, on a cursor of its own) until
+    `publish` copies each kind's table to its file (sorted by occurred_at, id) or removes the file of a
+    kind with no facts."""
+
+    def __init__(self, archive: ParquetArchive, day: date) -> None:
+        self._archive = archive
+        self._day = day
+        self._cursor: duckdb.DuckDBPyConnection | None = None
+        self._staged: StagedFacts | None = None
+
+    def _stage(self) -> StagedFacts:
+        if self._staged is None:
+            self._cursor = self._archive._connection.cursor()
+            self._staged = StagedFacts(self._cursor, f"staging_{secrets.token_hex(8)}_")
+        return self._staged
+
+    async def add(self, facts: Sequence[Fact]) -> None:
+        if facts:
+            await anyio.to_thread.run_sync(self._stage().add, facts)
+
+    async def publish(self) -> None:
+        await anyio.to_thread.run_sync(self._publish)
+
+    def _publish(self) -> None:
+        staged = self._stage()
+        assert self._cursor is not None
+        for kind in FactKind:
+            final = self._archive.day_path(kind, self._day)
+            table = staged.tables.get(kind)
+            if table is None:
+                self._archive._remove(final)
+            else:
+                select = f'SELECT * FROM "{table}" ORDER BY occurred_at, id'  # noqa: S608 (names are ours)
+                self._archive._write_select(self._cursor, final, select, [])
+
+    def discard(self) -> None:
+        """Drop what was staged (published or not)."""
+        if self._staged is not None and self._cursor is not None:
+            self._staged.drop()
+            self._cursor.close()
+        self._staged = self._cursor = None
+
+
 class LocalParquetArchive(ParquetArchive):
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, **limits: Any) -> None:
         self.directory = directory.resolve()
-        super().__init__(str(self.directory))
+        super().__init__(str(self.directory), **limits)
 
     def _staging_path(self, final: str) -> str:
         folder = Path(final).parent
@@ -231,11 +284,11 @@ class S3ParquetArchive(ParquetArchive):
     """`s3://bucket/prefix` through s3fs. Listings are asked of S3 afresh (s3fs's listing cache is dropped
     for the archive's own paths before each listing)."""
 
-    def __init__(self, url: str, filesystem: AbstractFileSystem) -> None:
+    def __init__(self, url: str, filesystem: AbstractFileSystem, **limits: Any) -> None:
         if not url.startswith("s3://"):
             raise ValueError(f"not an s3:// URL: {url}")
         self._fs = filesystem
-        super().__init__(url, filesystem)
+        super().__init__(url, filesystem, **limits)
 
     def _staging_path(self, final: str) -> str:
         return final  # a PUT replaces the object in one step: nothing to stage
@@ -274,8 +327,16 @@ def s3_filesystem(endpoint_url: str | None = None, *, listings_seconds: float = 
     return filesystem
 
 
-def archive_for(location: str, *, endpoint_url: str | None = None) -> ParquetArchive:
-    """The archive at PARLEY_ANALYTICS_DIR: `s3://bucket/prefix` or a local directory."""
+def archive_for(
+    location: str,
+    *,
+    endpoint_url: str | None = None,
+    memory_limit: str | None = None,
+    temp_directory: Path | None = None,
+) -> ParquetArchive:
+    """The archive at PARLEY_ANALYTICS_DIR: `s3://bucket/prefix` or a local directory; its DuckDB within
+    `memory_limit`, spilling to `temp_directory`."""
+    limits: dict[str, Any] = {"memory_limit": memory_limit, "temp_directory": temp_directory}
     if location.startswith("s3://"):
-        return S3ParquetArchive(location, s3_filesystem(endpoint_url))
-    return LocalParquetArchive(Path(location))
+        return S3ParquetArchive(location, s3_filesystem(endpoint_url), **limits)
+    return LocalParquetArchive(Path(location), **limits)

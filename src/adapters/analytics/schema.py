@@ -93,6 +93,37 @@ def insert_rows(
     connection.execute(f'INSERT INTO "{table}" SELECT {", ".join(selects)}', values)
 
 
+class StagedFacts:
+    """Facts staged in DuckDB tables, one per kind that has any (`tables`), named `prefix` + the kind's
+    relation, each created with the kind's columns on its first facts: pages of facts go in one after the
+    other (`add`), and what Python held of a page can go as soon as it is in. `drop` removes the tables."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, prefix: str) -> None:
+        self._connection = connection
+        self._prefix = prefix
+        self.tables: dict[FactKind, str] = {}
+        self.count = 0
+        self.newest: datetime | None = None
+
+    def add(self, facts: Sequence[Fact]) -> None:
+        by_kind: dict[FactKind, list[Fact]] = {}
+        for fact in facts:
+            by_kind.setdefault(fact.kind, []).append(fact)
+            if self.newest is None or fact.occurred_at > self.newest:
+                self.newest = fact.occurred_at
+        for kind, of_kind in by_kind.items():
+            table = self.tables.get(kind)
+            if table is None:
+                table = self.tables[kind] = create_table(self._connection, kind, self._prefix + relation_name(kind))
+            insert_rows(self._connection, table, kind, (row_values(kind, fact.row()) for fact in of_kind))
+        self.count += len(facts)
+
+    def drop(self) -> None:
+        for table in self.tables.values():
+            self._connection.execute(f'DROP TABLE IF EXISTS "{table}"')
+        self.tables.clear()
+
+
 def select_with_day(kind: FactKind, source: str) -> str:
     """SELECT of the kind's relation columns from a table with the kind's columns: `date` computed (DAY_OF)."""
     names = ", ".join(f'"{name}"' for name, _type in columns(kind))

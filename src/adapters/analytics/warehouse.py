@@ -26,7 +26,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TypeVar
@@ -37,17 +37,11 @@ import duckdb
 from adapters.analytics.archive import ParquetArchive
 from adapters.analytics.derived import Rollups, derived_statements
 from adapters.analytics.rollups import month_name, month_start
-from adapters.analytics.schema import (
-    columns,
-    create_table,
-    insert_rows,
-    relation_name,
-    row_values,
-    select_with_day,
-)
+from adapters.analytics.schema import StagedFacts, columns, create_table, relation_name, select_with_day
 from application.analytics.coverage import day_of, tail_start
+from application.analytics.pages import PAGE_SIZE, fact_pages
 from application.analytics.ports import AnalyticsUnitOfWork
-from application.shared.facts import Fact, FactKind
+from application.shared.facts import FactKind
 
 T = TypeVar("T")
 log = logging.getLogger("parley.analytics")
@@ -80,8 +74,10 @@ class ParquetWarehouse:
         tail_seconds: float = 2.0,
         memory_limit: str = "1GB",
         threads: int = 2,
+        page_size: int = PAGE_SIZE,
     ) -> None:
         self._uow_factory = uow_factory
+        self._page_size = page_size
         self._archive = archive
         self._late = late
         self._tail_seconds = tail_seconds
@@ -146,18 +142,26 @@ class ParquetWarehouse:
             since = start
             if incremental and held is not None and held.newest is not None:
                 since = held.newest - self._late if start is None else max(start, held.newest - self._late)
-            facts = await uow.facts.between(since, None) if oldest is not None else []
         through = max((record.through for record in records if record.through is not None), default=None)
         with_files = await anyio.to_thread.run_sync(self._archive.kinds_with_files)
         rollups = await anyio.to_thread.run_sync(self._archive.rollups)
-        newest = await anyio.to_thread.run_sync(self._load, start, facts, incremental, with_files, rollups)
+        cursor = self._connection.cursor()
+        staged = StagedFacts(cursor, "staging_tail_")
+        try:
+            if oldest is not None:
+                async for page in fact_pages(self._uow_factory, since, None, size=self._page_size):
+                    await anyio.to_thread.run_sync(staged.add, page)
+            newest = await anyio.to_thread.run_sync(self._load, start, staged, incremental, with_files, rollups)
+        finally:
+            await anyio.to_thread.run_sync(staged.drop)
+            cursor.close()
         as_of = max((moment for moment in (newest, through) if moment is not None), default=None)
         return _Tail(start=start, newest=newest, as_of=as_of)
 
     def _load(
         self,
         start: datetime | None,
-        facts: Sequence[Fact],
+        staged: StagedFacts,
         incremental: bool,
         with_files: set[FactKind],
         rollups: Rollups | None,
@@ -165,26 +169,21 @@ class ParquetWarehouse:
         """Bring the tail tables up to date and define every kind's view and the derived relations (one
         transaction: a query sees the tail before or after, never half of it); the newest occurred_at the tail
         holds."""
-        by_kind: dict[FactKind, list[Fact]] = {kind: [] for kind in FactKind}
-        for fact in facts:
-            by_kind[fact.kind].append(fact)
         cursor = self._connection.cursor()
         try:
             cursor.execute("BEGIN TRANSACTION")
-            for kind, of_kind in by_kind.items():
+            for kind in FactKind:
                 table = _tail_table(kind)
                 if not incremental:
                     cursor.execute(f'DELETE FROM "{table}"')  # noqa: S608 (names are ours)
                 elif start is not None:
                     cursor.execute(f'DELETE FROM "{table}" WHERE occurred_at < ?', [start])  # noqa: S608
-                if of_kind:
-                    staging = create_table(cursor, kind, f"staging_{table}")
-                    insert_rows(cursor, staging, kind, (row_values(kind, fact.row()) for fact in of_kind))
+                staging = staged.tables.get(kind)
+                if staging is not None:
                     cursor.execute(
                         f'INSERT INTO "{table}" SELECT * FROM "{staging}" '  # noqa: S608
                         f'WHERE id NOT IN (SELECT id FROM "{table}")'
                     )
-                    cursor.execute(f'DROP TABLE "{staging}"')
             rollups = _within(rollups, self._first_tail_day(cursor))
             for kind in FactKind:
                 self._define_view(cursor, kind, kind in with_files, rollups)

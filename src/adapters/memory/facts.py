@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from adapters.memory.database import TableView
+from application.analytics.ports import FactPosition
 from application.shared.facts import Fact
 
 
@@ -22,11 +23,20 @@ class InMemoryFactLog(TableView):
             (fact for fact in self._rows() if fact is not None), key=lambda fact: (fact.occurred_at, fact.id.int)
         )
 
-    async def between(self, start: datetime | None, end: datetime | None, limit: int | None = None) -> Sequence[Fact]:
+    async def between(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int | None = None,
+        *,
+        after: FactPosition | None = None,
+    ) -> Sequence[Fact]:
         facts = [
             fact
             for fact in self.all()
-            if (start is None or fact.occurred_at >= start) and (end is None or fact.occurred_at < end)
+            if (start is None or fact.occurred_at >= start)
+            and (end is None or fact.occurred_at < end)
+            and (after is None or (fact.occurred_at, fact.id.int) > (after[0], after[1].int))
         ]
         return facts if limit is None else facts[:limit]
 

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Row, delete, select
+from sqlalchemy import Insert, Row, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.sql.tables import analytics_facts
 from adapters.sql.transaction import SqlTransaction
+from application.analytics.ports import FactPosition
 from application.shared.facts import Fact, FactKind
 
 
@@ -44,8 +45,22 @@ class SqlFactLog:
     async def record(self, fact: Fact) -> None:
         await self._tx.execute(self._insert, fact_values(fact))
 
-    async def between(self, start: datetime | None, end: datetime | None, limit: int | None = None) -> Sequence[Fact]:
+    async def between(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int | None = None,
+        *,
+        after: FactPosition | None = None,
+    ) -> Sequence[Fact]:
         statement = select(analytics_facts)
+        if after is not None:
+            # (occurred_at, id) > after, spelt so that the occurred_at index bounds the scan on both dialects
+            moment, fact_id = after
+            statement = statement.where(
+                analytics_facts.c.occurred_at >= moment,
+                or_(analytics_facts.c.occurred_at > moment, analytics_facts.c.id > fact_id),
+            )
         if start is not None:
             statement = statement.where(analytics_facts.c.occurred_at >= start)
         if end is not None:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from application.analytics.coverage import ONE_DAY, archived_before, day_of, day_start, is_complete
+from application.analytics.pages import PAGE_SIZE, fact_pages
 from application.analytics.ports import AnalyticsUnitOfWork, ExportRecord, FactArchive
-from application.shared.facts import Fact, FactKind
 from application.shared.locks import RunLock
 from domain.shared.clock import Clock
 from domain.shared.errors import InvalidInput
@@ -55,8 +55,10 @@ class ExportFacts:
         *,
         late: timedelta,
         on_exported: Callable[[], None] | None = None,
+        page_size: int = PAGE_SIZE,
     ) -> None:
         self._uow_factory = uow_factory
+        self._page_size = page_size
         self._archive = archive
         self._lock = lock
         self._clock = clock
@@ -108,20 +110,23 @@ class ExportFacts:
             await self._archive.roll_up(before, changed)
 
     async def _export_day(self, day: date) -> int:
+        """Write the day's files from its facts, read a page at a time (a day of any size costs one page's
+        memory), then record the export."""
         exported_at = self._clock.now()
+        count = 0
+        through: datetime | None = None
+        async with self._archive.rewrite_day(day) as files:
+            async for page in fact_pages(
+                self._uow_factory, day_start(day), day_start(day + ONE_DAY), size=self._page_size
+            ):
+                await files.add(page)
+                count, through = count + len(page), page[-1].occurred_at
+            await files.publish()
         async with self._uow_factory() as uow:
-            facts = await uow.facts.between(day_start(day), day_start(day + ONE_DAY))
-        by_kind: dict[FactKind, list[Fact]] = {kind: [] for kind in FactKind}
-        for fact in facts:
-            by_kind[fact.kind].append(fact)
-        for kind, of_kind in by_kind.items():
-            await self._archive.write_day(kind, day, of_kind)
-        through = max((fact.occurred_at for fact in facts), default=None)
-        async with self._uow_factory() as uow:
-            await uow.exports.save(ExportRecord(day=day, exported_at=exported_at, through=through, facts=len(facts)))
+            await uow.exports.save(ExportRecord(day=day, exported_at=exported_at, through=through, facts=count))
             await uow.commit()
-        log.info("analytics.day_exported", extra={"day": day.isoformat(), "count": len(facts)})
-        return len(facts)
+        log.info("analytics.day_exported", extra={"day": day.isoformat(), "count": count})
+        return count
 
 
 class PurgeExportedFacts:

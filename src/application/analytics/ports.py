@@ -5,9 +5,11 @@ and the questions the analytics routes ask of the facts."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
+from uuid import UUID
 
 from application.analytics.answers import (
     ActivePoint,
@@ -27,13 +29,25 @@ from application.analytics.range import DateRange, Interval
 from application.shared.facts import Fact, FactKind, FactLog
 from application.shared.ports import UnitOfWork
 
+FactPosition = tuple[datetime, UUID]
+"""A fact's place in the fact store's order: (occurred_at, id)."""
+
 
 class FactStore(FactLog, Protocol):
     """The facts still in the database (the tail not yet exported, and exported ones inside the retention
     window)."""
 
-    async def between(self, start: datetime | None, end: datetime | None, limit: int | None = None) -> Sequence[Fact]:
-        """Facts with start <= occurred_at < end (an open bound when None), oldest first."""
+    async def between(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int | None = None,
+        *,
+        after: FactPosition | None = None,
+    ) -> Sequence[Fact]:
+        """Facts with start <= occurred_at < end (an open bound when None), oldest first: ordered by
+        (occurred_at, id), and only those past `after` in that order (a keyset page: the last position of
+        the page before)."""
         ...
 
     async def delete_before(self, cutoff: datetime) -> int:
@@ -78,12 +92,27 @@ class AnalyticsUnitOfWork(UnitOfWork, Protocol):
     def exports(self) -> ExportLog: ...
 
 
+class DayFiles(Protocol):
+    """One day's new files while they are written: facts go in a page at a time, and none is held in
+    Python after `add` returns (a day of any size exports in the memory of one page)."""
+
+    async def add(self, facts: Sequence[Fact]) -> None:
+        """Stage `facts` (of any kinds, all of the day being written)."""
+        ...
+
+    async def publish(self) -> None:
+        """Put every kind's new file in place of the old one, each in one step: a reader sees a kind's old
+        file or its new one, never a part."""
+        ...
+
+
 class FactArchive(Protocol):
     """Where exported facts live: one file per (kind, UTC day), with the kind's typed columns."""
 
-    async def write_day(self, kind: FactKind, day: date, facts: Sequence[Fact]) -> None:
-        """Replace the kind's file of `day` with `facts` (all of that kind and day) in one step: a reader
-        sees the old file or the new one, never a part. No facts: the day's file of that kind goes."""
+    def rewrite_day(self, day: date) -> AbstractAsyncContextManager[DayFiles]:
+        """The day's files written again from the facts added to the DayFiles it yields: once `publish`
+        is called, each kind's file of `day` holds the facts of that kind added (the day's file of a kind
+        with none goes). Leaving without publishing leaves the day's files as they were."""
         ...
 
     async def days(self, kind: FactKind) -> Sequence[date]:
