@@ -344,15 +344,14 @@ def _analytics(
 ) -> Analytics:
     """The archive at PARLEY_ANALYTICS_DIR; the export lock of whatever the processes share (PostgreSQL, else
     Redis, else this process); the warehouse (Parquet plus the tail) on SQL, the database alone in memory."""
-    from adapters.analytics.archive import ParquetArchive, archive_for
+    from adapters.analytics.archive import DuckDbLimits, ParquetArchive, archive_for
     from adapters.analytics.database_views import DatabaseFactViews
     from adapters.memory.locks import InProcessRunLock
 
     archive: FactArchive = overrides.get("fact_archive") or archive_for(
         settings.resolved_analytics_dir,
         endpoint_url=settings.analytics_s3_endpoint,
-        memory_limit=settings.analytics_memory_limit,
-        temp_directory=settings.var_dir / "tmp" / "duckdb",
+        limits=DuckDbLimits(settings.analytics_memory_limit, settings.var_dir / "tmp" / "duckdb"),
     )
     lock: RunLock | None = overrides.get("run_lock")
     if lock is None and database.engine is not None and database.engine.dialect.name == "postgresql":

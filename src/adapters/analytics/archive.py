@@ -21,6 +21,7 @@ import re
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date
 from pathlib import Path
 from typing import Any
@@ -59,31 +60,34 @@ def fact_from_values(kind: FactKind, values: Sequence[Any]) -> Fact:
     )
 
 
+@dataclass(frozen=True)
+class DuckDbLimits:
+    """What the archive's DuckDB may use: `memory_limit` for the export's connection (None: DuckDB's own
+    default, 80% of RAM), and where every connection of the archive spills beyond it (None: `.tmp` in the
+    working directory)."""
+
+    memory_limit: str | None = None
+    temp_directory: Path | None = None
+
+
 class ParquetArchive(ABC):
     """What both archives share: the layout, the DuckDB connection, writing and reading a day. Subclasses
     say how a file is published, removed and listed."""
 
     def __init__(
-        self,
-        root: str,
-        filesystem: AbstractFileSystem | None = None,
-        *,
-        memory_limit: str | None = None,
-        temp_directory: Path | None = None,
+        self, root: str, filesystem: AbstractFileSystem | None = None, limits: DuckDbLimits | None = None
     ) -> None:
         self.root = root.rstrip("/")
         self._filesystem = filesystem
-        self._memory_limit = memory_limit
-        self._temp_directory = temp_directory
+        self._limits = limits or DuckDbLimits()
 
     @functools.cached_property
     def _connection(self) -> duckdb.DuckDBPyConnection:
         """Opened on first use (a DuckDB connection holds some 35 MB); what the export stages a day in and
-        writes the files and rollups with, within `memory_limit` (beyond it DuckDB spills to
-        `temp_directory`)."""
+        writes the files and rollups with, within the limits' memory (beyond it DuckDB spills)."""
         connection = self.connect()
-        if self._memory_limit is not None:
-            connection.execute(f"SET memory_limit = {_quote(self._memory_limit)}")
+        if self._limits.memory_limit is not None:
+            connection.execute(f"SET memory_limit = {_quote(self._limits.memory_limit)}")
         return connection
 
     # --- layout ------------------------------------------------------------------------------
@@ -112,9 +116,10 @@ class ParquetArchive(ABC):
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection (UTC) that can read and write this archive's paths."""
         connection = connect()
-        if self._temp_directory is not None:  # else DuckDB spills to `.tmp` in the working directory
-            self._temp_directory.mkdir(parents=True, exist_ok=True)  # DuckDB makes the last folder only
-            connection.execute(f"SET temp_directory = {_quote(str(self._temp_directory))}")
+        spill = self._limits.temp_directory
+        if spill is not None:  # else DuckDB spills to `.tmp` in the working directory
+            spill.mkdir(parents=True, exist_ok=True)  # DuckDB makes the last folder only
+            connection.execute(f"SET temp_directory = {_quote(str(spill))}")
         if self._filesystem is not None:
             connection.register_filesystem(self._filesystem)
         return connection
@@ -147,7 +152,7 @@ class ParquetArchive(ABC):
     # --- FactArchive -------------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def rewrite_day(self, day: date) -> AsyncIterator[DayFiles]:
-        files = _ParquetDayFiles(self, day)
+        files = await anyio.to_thread.run_sync(_ParquetDayFiles, self, day)  # may open the DuckDB connection
         try:
             yield files
         finally:
@@ -218,28 +223,20 @@ class _ParquetDayFiles:
     def __init__(self, archive: ParquetArchive, day: date) -> None:
         self._archive = archive
         self._day = day
-        self._cursor: duckdb.DuckDBPyConnection | None = None
-        self._staged: StagedFacts | None = None
-
-    def _stage(self) -> StagedFacts:
-        if self._staged is None:
-            self._cursor = self._archive._connection.cursor()
-            self._staged = StagedFacts(self._cursor, f"staging_{secrets.token_hex(8)}_")
-        return self._staged
+        self._cursor = archive._connection.cursor()
+        self._staged = StagedFacts(self._cursor, f"staging_{secrets.token_hex(8)}_")
 
     async def add(self, facts: Sequence[Fact]) -> None:
         if facts:
-            await anyio.to_thread.run_sync(self._stage().add, facts)
+            await anyio.to_thread.run_sync(self._staged.add, facts)
 
     async def publish(self) -> None:
         await anyio.to_thread.run_sync(self._publish)
 
     def _publish(self) -> None:
-        staged = self._stage()
-        assert self._cursor is not None
         for kind in FactKind:
             final = self._archive.day_path(kind, self._day)
-            table = staged.tables.get(kind)
+            table = self._staged.tables.get(kind)
             if table is None:
                 self._archive._remove(final)
             else:
@@ -248,16 +245,14 @@ class _ParquetDayFiles:
 
     def discard(self) -> None:
         """Drop what was staged (published or not)."""
-        if self._staged is not None and self._cursor is not None:
-            self._staged.drop()
-            self._cursor.close()
-        self._staged = self._cursor = None
+        self._staged.drop()
+        self._cursor.close()
 
 
 class LocalParquetArchive(ParquetArchive):
-    def __init__(self, directory: Path, **limits: Any) -> None:
+    def __init__(self, directory: Path, limits: DuckDbLimits | None = None) -> None:
         self.directory = directory.resolve()
-        super().__init__(str(self.directory), **limits)
+        super().__init__(str(self.directory), limits=limits)
 
     def _staging_path(self, final: str) -> str:
         folder = Path(final).parent
@@ -284,11 +279,11 @@ class S3ParquetArchive(ParquetArchive):
     """`s3://bucket/prefix` through s3fs. Listings are asked of S3 afresh (s3fs's listing cache is dropped
     for the archive's own paths before each listing)."""
 
-    def __init__(self, url: str, filesystem: AbstractFileSystem, **limits: Any) -> None:
+    def __init__(self, url: str, filesystem: AbstractFileSystem, limits: DuckDbLimits | None = None) -> None:
         if not url.startswith("s3://"):
             raise ValueError(f"not an s3:// URL: {url}")
         self._fs = filesystem
-        super().__init__(url, filesystem, **limits)
+        super().__init__(url, filesystem, limits)
 
     def _staging_path(self, final: str) -> str:
         return final  # a PUT replaces the object in one step: nothing to stage
@@ -328,15 +323,10 @@ def s3_filesystem(endpoint_url: str | None = None, *, listings_seconds: float = 
 
 
 def archive_for(
-    location: str,
-    *,
-    endpoint_url: str | None = None,
-    memory_limit: str | None = None,
-    temp_directory: Path | None = None,
+    location: str, *, endpoint_url: str | None = None, limits: DuckDbLimits | None = None
 ) -> ParquetArchive:
-    """The archive at PARLEY_ANALYTICS_DIR: `s3://bucket/prefix` or a local directory; its DuckDB within
-    `memory_limit`, spilling to `temp_directory`."""
-    limits: dict[str, Any] = {"memory_limit": memory_limit, "temp_directory": temp_directory}
+    """The archive at PARLEY_ANALYTICS_DIR: `s3://bucket/prefix` or a local directory, its DuckDB within
+    `limits`."""
     if location.startswith("s3://"):
-        return S3ParquetArchive(location, s3_filesystem(endpoint_url), **limits)
-    return LocalParquetArchive(Path(location), **limits)
+        return S3ParquetArchive(location, s3_filesystem(endpoint_url), limits)
+    return LocalParquetArchive(Path(location), limits)

@@ -102,21 +102,16 @@ class StagedFacts:
         self._connection = connection
         self._prefix = prefix
         self.tables: dict[FactKind, str] = {}
-        self.count = 0
-        self.newest: datetime | None = None
 
     def add(self, facts: Sequence[Fact]) -> None:
         by_kind: dict[FactKind, list[Fact]] = {}
         for fact in facts:
             by_kind.setdefault(fact.kind, []).append(fact)
-            if self.newest is None or fact.occurred_at > self.newest:
-                self.newest = fact.occurred_at
         for kind, of_kind in by_kind.items():
             table = self.tables.get(kind)
             if table is None:
                 table = self.tables[kind] = create_table(self._connection, kind, self._prefix + relation_name(kind))
             insert_rows(self._connection, table, kind, (row_values(kind, fact.row()) for fact in of_kind))
-        self.count += len(facts)
 
     def drop(self) -> None:
         for table in self.tables.values():
