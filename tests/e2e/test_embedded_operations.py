@@ -65,6 +65,22 @@ def test_logs_are_json_with_request_ids_and_no_secrets(
         assert secret not in text
 
 
+def test_chatting_does_not_load_the_analytics_engine(
+    client: httpx.Client, mailbox: Mailbox, server: ServerProcess
+) -> None:
+    """DuckDB (a quarter of an idle API process's memory) is loaded by the first analytics answer or export,
+    not by serving chats: an API process behind a worker never carries it."""
+    tokens = _signed_up_and_in(client, mailbox, f"lean-{uuid.uuid4().hex[:8]}@example.com")
+    reply = client.post(
+        "/api/chat", json={"content": "Hello"}, headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert reply.status_code == 200, reply.text
+
+    libraries = Path(f"/proc/{server.process.pid}/maps").read_text()
+    assert ".so" in libraries  # the map lists the process's shared libraries
+    assert "_duckdb" not in libraries
+
+
 def test_signup_limit_is_per_client_address(server: ServerProcess) -> None:
     body = {"password": PASSWORD}
     with httpx.Client(base_url=server.url, headers={"X-Forwarded-For": "192.0.2.77"}) as client:

@@ -24,18 +24,20 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import anyio.to_thread
-import duckdb
-from fsspec import AbstractFileSystem
 
 from adapters.analytics.derived import Rollups
 from adapters.analytics.rollups import RollupFiles, read_manifest, roll_up
 from adapters.analytics.schema import StagedFacts, columns, connect, relation_name
 from application.analytics.ports import DayFiles
 from application.shared.facts import FACT_FIELDS, Fact, FactKind
+
+if TYPE_CHECKING:
+    import duckdb
+    from fsspec import AbstractFileSystem
 
 FILE_NAME = "part-0.parquet"
 _DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})$")

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio.to_thread
-import duckdb
 
 from adapters.analytics.schema import connect, load_facts
 from application.analytics.ports import AnalyticsUnitOfWork
+
+if TYPE_CHECKING:
+    import duckdb
 
 T = TypeVar("T")
 

@@ -16,9 +16,7 @@ definitions are in docs/analytics.md ("Definitions")."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
-
-import duckdb
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from adapters.analytics.schema import FactViews
 from application.analytics.answers import (
@@ -39,6 +37,9 @@ from application.analytics.answers import (
     UserCount,
 )
 from application.analytics.range import DateRange, Interval
+
+if TYPE_CHECKING:
+    import duckdb
 
 T = TypeVar("T")
 Rows = list[tuple[Any, ...]]

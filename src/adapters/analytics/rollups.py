@@ -32,8 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from adapters.analytics.derived import (
     GAP_CAP,
@@ -47,6 +46,9 @@ from adapters.analytics.derived import (
 )
 from adapters.analytics.schema import columns, relation_name
 from application.shared.facts import FactKind
+
+if TYPE_CHECKING:
+    import duckdb
 
 ONE_DAY = timedelta(days=1)
 DAILY = ("messages", "latency_day", "active_gaps")
@@ -110,6 +112,8 @@ def _scan(files: RollupFiles, kind: FactKind) -> str:
 
 def read_manifest(connection: duckdb.DuckDBPyConnection, files: RollupFiles) -> Rollups | None:
     """The manifest, on a cursor of its own (the archive's connection is shared with a running export)."""
+    import duckdb  # loaded already: `connection` is DuckDB's (see schema.connect)
+
     cursor = connection.cursor()
     try:
         row = cursor.execute(f"SELECT before, present FROM read_parquet('{files.manifest}')").fetchone()

@@ -29,10 +29,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio.to_thread
-import duckdb
 
 from adapters.analytics.archive import ParquetArchive
 from adapters.analytics.derived import Rollups, derived_statements
@@ -42,6 +41,9 @@ from application.analytics.coverage import day_of, tail_start
 from application.analytics.pages import PAGE_SIZE, fact_pages
 from application.analytics.ports import AnalyticsUnitOfWork
 from application.shared.facts import FactKind
+
+if TYPE_CHECKING:
+    import duckdb
 
 T = TypeVar("T")
 log = logging.getLogger("parley.analytics")

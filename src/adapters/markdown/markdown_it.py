@@ -1,18 +1,25 @@
 """The MarkdownRenderer port on markdown-it-py: CommonMark with tables and strikethrough, raw HTML off (any HTML in
 the source is escaped and shows as text), and markdown-it's link check (javascript:, vbscript:, file: and
-non-image data: links are not made into links). Plain text is the same token stream written as text."""
+non-image data: links are not made into links). Plain text is the same token stream written as text.
+markdown-it loads on the first announcement rendered, not with the API."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 
 class MarkdownItRenderer:
-    def __init__(self) -> None:
-        self._md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
+    @functools.cached_property
+    def _md(self) -> MarkdownIt:
+        from markdown_it import MarkdownIt
+
+        return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
             ["table", "strikethrough"]
         )
 

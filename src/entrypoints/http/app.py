@@ -36,7 +36,6 @@ from entrypoints.http.rate_limits import RateLimits, add_rate_limit_headers
 from entrypoints.http.shutdown import Drain, drain_on_signals
 from entrypoints.http.unsubscribe import unsubscribe
 from entrypoints.logging import configure_logging
-from entrypoints.observability.sentry import report_errors
 from entrypoints.observability.tracing import configure_tracing, shutdown_tracing, traced_app
 from entrypoints.settings import Settings
 from entrypoints.web.routes import web_routes, web_state_of
@@ -185,9 +184,12 @@ def _shared_overrides(container: Container) -> dict[str, Any]:
 def create_app(container: Container, *, run_jobs_in_process: bool | None = None) -> Any:
     litestar = create_litestar(container, run_jobs_in_process=run_jobs_in_process)
     registry = litestar.state.metrics_registry
-    return traced_app(
-        report_errors(RequestContextMiddleware(CoalescingMiddleware(litestar), HttpMetrics(registry)), container)
-    )
+    app: Any = RequestContextMiddleware(CoalescingMiddleware(litestar), HttpMetrics(registry))
+    if container.settings.sentry_dsn:  # the Sentry SDK (about 20 MiB resident) is imported only to report errors
+        from entrypoints.observability.sentry import report_errors
+
+        app = report_errors(app, container)
+    return traced_app(app)
 
 
 def asgi() -> Any:

@@ -1,5 +1,5 @@
 """Error reports to Sentry, or anything that speaks its protocol (GlitchTip, a self-hosted Sentry): on when
-SENTRY_DSN is set, off (nothing initialised, nothing wrapped) when it is not.
+SENTRY_DSN is set, off (the SDK not even imported, nothing wrapped) when it is not.
 
 What is reported: every log record at ERROR that carries an exception, which is what a 500 (`http.unhandled_error`,
 with the request's id) and a failed job (Dramatiq's "Failed to process message", with the traceback) log. Error

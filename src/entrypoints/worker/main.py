@@ -11,7 +11,6 @@ from dramatiq import Worker
 
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.logging import configure_logging
-from entrypoints.observability.sentry import init_sentry
 from entrypoints.observability.tracing import configure_tracing, shutdown_tracing
 from entrypoints.settings import Settings
 from entrypoints.worker.actors import JobRuntime, declare_actors
@@ -60,7 +59,10 @@ def run_worker(settings: Settings, threads: int = 4) -> None:
             "parley worker needs PARLEY_BROKER_URL (amqp://... or redis://...); "
             "the embedded default runs jobs inside `parley serve`."
         )
-    init_sentry(settings, "worker")
+    if settings.sentry_dsn:  # the Sentry SDK is imported only to report errors
+        from entrypoints.observability.sentry import init_sentry
+
+        init_sentry(settings, "worker")
     try:
         asyncio.run(_main(settings, threads))
     finally:
