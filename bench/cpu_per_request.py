@@ -7,12 +7,16 @@ Set-up as run.py's (servers.py): the mock upstream, and per tree a database, a R
 trees in turn (ABBA...), each round a fresh pro user sending streamed (or, with --plain, non-streamed) chats,
 CONCURRENCY at a time (default 1), for SECONDS; per tree the median over rounds of the server's CPU seconds
 (utime + stime, all threads) over the replies, and the p50 TTFT and latency (not minus the direct figure: compare
-the columns only). A round with failed requests is printed with its failures. Two trees at most: each
+the columns only). A round with failed requests is printed with its failures. `--counts` also prints, per tree,
+the median over rounds of what a request costs the services: Redis commands (INFO commandstats; the other
+server idles meanwhile, so its background loops add a little) and PostgreSQL transactions and rows written
+(pg_stat_database of the tree's database, read once its statistics are flushed): counts, not timings, so
+they do not move with the machine. Two trees at most: each
 server holds up to 40 database connections (servers.py) and PostgreSQL's max_connections is 100; a third
 server's chats fail with 503 once the connections run out.
 
     .venv/bin/python bench/cpu_per_request.py BASELINE_SRC [CURRENT_SRC] [--rounds 6] [--seconds 3]
-                                              [--concurrency 1] [--plain] [--pace]
+                                              [--concurrency 1] [--plain] [--pace] [--counts]
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+import asyncpg
 import httpx
 from loadgen import Target, run_load
 from redis.asyncio import Redis
 from servers import (
+    PG_DSN,
     REDIS_URL,
     Side,
     build,
@@ -48,6 +54,26 @@ from servers import (
 UPSTREAM = Path(__file__).resolve().parent / "upstream.py"
 MAX_REQUESTS = 7000
 """A round's cap: a pro quota holds about 8,000 replies (run.py)."""
+STATS_FLUSH_SECONDS = 1.2
+"""PostgreSQL's backends report their statistics at most once a second: a round's counts are read after this."""
+COUNTED = ("redis commands", "pg transactions", "pg rows written")
+
+
+async def service_counts(redis: Redis, side: Side) -> tuple[int, int, int]:
+    """Redis commands run so far (all clients), and the side's database's transactions and rows written."""
+    stats = await redis.info("commandstats")
+    commands = sum(int(entry["calls"]) for entry in stats.values())
+    connection = await asyncpg.connect(PG_DSN.format(db="postgres"))
+    try:
+        row = await connection.fetchrow(
+            "SELECT xact_commit + xact_rollback AS transactions, tup_inserted + tup_updated + tup_deleted AS rows"
+            " FROM pg_stat_database WHERE datname = $1",
+            side.db,
+        )
+    finally:
+        await connection.close()
+    assert row is not None
+    return commands, int(row["transactions"]), int(row["rows"])
 
 
 def target(side: Side, user: str, *, stream: bool) -> Target:
@@ -86,8 +112,12 @@ async def main(args: argparse.Namespace) -> None:
                 target(side, "warmup", stream=True), concurrency=1, duration=2, warmup=0, max_requests=MAX_REQUESTS
             )
         rounds: dict[str, list[tuple[float, float, float]]] = {side.name: [] for side in sides}
+        counts: dict[str, list[tuple[float, ...]]] = {side.name: [] for side in sides}
         for turn in range(args.rounds):
             for side in sides if turn % 2 == 0 else sides[::-1]:
+                if args.counts:
+                    await asyncio.sleep(STATS_FLUSH_SECONDS)
+                    counted = await service_counts(redis, side)
                 before = cpu_seconds(side.pid)
                 load = await run_load(
                     target(side, f"round{turn}", stream=not args.plain),
@@ -100,11 +130,21 @@ async def main(args: argparse.Namespace) -> None:
                 if load["failures"]:
                     print(f"{side.src} round {turn}: {load['total_ok']} ok, failures {load['failures']}")
                 rounds[side.name].append((cpu_ms, load["ttft_ms"]["p50"] or 0.0, load["latency_ms"]["p50"] or 0.0))
+                if args.counts:
+                    await asyncio.sleep(STATS_FLUSH_SECONDS)
+                    after = await service_counts(redis, side)
+                    replies = max(1, load["total_ok"])
+                    counts[side.name].append(tuple((b - a) / replies for a, b in zip(counted, after, strict=True)))
         print(f"{'tree':<50} {'CPU ms/request':>15} {'TTFT p50':>9} {'latency p50':>12}  rounds (CPU ms)")
         for side in sides:
             cpu, ttft, latency = (statistics.median(values) for values in zip(*rounds[side.name], strict=True))
             each = " ".join(f"{r[0]:.3f}" for r in rounds[side.name])
             print(f"{side.src!s:<50} {cpu:>15.3f} {ttft:>9.3f} {latency:>12.3f}  {each}")
+        if args.counts:
+            print(f"\n{'per request (median over rounds)':<50} " + " ".join(f"{name:>16}" for name in COUNTED))
+            for side in sides:
+                medians = (statistics.median(values) for values in zip(*counts[side.name], strict=True))
+                print(f"{side.src!s:<50} " + " ".join(f"{value:>16.2f}" for value in medians))
     finally:
         await stop(upstream)
         for side in sides:
@@ -121,6 +161,7 @@ def cli() -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="chats in flight at once")
     parser.add_argument("--plain", action="store_true", help="non-streamed chats")
     parser.add_argument("--pace", action="store_true", help="the upstream pausing 2 ms between tokens")
+    parser.add_argument("--counts", action="store_true", help="also Redis commands and PostgreSQL work a request")
     args = parser.parse_args()
     if len(args.trees) > 2:
         parser.error("two trees at most (PostgreSQL's connections hold two servers' pools)")
