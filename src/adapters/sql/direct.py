@@ -4,8 +4,11 @@ PostgreSQL, the one way those two send a statement straight to asyncpg (`KeptCon
 
 Checking a connection out of SQLAlchemy's pool and back in costs more CPU than the statement it runs (about
 0.18 ms a call on a 2-core VM, against 0.16 ms for the statement itself, measured with the principal lookup),
-so up to `keep` connections wait here between calls instead: three quarters of the pool, at most 16 (a chat
-request makes three such calls, so at 32 concurrent requests a dozen or so are in one at any moment). They are
+so up to `keep` connections wait here between calls instead: three quarters of the pool (the rest is for units
+of work). A chat request makes three such calls, and on a busy event loop a call holds its connection until the
+loop comes back to it, so at 32 concurrent streams most requests are in one at any moment: a cap of 16 sent the
+calls beyond it through the pool, which cost 6-7% of the server's CPU a reply (bench/cpu_per_request.py at
+c=32, two runs of eight rounds). No more are kept than calls ever overlapped. They are
 in autocommit (each statement commits on its own: these are single statements), count against the pool's
 size, and are closed by `aclose`. A connection goes back only if nothing went wrong on it that could leave it
 in doubt: one that SQLAlchemy or the chat store invalidated (a connection failure), or whose call was
@@ -33,15 +36,12 @@ CONNECTION_FAILURES = (
 )
 """Driver errors after which the connection is not fit to go back to the pool."""
 
-MAX_KEPT = 16
-"""At most this many kept, and never more than three quarters of the pool (units of work need the rest)."""
-
 
 class KeptConnections:
     def __init__(self, engine: AsyncEngine, keep: int | None = None) -> None:
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         size = getattr(engine.pool, "size", None)
-        self._keep = keep if keep is not None else max(1, min(MAX_KEPT, size() * 3 // 4 if callable(size) else 1))
+        self._keep = keep if keep is not None else max(1, size() * 3 // 4 if callable(size) else 1)
         self._kept: list[AsyncConnection] = []
         self.dialect_name = engine.dialect.name
 
