@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from adapters.analytics.archive import LocalParquetArchive
+from adapters.analytics.archive import DuckDbLimits, LocalParquetArchive
 from adapters.analytics.duckdb_queries import DuckDbAnalyticsQueries
 from adapters.analytics.schema import columns, connect, relation_name
 from adapters.analytics.warehouse import ParquetWarehouse
@@ -156,10 +156,9 @@ def warehouse(directory: Path, threads: int) -> ParquetWarehouse:
     database = InMemoryDatabase()
     return ParquetWarehouse(
         lambda: InMemoryUnitOfWork(database),
-        LocalParquetArchive(directory),
+        LocalParquetArchive(directory, DuckDbLimits(memory_limit="1GB")),
         late=LATE,
         tail_seconds=3600,
-        memory_limit="1GB",
         threads=threads,
     )
 

@@ -374,7 +374,6 @@ def _analytics(
             archive,
             late=timedelta(seconds=settings.analytics_late_seconds),
             tail_seconds=settings.analytics_tail_cache_seconds,
-            memory_limit=settings.analytics_memory_limit,
             threads=settings.analytics_threads,
         )
 

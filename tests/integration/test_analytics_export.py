@@ -18,7 +18,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.analytics.archive import LocalParquetArchive, ParquetArchive, S3ParquetArchive, s3_filesystem
+from adapters.analytics.archive import (
+    DuckDbLimits,
+    LocalParquetArchive,
+    ParquetArchive,
+    S3ParquetArchive,
+    s3_filesystem,
+)
 from adapters.analytics.schema import relation_name
 from adapters.analytics.warehouse import ParquetWarehouse
 from adapters.memory.clock import FrozenClock
@@ -87,12 +93,10 @@ def build(
 ) -> Stack:
     sessions = create_session_factory(engine)
     uow_factory = lambda: SqlUnitOfWork(sessions)  # noqa: E731
-    archive = archive or LocalParquetArchive(directory)
+    archive = archive or LocalParquetArchive(directory, DuckDbLimits(memory_limit="256MB"))
     lock = lock or make_lock(engine)
     # Small pages, so that every day and tail here is read over several of them.
-    warehouse = ParquetWarehouse(
-        uow_factory, archive, late=LATE, tail_seconds=0, memory_limit="256MB", threads=1, page_size=PAGE
-    )
+    warehouse = ParquetWarehouse(uow_factory, archive, late=LATE, tail_seconds=0, threads=1, page_size=PAGE)
     export = ExportFacts(uow_factory, archive, lock, clock, late=LATE, on_exported=warehouse.invalidate, page_size=PAGE)
     purge = PurgeExportedFacts(uow_factory, clock, retention_days=7, late=LATE)
     return Stack(
@@ -270,7 +274,13 @@ async def test_the_container_reads_analytics_through_the_warehouse_on_sql_and_th
     from entrypoints.bootstrap import bootstrap
     from entrypoints.settings import Settings
 
-    settings = Settings(var_dir=tmp_path, database_url=database_url, secret_key="k" * 48, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(
+        var_dir=tmp_path,
+        database_url=database_url,
+        secret_key="k" * 48,
+        analytics_memory_limit="64MB",
+        _env_file=None,  # type: ignore[call-arg]
+    )
     on_sql = bootstrap(settings)
     memory = InMemoryDatabase()
     in_memory = bootstrap(settings, uow_factory=lambda: InMemoryUnitOfWork(memory))
@@ -287,6 +297,12 @@ async def test_the_container_reads_analytics_through_the_warehouse_on_sql_and_th
             lambda connection: connection.execute("SELECT count(*) FROM user_signed_up").fetchone()
         )
         assert counts == (1,) and as_of == NOON_DAY3
+        limits, _ = await on_sql.fact_views.run(
+            lambda connection: connection.execute(
+                "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+            ).fetchone()
+        )
+        assert limits == ("61.0 MiB", str(tmp_path / "tmp" / "duckdb"))  # 64 MB, spilling under var/tmp
     finally:
         await on_sql.aclose()
         await in_memory.aclose()

@@ -19,7 +19,7 @@ from uuid import UUID
 import duckdb
 import pytest
 
-from adapters.analytics.archive import LocalParquetArchive
+from adapters.analytics.archive import DuckDbLimits, LocalParquetArchive
 from adapters.analytics.duckdb_queries import DuckDbAnalyticsQueries
 from adapters.analytics.schema import connect, load_facts
 from adapters.analytics.warehouse import ParquetWarehouse
@@ -199,10 +199,10 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     rng = random.Random(20260126)
     database = InMemoryDatabase()
     clock = FrozenClock(NOW)
-    archive = LocalParquetArchive(tmp_path / "analytics")
+    archive = LocalParquetArchive(tmp_path / "analytics", DuckDbLimits(memory_limit="256MB"))
     factory = lambda: InMemoryUnitOfWork(database)  # noqa: E731
     # The tail is read again when the test records facts or the export runs (invalidate), not at every query.
-    warehouse = ParquetWarehouse(factory, archive, late=LATE, tail_seconds=3600, memory_limit="256MB", threads=1)
+    warehouse = ParquetWarehouse(factory, archive, late=LATE, tail_seconds=3600, threads=1)
     export = ExportFacts(factory, archive, InProcessRunLock(), clock, late=LATE, on_exported=warehouse.invalidate)
     built = Setup(database, clock, archive, warehouse, export, [])
     users = [UUID(int=n + 1) for n in range(60)]

@@ -64,9 +64,9 @@ def fact_from_values(kind: FactKind, values: Sequence[Any]) -> Fact:
 
 @dataclass(frozen=True)
 class DuckDbLimits:
-    """What the archive's DuckDB may use: `memory_limit` for the export's connection (None: DuckDB's own
-    default, 80% of RAM), and where every connection of the archive spills beyond it (None: `.tmp` in the
-    working directory)."""
+    """What every DuckDB connection of the archive may use (the export's and the warehouse's): `memory_limit`
+    (None: DuckDB's own default, 80% of RAM), and where it spills beyond that (None: `.tmp` in the working
+    directory)."""
 
     memory_limit: str | None = None
     temp_directory: Path | None = None
@@ -86,11 +86,8 @@ class ParquetArchive(ABC):
     @functools.cached_property
     def _connection(self) -> duckdb.DuckDBPyConnection:
         """Opened on first use (a DuckDB connection holds some 35 MB); what the export stages a day in and
-        writes the files and rollups with, within the limits' memory (beyond it DuckDB spills)."""
-        connection = self.connect()
-        if self._limits.memory_limit is not None:
-            connection.execute(f"SET memory_limit = {_quote(self._limits.memory_limit)}")
-        return connection
+        writes the files and rollups with."""
+        return self.connect()
 
     # --- layout ------------------------------------------------------------------------------
     def kind_root(self, kind: FactKind) -> str:
@@ -116,8 +113,11 @@ class ParquetArchive(ABC):
         return f"{self.rollup_root(name)}/{self._partition_key(name)}=*/*.parquet"
 
     def connect(self) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection (UTC) that can read and write this archive's paths."""
+        """A DuckDB connection (UTC) that can read and write this archive's paths, within the limits' memory
+        (beyond it DuckDB spills)."""
         connection = connect()
+        if self._limits.memory_limit is not None:
+            connection.execute(f"SET memory_limit = {_quote(self._limits.memory_limit)}")
         spill = self._limits.temp_directory
         if spill is not None:  # else DuckDB spills to `.tmp` in the working directory
             spill.mkdir(parents=True, exist_ok=True)  # DuckDB makes the last folder only

@@ -74,7 +74,6 @@ class ParquetWarehouse:
         *,
         late: timedelta,
         tail_seconds: float = 2.0,
-        memory_limit: str = "1GB",
         threads: int = 2,
         page_size: int = PAGE_SIZE,
     ) -> None:
@@ -83,7 +82,6 @@ class ParquetWarehouse:
         self._archive = archive
         self._late = late
         self._tail_seconds = tail_seconds
-        self._memory_limit = memory_limit.replace("'", "")
         self._threads = int(threads)
         self._tail: _Tail | None = None
         self._fresh_until = 0.0
@@ -92,9 +90,8 @@ class ParquetWarehouse:
     @functools.cached_property
     def _connection(self) -> duckdb.DuckDBPyConnection:
         """Opened on first use: a DuckDB connection holds some 35 MB, which an API process that never answers an
-        analytics question should not carry."""
+        analytics question should not carry. Its memory cap and spill folder are the archive's (DuckDbLimits)."""
         connection = self._archive.connect()
-        connection.execute(f"SET memory_limit = '{self._memory_limit}'")
         connection.execute(f"SET threads = {self._threads}")
         connection.execute("SET parquet_metadata_cache = true")
         connection.execute("SET preserve_insertion_order = false")  # every query orders what it returns
