@@ -23,19 +23,17 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 
 from adapters.llm.demo_embeddings import demo_embedding
-from tests.support.accounts import bearer, verified_access_token
+from tests.support.accounts import bearer, verified_api_key
 from tests.support.fake_openai import FakeOpenAi, Scenario, fake_embedding
-from tests.support.server import Mailbox, ServerProcess, running_server
+from tests.support.server import ServerProcess, running_server
 
 litellm.telemetry = False
 QUESTION = "Say hello to the client libraries"
 
 
 @pytest.fixture(scope="module")
-def api_key(server: ServerProcess, mailbox: Mailbox) -> str:
-    with httpx.Client(base_url=server.url, timeout=10.0) as client:
-        token = verified_access_token(client, mailbox)
-        return str(client.post("/api/keys", json={"name": "libraries"}, headers=bearer(token)).json()["key"])
+def api_key(server: ServerProcess) -> str:
+    return verified_api_key(server, "libraries")
 
 
 def usage_of(server: ServerProcess, key: str) -> dict[str, dict[str, int]]:
@@ -105,10 +103,7 @@ def openai_server(tmp_path_factory: pytest.TempPathFactory, fake_openai_server: 
 
 @pytest.fixture(scope="module")
 def openai_key(openai_server: ServerProcess) -> str:
-    mailbox = Mailbox(openai_server.workdir / "var" / "mail")
-    with httpx.Client(base_url=openai_server.url, timeout=10.0) as client:
-        token = verified_access_token(client, mailbox)
-        return str(client.post("/api/keys", json={"name": "lc"}, headers=bearer(token)).json()["key"])
+    return verified_api_key(openai_server, "lc")
 
 
 def test_langchain_embeddings_reach_openai_through_parley(

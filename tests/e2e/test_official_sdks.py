@@ -19,10 +19,10 @@ import openai
 import pytest
 
 from domain.conversation.tokens import estimate_tokens
-from tests.support.accounts import bearer, verified_access_token
+from tests.support.accounts import bearer, verified_api_key
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_openai import FakeOpenAi, FakeUpstream, Scenario
-from tests.support.server import Mailbox, ServerProcess, running_server
+from tests.support.server import ServerProcess, running_server
 
 MODELS = {"gpt-4o-mini": "openai", "claude-haiku-4-5": "anthropic"}
 """Each provider's first model, so the free plan may use both."""
@@ -69,10 +69,7 @@ def gateway_server(
 
 @pytest.fixture(scope="module")
 def api_key(gateway_server: ServerProcess) -> str:
-    mailbox = Mailbox(gateway_server.workdir / "var" / "mail")
-    with httpx.Client(base_url=gateway_server.url, timeout=10.0) as client:
-        token = verified_access_token(client, mailbox)
-        return str(client.post("/api/keys", json={"name": "sdks"}, headers=bearer(token)).json()["key"])
+    return verified_api_key(gateway_server, "sdks")
 
 
 @pytest.fixture

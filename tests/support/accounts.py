@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 
-from tests.support.server import Mailbox, link_token
+from tests.support.server import Mailbox, ServerProcess, link_token
 
 PASSWORD = "correct horse battery staple"
 
@@ -31,3 +31,13 @@ def verified_access_token(client: httpx.Client, mailbox: Mailbox, email: str | N
     response = client.post("/api/auth/signin", json={"email": email, "password": PASSWORD})
     assert response.status_code == 200
     return str(response.json()["access_token"])
+
+
+def verified_api_key(server: ServerProcess, name: str) -> str:
+    """A new verified user's API key named `name` on `server` (its mailbox under ./var/mail)."""
+    mailbox = Mailbox(server.workdir / "var" / "mail")
+    with httpx.Client(base_url=server.url, timeout=10.0) as client:
+        token = verified_access_token(client, mailbox)
+        response = client.post("/api/keys", json={"name": name}, headers=bearer(token))
+        assert response.status_code == 201, response.text
+        return str(response.json()["key"])
