@@ -111,12 +111,13 @@ async def main(args: argparse.Namespace) -> None:
             await run_load(
                 target(side, "warmup", stream=True), concurrency=1, duration=2, warmup=0, max_requests=MAX_REQUESTS
             )
+        if args.counts:  # the warm-ups' statistics reach pg_stat_database before the first round's are read
+            await asyncio.sleep(STATS_FLUSH_SECONDS)
         rounds: dict[str, list[tuple[float, float, float]]] = {side.name: [] for side in sides}
         counts: dict[str, list[tuple[float, ...]]] = {side.name: [] for side in sides}
         for turn in range(args.rounds):
             for side in sides if turn % 2 == 0 else sides[::-1]:
-                if args.counts:
-                    await asyncio.sleep(STATS_FLUSH_SECONDS)
+                if args.counts:  # flushed: after the warm-ups, and after this side's previous round
                     counted = await service_counts(redis, side)
                 before = cpu_seconds(side.pid)
                 load = await run_load(

@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -38,7 +38,6 @@ from adapters.sql.migrations import upgrade
 from adapters.sql.principals import SqlPrincipalLookup
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from application.shared.facts import Fact, FactKind, fact_id
-from domain.billing.model import Subscription, SubscriptionStatus
 from domain.conversation.model import Conversation, Message, Role, Usage
 from domain.conversation.ports import UsageRecord
 from domain.identity.model import ApiKey, User
@@ -54,7 +53,8 @@ UowFactory = Callable[[], SqlUnitOfWork]
 
 
 async def seed(uow_factory: UowFactory) -> User:
-    """One pro user with an API key and an active subscription, as the chat benchmark's users are."""
+    """One pro user with an API key (the subscription behind the plan is read once and cached by the server, so
+    the chat path sends no query for it)."""
     now = datetime.now(UTC)
     user = User(
         id=new_id(),
@@ -66,23 +66,9 @@ async def seed(uow_factory: UowFactory) -> User:
         created_at=now,
     )
     key = ApiKey(id=new_id(), user_id=user.id, name="bench", prefix="pk_bench", key_hash=KEY_HASH, created_at=now)
-    subscription = Subscription(
-        id=new_id(),
-        user_id=user.id,
-        plan=PLAN,
-        status=SubscriptionStatus.ACTIVE,
-        gateway="local",
-        current_period_start=now,
-        current_period_end=now + timedelta(days=30),
-        created_at=now,
-        updated_at=now,
-    )
     async with uow_factory() as uow:
         await uow.users.add(user)
         await uow.api_keys.add(key)
-        await uow.commit()
-    async with uow_factory() as uow:
-        await uow.subscriptions.add(subscription)
         await uow.commit()
     return user
 
