@@ -26,6 +26,7 @@ from adapters.sql.engine import create_engine
 from adapters.sql.tables import analytics_facts
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from application.conversation.chat_store import ChatStore
+from application.conversation.crossings import Crossing
 from application.conversation.dto import ReplyFinished
 from application.conversation.ports import ConversationUnitOfWork
 from application.conversation.quota import QuotaGate
@@ -229,6 +230,71 @@ async def test_a_reply_whose_outbox_message_cannot_be_stored_stores_nothing(stor
         assert [m.id for m in await uow.messages.list_for_conversation(conversation.id)][-1] == first.id
         assert await uow.usage.total_for_period(ada.id, PERIOD) == first.usage.total_tokens
         assert await uow.outbox.get(fresh.id) is None
+
+
+# --- what a reply causes, decided on the durable period total -------------------------------------------
+
+
+def candidates(record: UsageRecord, threshold_mark: int, overage_mark: int) -> list[Crossing]:
+    """A threshold message that fires on reaching `threshold_mark`, and overage metered from `overage_mark`."""
+    notice = OutboxMessage(topic=topics.QUOTA_THRESHOLD, payload={"threshold": 80}, created_at=T0)
+    overage = OutboxMessage(topic=topics.OVERAGE, payload={"tokens": 0, "usage_id": str(record.id)}, created_at=T0)
+    return [Crossing(notice, threshold_mark), Crossing(overage, overage_mark, metered=True)]
+
+
+async def caused(store: Store, crossings: list[list[Crossing]]) -> list[OutboxMessage]:
+    """Of the candidates, the messages stored, in the candidates' order."""
+    async with store.uow() as uow:
+        found = [await uow.outbox.get(c.message.id) for each in crossings for c in each]
+    return [m for m in found if m is not None]
+
+
+async def test_a_reply_causes_a_crossing_when_it_reaches_the_mark_and_is_metered_past_it(store: Store) -> None:
+    ada = await store.user()
+    spent = [70, 20, 20, 5]  # the period's total: 70, 90 (reaches 80), 110 (10 past 100), 115 (5 more)
+    records = [UsageRecordFactory.build(user_id=ada.id, usage=Usage(tokens, 0)) for tokens in spent]
+    crossings = [candidates(record, threshold_mark=80, overage_mark=101) for record in records]
+
+    for record, each in zip(records, crossings, strict=True):
+        await store.chat.record_reply(None, record, crossings=each)
+
+    stored = await caused(store, crossings)
+    assert [(m.topic, m.payload.get("tokens")) for m in stored] == [
+        (topics.QUOTA_THRESHOLD, None),
+        (topics.OVERAGE, 10),
+        (topics.OVERAGE, 5),
+    ]
+    assert stored[0].id == crossings[1][0].message.id  # the reply that took the total to 80 and past it
+    assert stored[1].payload["usage_id"] == str(records[2].id)
+
+
+async def test_concurrent_replies_of_one_user_cross_a_mark_once_and_meter_every_token_past_it(store: Store) -> None:
+    ada = await store.user()
+    records = [UsageRecordFactory.build(user_id=ada.id, usage=Usage(7, 3)) for _ in range(20)]  # 200 in all
+    crossings = [candidates(record, threshold_mark=95, overage_mark=101) for record in records]
+
+    await asyncio.gather(
+        *(store.chat.record_reply(None, r, crossings=c) for r, c in zip(records, crossings, strict=True))
+    )
+
+    stored = await caused(store, crossings)
+    assert len([m for m in stored if m.topic == topics.QUOTA_THRESHOLD]) == 1
+    assert sum(m.payload["tokens"] for m in stored if m.topic == topics.OVERAGE) == 100  # 200 - the first 100
+    async with store.uow() as uow:
+        assert await uow.usage.total_for_period(ada.id, PERIOD) == 200
+
+
+async def test_a_cached_reply_causes_no_crossing(store: Store) -> None:
+    ada = await store.user()
+    conversation = await store.conversation(ada)
+    await store.chat.record_reply(None, UsageRecordFactory.build(user_id=ada.id, usage=Usage(100, 0)))
+    reply = MessageFactory.reply_in(conversation, usage=Usage(40, 4), cached=True)
+    record = UsageRecordFactory.of(reply)
+    crossing = candidates(record, threshold_mark=1, overage_mark=1)
+
+    await store.chat.record_reply(reply, record, crossings=crossing)
+
+    assert await caused(store, [crossing]) == []
 
 
 def replied_fact(record: UsageRecord, **changes: object) -> Fact:

@@ -414,6 +414,7 @@ async def test_a_grant_raises_the_limit_of_its_period_at_once_and_counts_once(le
     balance = await ledger.balance(user, period)
     assert (balance.limit, balance.granted, balance.remaining) == (1400, 400, 500)
     held = await ledger.reserve(user, period, 500)
+    assert held.granted == 400  # what the reply's overage and thresholds are measured against
     with pytest.raises(QuotaExceeded):
         await ledger.reserve(user, period, 1)
     settlement = await ledger.settle(held, 500)

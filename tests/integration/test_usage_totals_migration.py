@@ -1,6 +1,7 @@
-"""The usage totals migration (5f1c2a9e0b71) fills the totals from the usage records already stored, so the usage
-page and the quota read the same after the upgrade as before it: cached replies count as requests, not tokens;
-days are UTC days; periods and users stay apart."""
+"""The usage totals migration (5f1c2a9e0b71) fills the totals from the usage records already stored, and the
+period totals migration (a6c3e9f1d2b8) each period's total from those, so the usage page and the quota read the
+same after the upgrade as before it: cached replies count as requests, not tokens; days are UTC days; periods
+and users stay apart."""
 
 from __future__ import annotations
 

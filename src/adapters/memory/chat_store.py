@@ -12,10 +12,12 @@ from adapters.memory.conversation import (
     InMemoryMessageRepository,
     add_usage,
     count_message,
+    period_total,
 )
 from adapters.memory.database import InMemoryDatabase, Transaction
 from adapters.memory.facts import InMemoryFactLog
 from application.conversation.chat_store import LoadedTurn
+from application.conversation.crossings import Crossing, fired
 from application.shared.facts import Fact
 from application.shared.ports import OutboxMessage
 from domain.conversation.model import Conversation, Message
@@ -50,11 +52,15 @@ class InMemoryChatStore:
         usage: UsageRecord,
         outbox: Sequence[OutboxMessage] = (),
         facts: Sequence[Fact] = (),
+        crossings: Sequence[Crossing] = (),
     ) -> None:
         tx = Transaction(self._db)
         if message is not None:
             tx.insert("messages", message.id, message)
             count_message(tx, message.conversation_id, message.created_at)
+        if crossings and not usage.cached:  # nothing is awaited from here to the commit: no record comes between
+            before = period_total(tx, usage.user_id, usage.period_start)
+            outbox = [*outbox, *fired(crossings, before, before + usage.usage.total_tokens)]
         add_usage(tx, usage)
         for outbox_message in outbox:
             tx.insert("outbox", outbox_message.id, outbox_message)

@@ -40,6 +40,11 @@ def add_usage(tx: Transaction, record: UsageRecord) -> None:
         tx.increment(DAY_TOTALS, (record.user_id, record.period_start, day), lambda: [0], add_tokens)
 
 
+def period_total(tx: Transaction, user_id: UUID, period_start: datetime) -> int:
+    """The user's uncached tokens in the period (the sum of its model totals)."""
+    return sum(row[1] + row[2] for key, row in tx.items(MODEL_TOTALS) if key[:2] == (user_id, period_start))
+
+
 def count_message(tx: Transaction, conversation_id: UUID, at: datetime) -> None:
     """One more message in the conversation, at commit; its `updated_at` moves to the message's time."""
 
@@ -97,7 +102,7 @@ class InMemoryUsageRepository(TableView):
         add_usage(self._tx, record)
 
     async def total_for_period(self, user_id: UUID, period_start: datetime) -> int:
-        return sum(m.prompt_tokens + m.completion_tokens for m in await self.by_model(user_id, period_start))
+        return period_total(self._tx, user_id, period_start)
 
     async def by_model(self, user_id: UUID, period_start: datetime) -> Sequence[ModelUsage]:
         rows = [(key, row) for key, row in self._tx.items(MODEL_TOTALS) if key[:2] == (user_id, period_start)]

@@ -63,7 +63,13 @@ class InMemoryQuotaLedger:
         counter.purge_expired(now)
         if (counter.used or 0) + counter.reserved + amount > allowance.limit + counter.granted:
             raise QuotaExceeded()
-        reservation = Reservation(id=uuid4().hex, user_id=user_id, period_start=allowance.period_start, amount=amount)
+        reservation = Reservation(
+            id=uuid4().hex,
+            user_id=user_id,
+            period_start=allowance.period_start,
+            amount=amount,
+            granted=counter.granted,
+        )
         counter.holds[reservation.id] = (amount, now + self._hold_ttl)
         return reservation
 

@@ -75,18 +75,19 @@ local function seeded()
 end
 """
 
-# ARGV: limit, amount, reservation id, hold ttl ms. Returns -1 (no counter), 0 (refused) or 1 (held).
+# ARGV: limit, amount, reservation id, hold ttl ms. Returns {-1} (no counter), {0} (refused) or {1, granted} (held).
 RESERVE = (
     PRELUDE
     + """
 if not seeded() then
-  return -1
+  return {-1}
 end
 purge()
 local limit, amount = tonumber(ARGV[1]), tonumber(ARGV[2])
 local values = redis.call('HMGET', counter, 'used', 'reserved', 'granted')
-if tonumber(values[1]) + tonumber(values[2]) + amount > limit + (tonumber(values[3]) or 0) then
-  return 0
+local granted = tonumber(values[3]) or 0
+if tonumber(values[1]) + tonumber(values[2]) + amount > limit + granted then
+  return {0}
 end
 redis.call('HSET', counter, 'hold:' .. ARGV[3], amount)
 redis.call('HINCRBY', counter, 'reserved', amount)
@@ -95,7 +96,7 @@ local ttl = redis.call('PTTL', counter)
 if ttl > 0 then
   redis.call('PEXPIRE', expiries, ttl)
 end
-return 1
+return {1, granted}
 """
 )
 
@@ -189,11 +190,17 @@ class RedisQuotaLedger:
             self._keys(user_id, allowance.period_start),
             [allowance.limit, amount, reservation_id, self._hold_ttl_ms],
         )
-        if outcome == -1:
+        if outcome[0] == -1:
             raise NeedsBaseline()
-        if outcome == 0:
+        if outcome[0] == 0:
             raise QuotaExceeded()
-        return Reservation(id=reservation_id, user_id=user_id, period_start=allowance.period_start, amount=amount)
+        return Reservation(
+            id=reservation_id,
+            user_id=user_id,
+            period_start=allowance.period_start,
+            amount=amount,
+            granted=int(outcome[1]),
+        )
 
     async def seed(self, user_id: UUID, allowance: Allowance, used: int) -> None:
         _require_not_negative(used=used)

@@ -4,8 +4,9 @@
 On PostgreSQL each call is ONE statement sent straight to asyncpg, on a connection from SQLAlchemy's pool kept
 between calls (direct.py, `KeptConnections.fetch`):
 `record_prompt` and `record_reply` are data-modifying CTEs (`WITH m AS (INSERT ...), c AS (UPDATE ...) ...`), so
-the reply, its usage record, the counters, the outbox messages it causes and its analytics facts (inserted
-with ON CONFLICT (id) DO NOTHING) commit together in one round trip,
+the reply, its usage record, the counters, the outbox messages it causes (the crossings among them decided on
+the period's total that the statement's own upsert returns) and its analytics facts (inserted with ON CONFLICT
+(id) DO NOTHING) commit together in one round trip,
 atomic as any single statement (foreign keys are checked at its end); `load_turn` is one SELECT. The SQL is
 written here by hand, values are converted here, and asyncpg prepares each statement once per connection (for
 the errors and the connections' fate, see direct.py).
@@ -37,6 +38,7 @@ from adapters.sql.conversation import (
     day_total_values,
     message_values,
     model_total_values,
+    period_total_values,
     usage_record_values,
 )
 from adapters.sql.direct import DriverStatement, KeptConnections
@@ -45,6 +47,7 @@ from adapters.sql.tables import outbox
 from adapters.sql.transaction import SqlTransaction
 from adapters.telemetry.otel_context import current_traceparent
 from application.conversation.chat_store import LoadedTurn
+from application.conversation.crossings import Crossing, fired
 from application.shared.facts import Fact
 from application.shared.ports import OutboxMessage
 from domain.conversation.model import Conversation, Message, Role, Usage
@@ -105,16 +108,19 @@ class SqlChatStore:
         usage: UsageRecord,
         outbox: Sequence[OutboxMessage] = (),
         facts: Sequence[Fact] = (),
+        crossings: Sequence[Crossing] = (),
     ) -> None:
         if self._direct:
-            await self._record_reply_direct(message, usage, outbox, facts)
+            await self._record_reply_direct(message, usage, outbox, facts, crossings)
             return
         tx = SqlTransaction(self._engine)
         try:
             if message is not None:
                 await SqlMessageRepository(tx).add(message)
                 await count_message(tx, message.conversation_id, message.created_at)
-            await add_usage(tx, usage)
+            total = await add_usage(tx, usage)  # the period's row stays locked until the commit
+            if total is not None:
+                outbox = [*outbox, *fired(crossings, total - usage.usage.total_tokens, total)]
             for outbox_message in outbox:
                 await tx.execute(_ADD_OUTBOX, sql_outbox.new_message_values(outbox_message))
             await _add_facts(tx, facts)
@@ -138,26 +144,31 @@ class SqlChatStore:
     # --- PostgreSQL, straight on asyncpg ---------------------------------------------------------
 
     async def _record_reply_direct(
-        self, message: Message | None, usage: UsageRecord, outbox: Sequence[OutboxMessage], facts: Sequence[Fact]
+        self,
+        message: Message | None,
+        usage: UsageRecord,
+        outbox: Sequence[OutboxMessage],
+        facts: Sequence[Fact],
+        crossings: Sequence[Crossing],
     ) -> None:
-        day = day_total_values(usage)
+        day, period = day_total_values(usage), period_total_values(usage)
         values = _prefixed("u", usage_record_values(usage)) | _prefixed("t", model_total_values(usage))
         if message is not None:
             values |= _prefixed("m", message_values(message))
             values |= {"c_key": message.conversation_id, "c_at": message.created_at}
-        if day is not None:
-            values |= _prefixed("d", day)
+        tokens = False
+        if day is not None and period is not None:  # not a cached reply
+            values |= _prefixed("d", day) | _prefixed("p", period)
+            tokens = True
         if outbox:
-            values |= {
-                "o_id": [m.id for m in outbox],
-                "o_topic": [m.topic for m in outbox],
-                "o_payload": [json.dumps(dict(m.payload)) for m in outbox],
-                "o_created_at": [m.created_at for m in outbox],
-                "o_trace": [current_traceparent()] * len(outbox),
-            }
+            values |= _outbox_arrays("o", outbox)
+        crossed = tokens and bool(crossings)
+        if crossed:
+            values |= _outbox_arrays("x", [c.message for c in crossings])
+            values |= {"x_mark": [c.mark for c in crossings], "x_metered": [c.metered for c in crossings]}
         if facts:
             values |= _fact_arrays(facts)
-        statement = _reply_statement(message is not None, day is not None, bool(outbox), bool(facts))
+        statement = _reply_statement(message is not None, tokens, bool(outbox), bool(facts), crossed)
         await self._connections.fetch(statement, values)
 
 
@@ -166,6 +177,16 @@ async def _add_facts(tx: SqlTransaction, facts: Sequence[Fact]) -> None:
         statement = insert_fact(tx.dialect)
         for fact in facts:
             await tx.execute(statement, fact_values(fact))
+
+
+def _outbox_arrays(prefix: str, messages: Sequence[OutboxMessage]) -> dict[str, Any]:
+    return {
+        f"{prefix}_id": [m.id for m in messages],
+        f"{prefix}_topic": [m.topic for m in messages],
+        f"{prefix}_payload": [json.dumps(dict(m.payload)) for m in messages],
+        f"{prefix}_created_at": [m.created_at for m in messages],
+        f"{prefix}_trace": [current_traceparent()] * len(messages),
+    }
 
 
 def _fact_arrays(facts: Sequence[Fact]) -> dict[str, Any]:
@@ -244,12 +265,34 @@ _DAY_TOTAL = (
     " ON CONFLICT (user_id, period_start, day) DO UPDATE SET"
     " total_tokens = usage_day_totals.total_tokens + excluded.total_tokens"
 )
+_PERIOD_TOTAL = (
+    "INSERT INTO usage_period_totals (user_id, period_start, total_tokens)"
+    " VALUES (:p_user_id, :p_period_start, :p_total_tokens)"
+    " ON CONFLICT (user_id, period_start) DO UPDATE SET"
+    " total_tokens = usage_period_totals.total_tokens + excluded.total_tokens"
+    " RETURNING total_tokens"
+)
 _OUTBOX = (
     "INSERT INTO outbox (id, topic, payload, created_at, attempts, trace_context)"
     " SELECT id, topic, payload::jsonb, created_at, 0, trace_context"
     " FROM unnest(:o_id::uuid[], :o_topic::text[], :o_payload::text[], :o_created_at::timestamptz[],"
     " :o_trace::text[])"
     " AS o (id, topic, payload, created_at, trace_context)"
+)
+# Crossing.fired (application/conversation/crossings.py) in SQL, on the period's total as the upsert `p` left it
+# (its row locked: a concurrent reply of the same user waits, then adds to this total): a metered crossing fires
+# at or past its mark with `tokens` the reply's tokens from the mark on; any other fires when the reply reaches
+# its mark.
+_CROSSINGS = (
+    "INSERT INTO outbox (id, topic, payload, created_at, attempts, trace_context)"
+    " SELECT x.id, x.topic, CASE WHEN x.metered THEN jsonb_set(x.payload::jsonb, '{tokens}',"
+    " to_jsonb(p.total_tokens - GREATEST(p.total_tokens - :p_total_tokens, x.mark - 1)))"
+    " ELSE x.payload::jsonb END, x.created_at, 0, x.trace_context"
+    " FROM unnest(:x_id::uuid[], :x_topic::text[], :x_payload::text[], :x_created_at::timestamptz[],"
+    " :x_trace::text[], :x_mark::bigint[], :x_metered::boolean[])"
+    " AS x (id, topic, payload, created_at, trace_context, mark, metered), p"
+    " WHERE CASE WHEN x.metered THEN p.total_tokens >= x.mark"
+    " ELSE p.total_tokens - :p_total_tokens < x.mark AND x.mark <= p.total_tokens END"
 )
 
 _FACTS = (
@@ -263,14 +306,18 @@ _FACTS_ONLY = DriverStatement(_FACTS)
 
 
 @functools.cache
-def _reply_statement(with_message: bool, with_day: bool, with_outbox: bool, with_facts: bool) -> DriverStatement:
+def _reply_statement(
+    with_message: bool, with_tokens: bool, with_outbox: bool, with_facts: bool, with_crossings: bool
+) -> DriverStatement:
     parts = [("u", _insert("usage_records", "u", _USAGE_COLUMNS)), ("t", _MODEL_TOTAL)]
     if with_message:
         parts += [("m", _insert("messages", "m", _MESSAGE_COLUMNS)), ("c", _COUNT)]
-    if with_day:
-        parts.append(("d", _DAY_TOTAL))
+    if with_tokens:
+        parts += [("d", _DAY_TOTAL), ("p", _PERIOD_TOTAL)]
     if with_outbox:
         parts.append(("o", _OUTBOX))
+    if with_crossings:
+        parts.append(("x", _CROSSINGS))
     if with_facts:
         parts.append(("f", _FACTS))
     return DriverStatement("WITH " + ", ".join(f"{name} AS ({sql})" for name, sql in parts) + " SELECT 1")

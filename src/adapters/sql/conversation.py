@@ -16,14 +16,21 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Executable, Row, Table, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import Insert, Row, Table, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
 
-from adapters.sql.tables import conversations, messages, usage_day_totals, usage_model_totals, usage_records
+from adapters.sql.tables import (
+    conversations,
+    messages,
+    usage_day_totals,
+    usage_model_totals,
+    usage_period_totals,
+    usage_records,
+)
 from adapters.sql.transaction import SqlTransaction
 from domain.conversation.model import Conversation, Message, Role, Usage
 from domain.conversation.ports import DayUsage, ModelUsage, UsageRecord
@@ -173,6 +180,13 @@ def day_total_values(record: UsageRecord) -> dict[str, Any] | None:
     }
 
 
+def period_total_values(record: UsageRecord) -> dict[str, Any] | None:
+    """None for a cached reply: it costs no tokens."""
+    if record.cached:
+        return None
+    return {"user_id": record.user_id, "period_start": record.period_start, "total_tokens": record.usage.total_tokens}
+
+
 def utc_day(moment: datetime) -> str:
     return moment.astimezone(UTC).date().isoformat()
 
@@ -207,7 +221,7 @@ _COUNT_MESSAGE = (
 )
 
 
-def _adding(table: Table, columns: Sequence[str], dialect: str) -> Executable:
+def _adding(table: Table, columns: Sequence[str], dialect: str) -> Insert:
     """INSERT one row of `table`, or add its `columns` to the row that holds its primary key."""
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     keys = [column.name for column in table.primary_key.columns]
@@ -220,14 +234,19 @@ ADD_MODEL_TOTAL = {
     for dialect in ("postgresql", "sqlite")
 }
 ADD_DAY_TOTAL = {dialect: _adding(usage_day_totals, ("total_tokens",), dialect) for dialect in ("postgresql", "sqlite")}
+_ADD_PERIOD_TOTAL = {
+    dialect: _adding(usage_period_totals, ("total_tokens",), dialect).returning(usage_period_totals.c.total_tokens)
+    for dialect in ("postgresql", "sqlite")
+}
 
 _MODEL_TOTALS_OF = (
     usage_model_totals.c.user_id == bindparam("user_id"),
     usage_model_totals.c.period_start == bindparam("period_start"),
 )
-_TOTAL_FOR_PERIOD = select(
-    func.coalesce(func.sum(usage_model_totals.c.prompt_tokens + usage_model_totals.c.completion_tokens), 0)
-).where(*_MODEL_TOTALS_OF)
+_TOTAL_FOR_PERIOD = select(usage_period_totals.c.total_tokens).where(
+    usage_period_totals.c.user_id == bindparam("user_id"),
+    usage_period_totals.c.period_start == bindparam("period_start"),
+)
 _BY_MODEL = (
     select(
         usage_model_totals.c.model,
@@ -248,13 +267,16 @@ _BY_DAY = (
 )
 
 
-async def add_usage(tx: SqlTransaction, record: UsageRecord) -> None:
-    """The record and its user's totals, in the transaction."""
+async def add_usage(tx: SqlTransaction, record: UsageRecord) -> int | None:
+    """The record and its user's totals, in the transaction; the period's total with it (None for a cached
+    reply, which adds no tokens), as its row holds it once this transaction's update has it locked."""
     await tx.execute(_ADD_USAGE_RECORD, usage_record_values(record))
     await tx.execute(ADD_MODEL_TOTAL[tx.dialect], model_total_values(record))
-    day = day_total_values(record)
-    if day is not None:
-        await tx.execute(ADD_DAY_TOTAL[tx.dialect], day)
+    day, period = day_total_values(record), period_total_values(record)
+    if day is None or period is None:  # a cached reply adds no tokens
+        return None
+    await tx.execute(ADD_DAY_TOTAL[tx.dialect], day)
+    return int((await tx.execute(_ADD_PERIOD_TOTAL[tx.dialect], period)).scalar_one())
 
 
 async def count_message(tx: SqlTransaction, conversation_id: UUID, at: datetime) -> None:

@@ -228,6 +228,19 @@ class UsageDayTotalRow(Base):
     total_tokens: Mapped[int] = mapped_column(BigInteger)
 
 
+class UsagePeriodTotalRow(Base):
+    """A user's uncached tokens in one period: the sum of the period's model totals, kept as one row so that the
+    reply's own statement learns the durable total before and after it (what the quota messages a reply
+    causes are decided on, application/conversation/crossings.py), concurrent replies of one user queuing on it."""
+
+    __tablename__ = "usage_period_totals"
+    __table_args__ = (PrimaryKeyConstraint("user_id", "period_start"),)
+
+    user_id: Mapped[UUID] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
+    period_start: Mapped[datetime] = mapped_column(DateTimeUTC)
+    total_tokens: Mapped[int] = mapped_column(BigInteger)
+
+
 class SubscriptionRow(Base):
     __tablename__ = "subscriptions"
     # The renewal scheduler asks for "period ended, oldest first"; a user's newest subscription is the
@@ -435,6 +448,7 @@ messages: Table = metadata.tables["messages"]
 usage_records: Table = metadata.tables["usage_records"]
 usage_model_totals: Table = metadata.tables["usage_model_totals"]
 usage_day_totals: Table = metadata.tables["usage_day_totals"]
+usage_period_totals: Table = metadata.tables["usage_period_totals"]
 subscriptions: Table = metadata.tables["subscriptions"]
 payments: Table = metadata.tables["payments"]
 received_events: Table = metadata.tables["received_events"]

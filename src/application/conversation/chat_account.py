@@ -1,9 +1,10 @@
-"""Accounting for a reply, in this order: settle the quota ledger with the real usage (which says what the
-user has now spent), decide from that which outbox messages the reply causes (a quota threshold crossed,
-overage on a plan that bills it), then record the reply, its usage and those messages in one transaction, so
-the record and the messages it causes are stored together or not at all. A complete reply is then cached.
+"""Accounting for a reply: record the reply, its usage and what it causes in one transaction while the quota
+ledger is settled with the real usage (at the same time: one wait instead of two). What the reply causes
+(a quota threshold crossed, overage on a plan that bills it, crossings.py) is decided by the store on the
+user's durable period total before and after this record, in the record's own transaction: the record and
+the messages it causes are stored together or not at all. A complete reply is then cached.
 
-The ledger has counted the tokens by the time the reply is recorded, so recording is tried again after a
+The ledger counts the tokens whether or not the record is stored at once, so recording is tried again after a
 database blink (recording.py): a reply is stored once at most, and not lost to a blink."""
 
 from __future__ import annotations
@@ -11,19 +12,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from uuid import UUID
 
 from application.conversation.chat_prepare import PreparedTurn
 from application.conversation.chat_store import ChatStore
 from application.conversation.chat_stream import StreamOutcome
+from application.conversation.crossings import Crossing, quota_crossings
 from application.conversation.quota import QuotaGate
 from application.conversation.recording import RECORD_RETRY_DELAYS, record_with_retries
 from application.conversation.response_cache import CachedReply, ResponseCache
 from application.conversation.router import NoProviderAnswered, OpenedStream
-from application.shared import topics
-from application.shared.allowance import Allowance, QuotaStatus
+from application.shared.allowance import QuotaStatus
 from application.shared.facts import Fact, FactKind, fact_id
-from application.shared.ports import OutboxMessage
 from domain.conversation.errors import ProviderUnavailable
 from domain.conversation.model import Message, Role, Usage
 from domain.conversation.ports import UsageRecord
@@ -31,7 +30,6 @@ from domain.shared.clock import Clock
 from domain.shared.ids import new_id
 
 log = logging.getLogger("parley.chat")
-QUOTA_THRESHOLDS = (80, 100)
 
 
 class AccountReply:
@@ -56,13 +54,14 @@ class AccountReply:
         message = _reply(turn, outcome.content, usage, opened.provider, self._clock.now(), cached=False)
         latency_ms = round((self._clock.monotonic() - opened.started_at) * 1000)
         assert turn.reservation is not None
-        quota = await self._quota.settle(turn.reservation, usage.total_tokens, turn.allowance)
         record = _record(turn, message, latency_ms, opened.ttft_ms, opened.failovers, turn.spec.cost_micros(usage))
-        caused = reply_outbox(turn, quota, usage.total_tokens, record.id, message.created_at)
+        user_id, granted = turn.request.user_id, turn.reservation.granted
+        crossings = quota_crossings(user_id, turn.allowance, granted, record.id, message.created_at)
         reason = outcome.reason_for(usage, turn.max_tokens)
         error = ProviderUnavailable.code if outcome.failure is not None else None
         fact = replied_fact(turn, record, reason, error)
-        await self._record_reply(message if message.content else None, record, caused, fact)
+        recording = self._record_reply(message if message.content else None, record, crossings, fact)
+        quota = await self._quota.settle(turn.reservation, usage.total_tokens, turn.allowance, recording=recording)
         complete = outcome.ended and outcome.failure is None and not outcome.stopped
         if complete and message.content:
             await self._cache.put(turn.cache_key, CachedReply(message.content, usage, opened.provider, reason))
@@ -82,10 +81,10 @@ class AccountReply:
         return message, quota
 
     async def _record_reply(
-        self, message: Message | None, record: UsageRecord, caused: Sequence[OutboxMessage], fact: Fact
+        self, message: Message | None, record: UsageRecord, crossings: Sequence[Crossing], fact: Fact
     ) -> None:
         await record_with_retries(
-            lambda: self._store.record_reply(message, record, caused, (fact,)),
+            lambda: self._store.record_reply(message, record, facts=(fact,), crossings=crossings),
             self._retry_delays,
             log=log,
             event="chat.record_retry",
@@ -122,41 +121,6 @@ class AccountReply:
             await self._store.record_facts((fact,))
         except Exception as exc:
             log.warning("chat.fact_not_recorded", extra={"error": type(exc).__name__})
-
-
-def reply_outbox(
-    turn: PreparedTurn, quota: QuotaStatus, spent: int, usage_id: UUID, now: datetime
-) -> Sequence[OutboxMessage]:
-    """Facts billing acts on: crossing 80% or 100% of the period's quota (an email, once per period), and tokens
-    beyond the quota on a plan that bills overage (reported to the payment gateway)."""
-    return quota_outbox(turn.request.user_id, turn.allowance, quota, spent, usage_id, now)
-
-
-def quota_outbox(
-    user: UUID, allowance: Allowance, quota: QuotaStatus, spent: int, usage_id: UUID, now: datetime
-) -> Sequence[OutboxMessage]:
-    """What spending `spent` tokens (already settled into `quota`) causes: see `reply_outbox`."""
-    if quota.limit <= 0:
-        return []
-    before = quota.used - spent
-    crossed = [t for t in QUOTA_THRESHOLDS if before * 100 < t * quota.limit <= quota.used * 100]
-    overage = max(0, quota.used - quota.limit) - max(0, before - quota.limit)
-    user_id = str(user)
-    messages = []
-    if overage and allowance.overage:
-        payload = {"user_id": user_id, "tokens": overage, "usage_id": str(usage_id)}
-        messages.append(OutboxMessage(topic=topics.OVERAGE, payload=payload, created_at=now))
-    for threshold in crossed:
-        payload = {
-            "user_id": user_id,
-            "threshold": threshold,
-            "plan": allowance.plan,
-            "limit": quota.limit,
-            "period_start": allowance.period_start.isoformat(),
-            "period_end": allowance.period_end.isoformat(),
-        }
-        messages.append(OutboxMessage(topic=topics.QUOTA_THRESHOLD, payload=payload, created_at=now))
-    return messages
 
 
 def replied_fact(turn: PreparedTurn, record: UsageRecord, finish_reason: str, error: str | None) -> Fact:

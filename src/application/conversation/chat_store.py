@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
+from application.conversation.crossings import Crossing
 from application.shared.facts import Fact
 from application.shared.ports import OutboxMessage
 from domain.conversation.model import Conversation, Message
@@ -39,11 +40,14 @@ class ChatStore(Protocol):
         usage: UsageRecord,
         outbox: Sequence[OutboxMessage] = (),
         facts: Sequence[Fact] = (),
+        crossings: Sequence[Crossing] = (),
     ) -> None:
         """In one transaction: the assistant's message (None when the reply has no text; the conversation's count
         and `updated_at` move with it), the usage record, the user's usage totals (period, day, model; a cached
-        reply counts as a request, never as tokens), the outbox messages the reply causes and its analytics
-        facts (the message.replied fact; one whose id is recorded already is skipped). All or nothing."""
+        reply counts as a request, never as tokens), the outbox messages the reply causes, those of the
+        `crossings` that fire on the user's period total before and after this record (`Crossing.fired`; of
+        concurrent records, each sees the total the one before it left) and its analytics facts (the
+        message.replied fact; one whose id is recorded already is skipped). All or nothing."""
         ...
 
     async def record_facts(self, facts: Sequence[Fact]) -> None:

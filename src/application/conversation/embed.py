@@ -4,10 +4,10 @@
    plan; an embedding model only (a chat model is refused with 400 naming `model`);
 2. reserve the inputs' token estimate on the quota ledger (the quota error when it does not fit);
 3. ask the model's providers in route order (the next one only when a provider fails with a retryable error);
-4. settle the ledger with the provider's count (the estimate when it reports none) and record a usage record
-   (completion 0; its cost at the model's prompt price) with the outbox messages it causes (a quota threshold
-   crossed, overage), in one transaction (tried again after a database blink, as a reply's record is), so the
-   usage shows in GET /api/usage like a reply's.
+4. settle the ledger with the provider's count (the estimate when it reports none) while a usage record
+   (completion 0; its cost at the model's prompt price) is recorded with the outbox messages it causes (a quota
+   threshold crossed, overage: crossings.py), in one transaction (tried again after a database blink, as a
+   reply's record is), so the usage shows in GET /api/usage like a reply's.
 Every provider failing releases the reservation: nothing is charged."""
 
 from __future__ import annotations
@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from typing import TypeGuard
 from uuid import UUID
 
-from application.conversation.chat_account import quota_outbox
 from application.conversation.chat_store import ChatStore
+from application.conversation.crossings import Crossing, quota_crossings
 from application.conversation.quota import QuotaGate
 from application.conversation.recording import RECORD_RETRY_DELAYS, record_with_retries
 from application.shared.allowance import AllowanceProvider, QuotaStatus
-from application.shared.ports import OutboxMessage
 from domain.conversation.catalogue import ModelCatalogue, ModelSpec
 from domain.conversation.embedding import EmbeddingProvider, EmbeddingRequest, EmbeddingResult, check_inputs
 from domain.conversation.errors import ProviderError, ProviderUnavailable
@@ -87,7 +86,6 @@ class Embed:
             await self._quota.release(reservation)
             raise
         tokens = result.prompt_tokens if result.prompt_tokens is not None else estimate
-        quota = await self._quota.settle(reservation, tokens, allowance)
         now = self._clock.now()
         usage = Usage(prompt_tokens=tokens, completion_tokens=0)
         record = UsageRecord(
@@ -103,19 +101,19 @@ class Embed:
             latency_ms=round((self._clock.monotonic() - started) * 1000),
             cost_micros=spec.cost_micros(usage),
         )
-        caused = quota_outbox(request.user_id, allowance, quota, tokens, record.id, now)
-        await self._record(record, caused)
+        crossings = quota_crossings(request.user_id, allowance, reservation.granted, record.id, now)
+        quota = await self._quota.settle(reservation, tokens, allowance, recording=self._record(record, crossings))
         log.info(
             "embeddings.created",
             extra={"provider": provider, "model": spec.id, "inputs": len(request.inputs), "prompt_tokens": tokens},
         )
         return Embeddings(spec.id, result.vectors, tokens, provider, quota)
 
-    async def _record(self, record: UsageRecord, caused: Sequence[OutboxMessage]) -> None:
-        """The ledger has counted the tokens, so the record is tried again after a database blink, as a chat
-        reply's is (recording.py)."""
+    async def _record(self, record: UsageRecord, crossings: Sequence[Crossing]) -> None:
+        """The ledger counts the tokens, so the record is tried again after a database blink, as a chat reply's
+        is (recording.py)."""
         await record_with_retries(
-            lambda: self._store.record_reply(None, record, caused),
+            lambda: self._store.record_reply(None, record, crossings=crossings),
             self._retry_delays,
             log=log,
             event="embeddings.record_retry",

@@ -26,6 +26,8 @@ class Reservation:
     user_id: UUID
     period_start: datetime
     amount: int
+    granted: int = 0
+    """Tokens the period's grants added to the allowance's limit when the hold was taken."""
 
 
 @dataclass(frozen=True, slots=True)

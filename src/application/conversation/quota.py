@@ -1,18 +1,18 @@
 """The quota ledger as the chat use case needs it: seed a cold counter from the durable usage records,
 and report the quota a user sees after each reply.
 
-Settling happens after the tokens were produced, so a ledger that cannot be reached then must not cost the
-reply its record (the usage record is what billing reads): settling is tried again after a short wait, and
-if the ledger still cannot be reached, the quota is told from the durable totals plus the reply, and the
-reply is recorded as usual. The reply's hold then lapses on its own (the hold TTL), uncounted by the ledger:
-the counter is behind by that reply until it is seeded again from the durable totals (a lost counter is),
-which the warning `quota.settle_failed` says."""
+Settling happens after the tokens were produced, while their usage is recorded (the two at the same time:
+one wait instead of two), so a ledger that cannot be reached then must not cost the reply its record (the
+usage record is what billing reads): settling is tried again after a short wait, and if the ledger still
+cannot be reached, the quota is told from the durable totals once the record is in them. The reply's hold
+then lapses on its own (the hold TTL), uncounted by the ledger: the counter is behind by that reply until it
+is seeded again from the durable totals (a lost counter is), which the warning `quota.settle_failed` says."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from uuid import UUID
 
@@ -53,12 +53,20 @@ class QuotaGate:
             await self._seed(user_id, allowance)
             return await self._ledger.reserve(user_id, ceiling, amount)
 
-    async def settle(self, reservation: Reservation, actual: int, allowance: Allowance) -> QuotaStatus:
-        """The quota after `actual` tokens were spent: the ledger's, else (unreachable) the durable totals'."""
-        settlement = await self._settlement(reservation, actual)
+    async def settle(
+        self, reservation: Reservation, actual: int, allowance: Allowance, *, recording: Awaitable[None]
+    ) -> QuotaStatus:
+        """Settle `actual` tokens on the ledger while `recording` stores their usage record; both run to their
+        end whatever the other does (an error of the recording is raised once the ledger is settled). Then the
+        quota: the ledger's, else (unreachable) the durable totals', the record in them."""
+        settling = asyncio.ensure_future(self._settlement(reservation, actual))
+        try:
+            await recording
+        finally:
+            settlement = await settling
         if settlement is None:
             log.warning("quota.settle_failed", extra={"user_id": str(reservation.user_id), "tokens": actual})
-            return await self._durable_status(reservation.user_id, allowance, actual)
+            return await self._durable_status(reservation.user_id, allowance)
         if not settlement.settled:
             # The hold had lapsed (a reply longer than the hold TTL): the durable record still has the usage.
             log.warning(
@@ -98,10 +106,10 @@ class QuotaGate:
                 await asyncio.sleep(delay)
         return None
 
-    async def _durable_status(self, user_id: UUID, allowance: Allowance, unrecorded: int) -> QuotaStatus:
-        """The quota from the usage records, with `unrecorded` tokens about to be recorded."""
+    async def _durable_status(self, user_id: UUID, allowance: Allowance) -> QuotaStatus:
+        """The quota from the usage records."""
         async with self._uow_factory() as uow:
-            used = await uow.usage.total_for_period(user_id, allowance.period_start) + unrecorded
+            used = await uow.usage.total_for_period(user_id, allowance.period_start)
         granted = sum(grant.tokens for grant in allowance.period_grants)
         return _status(LedgerBalance(allowance.limit + granted, used, 0, granted), allowance)
 

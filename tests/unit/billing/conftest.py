@@ -34,10 +34,13 @@ from application.shared.allowance import Allowance
 from application.shared.jobs import RelayOutbox, RunJob
 from application.shared.ports import OutboxMessage
 from domain.billing.model import Payment, Subscription
+from domain.conversation.model import Usage
+from domain.conversation.ports import UsageRecord
 from domain.identity.model import Role, User
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings
 from tests.factories.billing import START, AccountFactory
+from tests.factories.conversation import UsageRecordFactory
 
 PUBLIC_URL = "https://parley.example.test"
 OVERAGE_CENTS = 50
@@ -136,10 +139,19 @@ class BillingKit:
         return list((await self.list_payments(user_id, limit=100)).items)
 
     async def spend(self, user_id: UUID, tokens: int, period: tuple[datetime, datetime]) -> None:
-        """Tokens a reply used in `period`, settled on the quota ledger as conversation settles them."""
+        """Tokens a reply used in `period`, settled on the quota ledger while their usage is recorded, as
+        conversation settles them."""
         allowance = Allowance("any", 0, period[0], period[1], overage=10**9)
         reservation = await self.quota.reserve(user_id, allowance, tokens)
-        await self.quota.settle(reservation, tokens, allowance)
+        recording = self._record_usage(
+            UsageRecordFactory.build(user_id=user_id, usage=Usage(tokens, 0), period_start=period[0])
+        )
+        await self.quota.settle(reservation, tokens, allowance, recording=recording)
+
+    async def _record_usage(self, record: UsageRecord) -> None:
+        async with self.uow() as uow:
+            await uow.usage.add(record)
+            await uow.commit()
 
     async def outbox(self, message: OutboxMessage) -> None:
         """A message another context wrote to the outbox (conversation's quota and overage topics)."""

@@ -25,8 +25,9 @@ from application.conversation.send_chat import SendChat
 from application.shared.allowance import Allowance
 from application.shared.facts import Fact
 from domain.conversation.catalogue import ModelCatalogue, ModelSpec, RouteStep
+from domain.conversation.model import Usage
 from entrypoints.background import AsyncioBackgroundTasks
-from tests.factories.conversation import PERIOD
+from tests.factories.conversation import PERIOD, UsageRecordFactory
 
 LIMIT = 1_000
 
@@ -94,6 +95,16 @@ class Chat:
 
     def outbox(self) -> list[object]:
         return [m for m in self.db.table("outbox").values() if m is not None]
+
+    async def spent(self, user_id: UUID, allowance: Allowance, tokens: int) -> None:
+        """`tokens` the user spent earlier in the period (one usage record, none for 0): in the durable totals and
+        in the ledger's counter."""
+        if tokens:
+            usage = Usage(tokens, 0)
+            await self.store.record_reply(
+                None, UsageRecordFactory.build(user_id=user_id, usage=usage, period_start=allowance.period_start)
+            )
+        await self.ledger.seed(user_id, allowance, tokens)
 
 
 async def every_event(events: AsyncIterator[ReplyEvent]) -> list[ReplyEvent]:

@@ -1,5 +1,5 @@
-"""Accounting for a reply: the ledger is settled first, and what it says decides the outbox messages recorded
-with the reply, in the same transaction."""
+"""Accounting for a reply: the ledger is settled while the reply is recorded, and the user's durable period
+total before and after the record decides the outbox messages recorded with it, in the same transaction."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ async def reserved_turn(chat: Chat, used_before: int = 0) -> PreparedTurn:
     turn = await PrepareTurn(chat.catalogue, chat.allowance, chat.store, chat.cache, chat.clock)(
         ChatRequest(new_id(), "free", "hi")
     )
-    await chat.ledger.seed(turn.request.user_id, turn.allowance, used_before)
+    await chat.spent(turn.request.user_id, turn.allowance, used_before)
     turn.reservation = await chat.quota.reserve(turn.request.user_id, turn.allowance, 100)
     await chat.store.record_prompt(turn.conversation, turn.user_message(), new=True)
     return turn
@@ -89,9 +89,10 @@ async def test_a_reply_whose_messages_cannot_be_recorded_leaves_no_record_of_it(
     with pytest.raises(Conflict):
         await AccountReply(chat.quota, chat.store, chat.cache, chat.clock)(turn, opened, outcome)
 
-    assert chat.db.table("usage_records") == {}
     async with chat.uow() as uow:
+        assert await uow.usage.total_for_period(turn.request.user_id, PERIOD) == 790  # the earlier spending only
         assert len(await uow.messages.list_for_conversation(turn.conversation.id)) == 1  # the prompt only
+    assert chat.outbox() == []
 
 
 async def test_a_cached_reply_is_recorded_as_a_request_that_costs_nothing() -> None:
@@ -104,7 +105,7 @@ async def test_a_cached_reply_is_recorded_as_a_request_that_costs_nothing() -> N
 
     assert message.cached and quota.used == 10
     async with chat.uow() as uow:
-        (model,) = await uow.usage.by_model(turn.request.user_id, PERIOD)
+        (model,) = [m for m in await uow.usage.by_model(turn.request.user_id, PERIOD) if m.model == turn.spec.id]
         assert (model.requests, model.prompt_tokens, model.completion_tokens) == (1, 0, 0)
 
 

@@ -49,7 +49,7 @@ async def test_thresholds_and_overage_go_to_the_outbox() -> None:
     chat = Chat(ScriptedProvider("p"), allowance=FixedAllowance(overage=500))
     user = new_id()
     allowance = await chat.allowance.current(user, "free", chat.clock.now())
-    await chat.ledger.seed(user, allowance, LIMIT - 5)
+    await chat.spent(user, allowance, LIMIT - 5)
     await embed(chat)(EmbedRequest(user, "free", "emb", ["x" * 40]))  # 10 tokens: past 100%, 5 over
     by_topic = {m.topic: m.payload for m in chat.outbox()}  # type: ignore[attr-defined]
     assert by_topic[topics.OVERAGE]["tokens"] == 5 and by_topic[topics.QUOTA_THRESHOLD]["threshold"] == 100
