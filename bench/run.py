@@ -107,6 +107,9 @@ class Durations:
     """Seconds of a concurrency-32 load per side, split over the rounds (the direct load runs them at once)."""
     latency: float
     """The same at concurrency 1."""
+    paced_latency: float
+    """The same for the paced upstream at concurrency 1: a reply takes 100 ms there, so the load runs longer
+    to give its p50 a few hundred replies a side (5 s gave about 50, whose p50 moved by 8% run to run)."""
     warmup: float
     """Before every round (each has its own user and connections; `settle` warms the servers up once)."""
     settle: float = 3.0
@@ -121,10 +124,11 @@ class Durations:
     cold_reps: int = 7
 
 
-FULL = Durations(throughput=10.0, latency=5.0, warmup=0.5, rounds=4)
+FULL = Durations(throughput=10.0, latency=5.0, paced_latency=30.0, warmup=0.5, rounds=4)
 QUICK = Durations(
     throughput=2.0,
     latency=2.0,
+    paced_latency=4.0,
     warmup=0.5,
     settle=1.0,
     rounds=2,
@@ -263,7 +267,7 @@ async def loads(bench: Bench, only: list[str] | None) -> None:
     for index, load in enumerate(LOADS):
         if only is not None and load.name not in only:
             continue
-        seconds = plan.throughput if load.concurrency > 1 else plan.latency
+        seconds = plan.throughput if load.concurrency > 1 else plan.paced_latency if load.pace_ms else plan.latency
         options = {"concurrency": load.concurrency, "warmup": plan.warmup}
         await bench.upstream("pace", load.pace_ms)
         try:
