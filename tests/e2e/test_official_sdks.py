@@ -157,6 +157,49 @@ class Completion:
     total_tokens: int | None
 
 
+def tool_round_trips(clients: dict[str, Any]) -> Any:
+    """Parametrize a tool round-trip test over every model (one per upstream), SDK client and streaming."""
+
+    def mark(test: Any) -> Any:
+        for name, values, ids in (
+            ("stream", [False, True], ["plain", "streamed"]),
+            ("client", list(clients), None),
+            ("model", list(MODELS), None),
+        ):
+            test = pytest.mark.parametrize(name, values, ids=ids)(test)
+        return test
+
+    return mark
+
+
+@dataclass
+class RoundTrip:
+    """A tool round trip through one model's upstream: asked for the weather, then answered with it."""
+
+    server: ServerProcess
+    key: str
+    model: str
+    upstream: FakeUpstream
+    before: Metered
+
+    @property
+    def provider(self) -> str:
+        return MODELS[self.model]
+
+    @classmethod
+    def begin(cls, server: ServerProcess, key: str, upstreams: dict[str, FakeUpstream], model: str) -> RoundTrip:
+        upstream = upstreams[MODELS[model]]
+        upstream.script(ASKS_FOR_WEATHER, ANSWERS)
+        return cls(server, key, model, upstream, metered(server, key, model))
+
+    def assert_answered(self, call_id: str) -> None:
+        """The upstream got both requests, the second carrying the tool's result; both replies were metered."""
+        assert len(self.upstream.requests) == 2
+        sent_id, answers_id, result = tool_answer_received(self.provider, self.upstream.requests[1].body)
+        assert sent_id == answers_id == call_id and result == RESULT
+        assert grown(self.before, metered(self.server, self.key, self.model)) == Metered(2, 20 + 31, 7 + 9)
+
+
 async def complete(sdk: openai.OpenAI | openai.AsyncOpenAI, stream: bool, **request: Any) -> Completion:
     if not stream:
         if isinstance(sdk, openai.AsyncOpenAI):
@@ -194,9 +237,7 @@ async def complete(sdk: openai.OpenAI | openai.AsyncOpenAI, stream: bool, **requ
     return Completion(text, [(c[0], c[1], c[2]) for _, c in sorted(streamed.items())], pieces, finish, usage)
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
-@pytest.mark.parametrize("client", list(OPENAI_CLIENTS))
-@pytest.mark.parametrize("model", list(MODELS))
+@tool_round_trips(OPENAI_CLIENTS)
 async def test_a_tool_round_trip_through_the_openai_sdk(
     gateway_server: ServerProcess,
     api_key: str,
@@ -205,9 +246,7 @@ async def test_a_tool_round_trip_through_the_openai_sdk(
     client: str,
     stream: bool,
 ) -> None:
-    provider, upstream = MODELS[model], upstreams[MODELS[model]]
-    upstream.script(ASKS_FOR_WEATHER, ANSWERS)
-    before = metered(gateway_server, api_key, model)
+    trip = RoundTrip.begin(gateway_server, api_key, upstreams, model)
     sdk = OPENAI_CLIENTS[client](base_url=f"{gateway_server.url}/v1", api_key=api_key, max_retries=0)
     question: list[Any] = [{"role": "user", "content": QUESTION}]
 
@@ -217,7 +256,7 @@ async def test_a_tool_round_trip_through_the_openai_sdk(
     assert call_id and asked.text == "" and asked.total_tokens == 20 + 7
     if stream:
         assert asked.argument_pieces >= 2  # the arguments arrive in pieces, as the upstream streamed them
-    assert tools_offered(provider, upstream.requests[0].body) == ["get_weather"]
+    assert tools_offered(trip.provider, trip.upstream.requests[0].body) == ["get_weather"]
 
     assistant = {
         "role": "assistant",
@@ -230,10 +269,7 @@ async def test_a_tool_round_trip_through_the_openai_sdk(
 
     assert (reply.text, reply.finish_reason, reply.calls) == (ANSWERS.reply, "stop", [])
     assert reply.total_tokens == 31 + 9
-    assert len(upstream.requests) == 2
-    sent_id, answers_id, result = tool_answer_received(provider, upstream.requests[1].body)
-    assert sent_id == answers_id == call_id and result == RESULT
-    assert grown(before, metered(gateway_server, api_key, model)) == Metered(2, 20 + 31, 7 + 9)
+    trip.assert_answered(call_id)
 
 
 # --- the Anthropic SDK on /v1/messages ----------------------------------------------------------------------
@@ -260,9 +296,7 @@ async def message(
     return await asyncio.to_thread(call)
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
-@pytest.mark.parametrize("client", list(ANTHROPIC_CLIENTS))
-@pytest.mark.parametrize("model", list(MODELS))
+@tool_round_trips(ANTHROPIC_CLIENTS)
 async def test_a_tool_round_trip_through_the_anthropic_sdk(
     gateway_server: ServerProcess,
     api_key: str,
@@ -271,9 +305,7 @@ async def test_a_tool_round_trip_through_the_anthropic_sdk(
     client: str,
     stream: bool,
 ) -> None:
-    provider, upstream = MODELS[model], upstreams[MODELS[model]]
-    upstream.script(ASKS_FOR_WEATHER, ANSWERS)
-    before = metered(gateway_server, api_key, model)
+    trip = RoundTrip.begin(gateway_server, api_key, upstreams, model)
     sdk = ANTHROPIC_CLIENTS[client](base_url=gateway_server.url, api_key=api_key, max_retries=0)
     question: list[Any] = [{"role": "user", "content": QUESTION}]
     ask = {"model": model, "max_tokens": 300, "tools": [WEATHER_ANTHROPIC]}
@@ -285,7 +317,7 @@ async def test_a_tool_round_trip_through_the_anthropic_sdk(
     assert use.id and (asked.usage.input_tokens, asked.usage.output_tokens) == (20, 7)
     if stream:
         assert len(pieces) >= 2 and json.loads("".join(pieces)) == ARGUMENTS
-    assert tools_offered(provider, upstream.requests[0].body) == ["get_weather"]
+    assert tools_offered(trip.provider, trip.upstream.requests[0].body) == ["get_weather"]
 
     answered = [
         *question,
@@ -297,10 +329,7 @@ async def test_a_tool_round_trip_through_the_anthropic_sdk(
 
     assert [(block.type, getattr(block, "text", None)) for block in reply.content] == [("text", ANSWERS.reply)]
     assert reply.stop_reason == "end_turn" and (reply.usage.input_tokens, reply.usage.output_tokens) == (31, 9)
-    assert len(upstream.requests) == 2
-    sent_id, answers_id, result = tool_answer_received(provider, upstream.requests[1].body)
-    assert sent_id == answers_id == use.id and result == RESULT
-    assert grown(before, metered(gateway_server, api_key, model)) == Metered(2, 20 + 31, 7 + 9)
+    trip.assert_answered(use.id)
 
 
 # --- plain chat with the sync clients -----------------------------------------------------------------------
